@@ -1,0 +1,187 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Config is a validated site configuration with every default applied and
+// every secret resolved. It is what the renderers consume; nothing
+// downstream validates again. Field names and JSON tags mirror the CUE
+// schema in cue/.
+type Config struct {
+	Immich Immich       `json:"immich"`
+	Valkey ValkeyServer `json:"valkey"`
+	Host   Host         `json:"host"`
+}
+
+// Immich is the immich section: the compose stack and how it reaches the host.
+type Immich struct {
+	Version           string            `json:"version"`
+	Port              int               `json:"port"`
+	Timezone          string            `json:"timezone"`
+	UploadLocation    string            `json:"uploadLocation"`
+	ProjectDir        string            `json:"projectDir"`
+	ModelCache        string            `json:"modelCache"`
+	ComposeCommand    string            `json:"composeCommand"`
+	Network           Network           `json:"network"`
+	HostGateway       string            `json:"hostGateway"`
+	Postgres          ImmichPostgres    `json:"postgres"`
+	Valkey            ImmichValkey      `json:"valkey"`
+	MachineLearning   MachineLearning   `json:"machineLearning"`
+	Transcoding       Transcoding       `json:"transcoding"`
+	GPUMode           string            `json:"gpuMode"`
+	SELinuxRelabel    bool              `json:"selinuxRelabel"`
+	ExternalLibraries []ExternalLibrary `json:"externalLibraries"`
+	Environment       map[string]string `json:"environment"`
+	ImageDigests      ImageDigests      `json:"imageDigests"`
+	// Settings is Immich's system configuration as given, or nil.
+	Settings map[string]any `json:"settings,omitempty"`
+	Nginx    Nginx          `json:"nginx"`
+}
+
+// Network is the external Podman network the containers join.
+type Network struct {
+	Name    string `json:"name"`
+	Subnet  string `json:"subnet"`
+	Gateway string `json:"gateway"`
+}
+
+// ImmichPostgres is how Immich reaches its database on the host.
+type ImmichPostgres struct {
+	Host            string `json:"host"`
+	Port            int    `json:"port"`
+	Database        string `json:"database"`
+	User            string `json:"user"`
+	Password        Secret `json:"password"`
+	VectorExtension string `json:"vectorExtension"`
+}
+
+// ImmichValkey is the Immich user in the host's Valkey.
+type ImmichValkey struct {
+	Host        string   `json:"host"`
+	Port        int      `json:"port"`
+	DB          int      `json:"db"`
+	User        string   `json:"user"`
+	Password    Secret   `json:"password"`
+	KeyPatterns []string `json:"keyPatterns"`
+	// Commands is the user's own ACL rule string, or "" for the default.
+	Commands string `json:"commands,omitempty"`
+}
+
+// MachineLearning configures the immich-machine-learning container.
+type MachineLearning struct {
+	Enabled      bool   `json:"enabled"`
+	Acceleration string `json:"acceleration"`
+}
+
+// Transcoding configures hardware video transcoding in immich-server.
+type Transcoding struct {
+	Acceleration string `json:"acceleration"`
+}
+
+// ExternalLibrary is a host folder mounted into immich-server.
+type ExternalLibrary struct {
+	HostPath      string `json:"hostPath"`
+	ContainerPath string `json:"containerPath"`
+	ReadOnly      bool   `json:"readOnly"`
+}
+
+// ImageDigests pins images to digests; empty strings mean tag only.
+type ImageDigests struct {
+	Server          string `json:"server,omitempty"`
+	MachineLearning string `json:"machineLearning,omitempty"`
+}
+
+// Nginx is the reverse proxy vhost.
+type Nginx struct {
+	Enabled     bool   `json:"enabled"`
+	Hostname    string `json:"hostname,omitempty"`
+	TLS         string `json:"tls"`
+	ACME        ACME   `json:"acme"`
+	MaxBodySize string `json:"maxBodySize"`
+}
+
+// ACME holds the certificate authority account settings.
+type ACME struct {
+	Email string `json:"email,omitempty"`
+}
+
+// ValkeyServer is the host's shared Valkey: admin user and other services.
+type ValkeyServer struct {
+	AdminPassword Secret       `json:"adminPassword"`
+	Users         []ValkeyUser `json:"users"`
+}
+
+// ValkeyUser is another service's user in the shared Valkey.
+type ValkeyUser struct {
+	Username        string   `json:"username"`
+	Password        Secret   `json:"password"`
+	KeyPatterns     []string `json:"keyPatterns"`
+	ChannelPatterns []string `json:"channelPatterns"`
+	Commands        string   `json:"commands"`
+}
+
+// Host names the host's shared services.
+type Host struct {
+	ValkeyService   string `json:"valkeyService"`
+	NginxService    string `json:"nginxService"`
+	PostgresService string `json:"postgresService"`
+}
+
+// Secret is a resolved secret. Value is the plaintext: renderers may hash
+// it or write it under --secrets-out, never anywhere else. Source says
+// where it came from, for messages ("environment variable X").
+type Secret struct {
+	Value  string `json:"-"`
+	Source string `json:"-"`
+	ref    secretRef
+}
+
+// secretRef is a secret as written in the configuration.
+type secretRef struct {
+	Literal *string
+	Env     string `json:"env"`
+	File    string `json:"file"`
+}
+
+// String never shows the plaintext, so a stray %v cannot leak it.
+func (s Secret) String() string { return "<secret from " + s.Source + ">" }
+
+// GoString keeps %#v from leaking the plaintext too.
+func (s Secret) GoString() string { return s.String() }
+
+// UnmarshalJSON reads the reference form; resolution happens in Load.
+func (s *Secret) UnmarshalJSON(b []byte) error {
+	var lit string
+	if err := json.Unmarshal(b, &lit); err == nil {
+		s.ref = secretRef{Literal: &lit}
+		return nil
+	}
+	var r secretRef
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	s.ref = r
+	return nil
+}
+
+// Secrets lists every secret of the configuration with its config path, in
+// a fixed order.
+func (c *Config) Secrets() []NamedSecret {
+	out := []NamedSecret{
+		{"immich.postgres.password", &c.Immich.Postgres.Password},
+		{"immich.valkey.password", &c.Immich.Valkey.Password},
+		{"valkey.adminPassword", &c.Valkey.AdminPassword},
+	}
+	for i := range c.Valkey.Users {
+		out = append(out, NamedSecret{fmt.Sprintf("valkey.users.%d.password", i), &c.Valkey.Users[i].Password})
+	}
+	return out
+}
+
+// NamedSecret is a secret and its config path.
+type NamedSecret struct {
+	Path   string
+	Secret *Secret
+}

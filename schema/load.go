@@ -1,0 +1,474 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+	cuejson "cuelang.org/go/encoding/json"
+	cueyaml "cuelang.org/go/encoding/yaml"
+	"github.com/google/go-jsonnet"
+)
+
+// Input is one configuration file: its name as the user gave it (used in
+// positions) and its bytes.
+type Input struct {
+	Name string
+	Data []byte
+}
+
+// Options are the outside world Load may consult. Nil functions fall back
+// to the process environment and file system.
+type Options struct {
+	ExtStr map[string]string // Jsonnet std.extVar values
+	TLAStr map[string]string // Jsonnet top-level string arguments
+
+	LookupEnv func(string) (string, bool)  // for {env: NAME} secrets
+	ReadFile  func(string) ([]byte, error) // for {file: PATH} secrets and Jsonnet imports
+}
+
+// Extensions lists the input formats by file name ending.
+var Extensions = []string{".cue", ".json", ".yaml", ".yml", ".jsonnet", ".libsonnet"}
+
+// DefaultNames are the files read from the working directory without -c.
+var DefaultNames = []string{"immich.cue", "immich.json", "immich.yaml", "immich.yml", "immich.jsonnet"}
+
+// loaded is a configuration that passed the schema, before it is decoded.
+type loaded struct {
+	value  cue.Value
+	inputs []cue.Value // each input on its own, for source positions
+	names  map[string]bool
+	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
+}
+
+// Load reads, unifies and validates the inputs and resolves their secrets.
+// Every problem found is returned at once as Problems.
+func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
+	if opt.LookupEnv == nil {
+		opt.LookupEnv = os.LookupEnv
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}}
+	var probs Problems
+	for _, in := range inputs {
+		v, p := s.compile(in, opt, l)
+		probs = append(probs, p...)
+		if p == nil {
+			probs = append(probs, s.unknownFields(v, l)...)
+			l.inputs = append(l.inputs, v)
+			l.value = l.value.Unify(v)
+		}
+	}
+	if hasSyntaxError(probs) {
+		return nil, probs.normalize()
+	}
+
+	secrets, sp := l.resolveSecrets(opt)
+	probs = append(probs, sp...)
+	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
+	if len(probs) > 0 {
+		return nil, redact(dropUnderUnknown(probs).normalize(), secrets)
+	}
+
+	cfg, err := decode(l.value)
+	if err != nil {
+		return nil, Problems{{Reason: "internal error decoding the validated configuration: " + err.Error()}}
+	}
+	for _, ns := range cfg.Secrets() {
+		*ns.Secret = secrets[ns.Path]
+	}
+	if p := checkRules(cfg, l.locate); len(p) > 0 {
+		return nil, redact(p.normalize(), secrets)
+	}
+	return cfg, nil
+}
+
+// compile turns one input into a CUE value, or says why it cannot.
+func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems) {
+	l.names[in.Name] = true
+	fail := func(err error) (cue.Value, Problems) {
+		return cue.Value{}, s.cueProblems(err, l)
+	}
+	switch ext := strings.ToLower(filepath.Ext(in.Name)); ext {
+	case ".cue":
+		f, err := parser.ParseFile(in.Name, in.Data, parser.ParseComments)
+		if err != nil {
+			return fail(err)
+		}
+		v := s.ctx.BuildFile(f)
+		if err := v.Err(); err != nil {
+			return fail(err)
+		}
+		return v, nil
+	case ".json":
+		expr, err := cuejson.Extract(in.Name, in.Data)
+		if err != nil {
+			return fail(err)
+		}
+		return s.ctx.BuildExpr(expr), nil
+	case ".yaml", ".yml":
+		f, err := cueyaml.Extract(in.Name, in.Data)
+		if err != nil {
+			return fail(err)
+		}
+		return s.ctx.BuildFile(f), nil
+	case ".jsonnet", ".libsonnet":
+		out, err := evalJsonnet(in, opt)
+		if err != nil {
+			return cue.Value{}, Problems{{Reason: "evaluating Jsonnet: " + strings.TrimSpace(err.Error()), Pos: []string{in.Name}}}
+		}
+		expr, err := cuejson.Extract(in.Name, []byte(out))
+		if err != nil {
+			return fail(err)
+		}
+		l.noLine[in.Name] = true
+		return s.ctx.BuildExpr(expr), nil
+	default:
+		return cue.Value{}, Problems{{
+			Reason: fmt.Sprintf("%s: unknown configuration format %q", in.Name, ext),
+			Hint:   "a file ending in " + strings.Join(Extensions, ", "),
+		}}
+	}
+}
+
+// evalJsonnet evaluates a Jsonnet file to JSON. Its errors already carry
+// the Jsonnet file:line:col.
+func evalJsonnet(in Input, opt Options) (string, error) {
+	vm := jsonnet.MakeVM()
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Dir(in.Name)}})
+	for _, k := range sortedKeys(opt.ExtStr) {
+		vm.ExtVar(k, opt.ExtStr[k])
+	}
+	for _, k := range sortedKeys(opt.TLAStr) {
+		vm.TLAVar(k, opt.TLAStr[k])
+	}
+	vm.ErrorFormatter.SetMaxStackTraceSize(5)
+	return vm.EvaluateAnonymousSnippet(in.Name, string(in.Data))
+}
+
+// validateAll validates v completely. CUE's Validate stops descending at a
+// struct that is itself in error (an unknown field makes its parent
+// erroneous), so the walk visits every field on its own as well: users get
+// every problem in one run, not one per run.
+func validateAll(v cue.Value) error {
+	var errs cueerrors.Error
+	add := func(err error) {
+		if err != nil {
+			errs = cueerrors.Append(errs, cueerrors.Promote(err, ""))
+		}
+	}
+	add(v.Validate(cue.Concrete(true), cue.All()))
+	var walk func(v cue.Value)
+	walk = func(v cue.Value) {
+		// An erroneous struct reports BottomKind, so try the shapes in turn.
+		if it, err := v.Fields(cue.Optional(true)); err == nil {
+			add(v.Err()) // the struct's own error, such as a field not allowed
+			for it.Next() {
+				fv := it.Value()
+				switch it.Selector().ConstraintType() {
+				case cue.OptionalConstraint:
+					if !fv.IsConcrete() {
+						continue // absent optional field
+					}
+				case cue.RequiredConstraint:
+					if !fv.IsConcrete() {
+						errs = cueerrors.Append(errs, &missing{path: fv.Path()})
+						continue
+					}
+				}
+				walk(fv)
+			}
+			return
+		}
+		if it, err := v.List(); err == nil {
+			for it.Next() {
+				walk(it.Value())
+			}
+			return
+		}
+		add(v.Validate(cue.Concrete(true)))
+	}
+	walk(v)
+	return errs
+}
+
+// missing is a required field without a value.
+type missing struct{ path cue.Path }
+
+func (m *missing) Position() token.Pos         { return token.NoPos }
+func (m *missing) InputPositions() []token.Pos { return nil }
+func (m *missing) Error() string               { return "field is required but not present" }
+func (m *missing) Msg() (string, []any)        { return "field is required but not present", nil }
+func (m *missing) Path() []string {
+	var out []string
+	for _, s := range m.path.Selectors() {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// parentPath drops the last element of a config path.
+func parentPath(p string) string {
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// dropUnderUnknown removes what CUE says about the contents of a field that
+// is already reported as unknown.
+func dropUnderUnknown(ps Problems) Problems {
+	var unknown []string
+	for _, p := range ps {
+		if p.Reason == "unknown field" {
+			unknown = append(unknown, p.Path)
+		}
+	}
+	return slices.DeleteFunc(ps, func(p Problem) bool {
+		if p.Reason == "unknown field" {
+			return false
+		}
+		for _, u := range unknown {
+			if p.Path == u || strings.HasPrefix(p.Path, u+".") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// hasSyntaxError reports whether some input could not be read at all, in
+// which case validating the others would only add noise.
+func hasSyntaxError(ps Problems) bool {
+	for _, p := range ps {
+		if p.Reason != "unknown field" {
+			return true
+		}
+	}
+	return false
+}
+
+// decode turns the validated value into a Config through its JSON form,
+// which carries every default.
+func decode(v cue.Value) (*Config, error) {
+	b, err := v.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// cueProblems converts CUE errors into Problems with hints from the schema's
+// @hint attributes and positions in the user's input only.
+func (s *Schema) cueProblems(err error, l *loaded) Problems {
+	var out Problems
+	for _, e := range cueerrors.Errors(err) {
+		path := e.Path()
+		if len(path) > 0 && strings.HasPrefix(path[0], "#") {
+			path = path[1:] // the schema's #Config
+		}
+		format, args := e.Msg()
+		p := Problem{
+			Path:   strings.Join(path, "."),
+			Reason: friendly(fmt.Sprintf(format, args...)),
+			Hint:   s.hint(path),
+		}
+		for _, pos := range cueerrors.Positions(e) {
+			if str := l.position(pos); str != "" && !slices.Contains(p.Pos, str) {
+				p.Pos = append(p.Pos, str)
+			}
+		}
+		// A missing field has no position of its own: point at the
+		// nearest enclosing struct the user wrote.
+		for q := p.Path; len(p.Pos) == 0 && q != ""; q = parentPath(q) {
+			p.Pos = l.locate(q)
+		}
+		out = append(out, p)
+	}
+	return l.tidy(out)
+}
+
+// tidy merges what CUE reports several times for one field into the one
+// message a person wants: a default that lost a disjunction, an error that
+// only repeats another, an incomplete value of a field that is missing.
+func (l *loaded) tidy(ps Problems) Problems {
+	byPath := map[string][]int{}
+	var order []string
+	for i, p := range ps {
+		if _, ok := byPath[p.Path]; !ok {
+			order = append(order, p.Path)
+		}
+		byPath[p.Path] = append(byPath[p.Path], i)
+	}
+	var out Problems
+	for _, path := range order {
+		group := make(Problems, 0, len(byPath[path]))
+		disjunction, required := false, false
+		for _, i := range byPath[path] {
+			r := ps[i].Reason
+			disjunction = disjunction || strings.Contains(r, "errors in empty disjunction")
+			required = required || r == "required field is missing"
+			group = append(group, ps[i])
+		}
+		keep := group[:0:0]
+		for _, p := range group {
+			r := p.Reason
+			switch {
+			case strings.Contains(r, "errors in empty disjunction"):
+				continue
+			case disjunction && strings.HasPrefix(r, "conflicting values "):
+				continue
+			case required && r != "required field is missing":
+				continue
+			case r == "field not allowed" || strings.HasPrefix(r, "unknown field (check"):
+				continue // reported by unknownFields, with the allowed names
+			case strings.Contains(r, "(type _|_)") && len(group) > 1:
+				continue
+			}
+			p.Reason = outOfBound.ReplaceAllString(r, "$1 does not have the required form")
+			keep = append(keep, p)
+		}
+		if len(keep) == 0 && len(group) > 0 {
+			p := group[0]
+			p.Reason = "this value is not allowed"
+			if v := l.inputValue(path); v != "" {
+				p.Reason = v + " is not allowed"
+			}
+			keep = append(keep, p)
+		}
+		out = append(out, keep...)
+	}
+	return out
+}
+
+// outOfBound matches CUE's message for a failed regular expression, which
+// shows the expression itself; the hint says what is wanted in words.
+var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound [=!]~.*\)$`)
+
+// inputValue shows the value the user gave at path, or "".
+func (l *loaded) inputValue(path string) string {
+	for _, in := range l.inputs {
+		if v := in.LookupPath(cue.ParsePath(path)); v.Exists() {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+// position formats a source position if it is in the user's input.
+func (l *loaded) position(pos token.Pos) string {
+	if !pos.IsValid() {
+		return ""
+	}
+	name := pos.Filename()
+	if !l.names[name] {
+		return ""
+	}
+	if l.noLine[name] {
+		return name + " (generated by Jsonnet; no line information)"
+	}
+	return fmt.Sprintf("%s:%d:%d", name, pos.Line(), pos.Column())
+}
+
+// locate returns the input positions that set the value at a config path.
+func (l *loaded) locate(path string) []string {
+	var out []string
+	sel := cue.ParsePath(path)
+	for _, in := range l.inputs {
+		v := in.LookupPath(sel)
+		if !v.Exists() {
+			continue
+		}
+		if str := l.position(v.Pos()); str != "" && !slices.Contains(out, str) {
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// hint finds the @hint attribute of the schema field at path, matching list
+// indices and map keys against the schema's element and pattern fields.
+func (s *Schema) hint(path []string) string {
+	v := s.config
+	for _, elem := range path {
+		var next cue.Value
+		if _, err := strconv.Atoi(elem); err == nil {
+			next = v.LookupPath(cue.MakePath(cue.AnyIndex))
+		} else {
+			next = lookupField(v, elem)
+		}
+		if !next.Exists() {
+			return ""
+		}
+		v = next
+	}
+	a := v.Attribute("hint")
+	if a.Err() != nil {
+		return ""
+	}
+	h, _ := a.String(0)
+	return h
+}
+
+// lookupField finds a schema field whether it is regular, optional,
+// required or only matched by a pattern.
+func lookupField(v cue.Value, name string) cue.Value {
+	for _, sel := range []cue.Selector{cue.Str(name), cue.Str(name).Optional(), cue.Str(name).Required(), cue.AnyString} {
+		if next := v.LookupPath(cue.MakePath(sel)); next.Exists() {
+			return next
+		}
+	}
+	return cue.Value{}
+}
+
+// friendly rewrites CUE's terser messages into plain words.
+func friendly(msg string) string {
+	switch {
+	case msg == "field not allowed":
+		return "unknown field (check its spelling against `immich-render schema`)"
+	case strings.HasPrefix(msg, "field is required but not present"):
+		return "required field is missing"
+	case strings.HasPrefix(msg, "incomplete value"):
+		return "no value given: " + msg
+	}
+	return msg
+}
+
+// redact removes every secret value from problem reasons. Errors must never
+// show a password, whatever CUE chose to quote.
+func redact(ps Problems, secrets map[string]Secret) Problems {
+	for i := range ps {
+		for _, s := range secrets {
+			if s.Value != "" {
+				ps[i].Reason = strings.ReplaceAll(ps[i].Reason, s.Value, "<redacted>")
+				ps[i].Reason = strings.ReplaceAll(ps[i].Reason, strconv.Quote(s.Value), "<redacted>")
+			}
+		}
+	}
+	return ps
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,84 @@
+// Package schema owns the configuration contract: the embedded CUE schema,
+// the loaders for CUE, JSON, YAML and Jsonnet inputs, secret resolution and
+// the rules that need Go, all of which end in either a typed Config or a
+// complete, sorted list of Problems.
+package schema
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/parser"
+)
+
+//go:embed cue/*.cue
+var cueFiles embed.FS
+
+// schemaPrefix marks positions inside the embedded schema, so that messages
+// can show the user's input positions only.
+const schemaPrefix = "schema/"
+
+// Schema is the compiled schema. Compile it once; Load may be called many
+// times, but not concurrently (a CUE context is not safe for that).
+type Schema struct {
+	ctx    *cue.Context
+	config cue.Value // #Config
+}
+
+// Compile parses and builds the embedded schema.
+func Compile() (*Schema, error) {
+	ctx := cuecontext.New()
+	inst := build.NewContext().NewInstance("", nil)
+	names, err := fs.Glob(cueFiles, "cue/*.cue")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		src, err := cueFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := parser.ParseFile(schemaPrefix+path.Base(name), src, parser.ParseComments)
+		if err != nil {
+			return nil, fmt.Errorf("embedded schema: %w", err)
+		}
+		if err := inst.AddSyntax(f); err != nil {
+			return nil, fmt.Errorf("embedded schema: %w", err)
+		}
+	}
+	v := ctx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	def := v.LookupPath(cue.ParsePath("#Config"))
+	if err := def.Err(); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	return &Schema{ctx: ctx, config: def}, nil
+}
+
+// Source returns the schema's CUE source, every file in order, as
+// `immich-render schema` prints it.
+func Source() []byte {
+	names, _ := fs.Glob(cueFiles, "cue/*.cue")
+	slices.Sort(names)
+	var b bytes.Buffer
+	for i, name := range names {
+		src, _ := cueFiles.ReadFile(name)
+		if i > 0 {
+			fmt.Fprintf(&b, "\n// ---- %s ----\n", path.Base(name))
+			// Later files repeat the package clause; print it once.
+			src = bytes.TrimPrefix(src, []byte("package config\n"))
+		}
+		b.Write(src)
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,96 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue"
+)
+
+// MinSecretLength is the shortest password accepted, counted in characters.
+const MinSecretLength = 12
+
+// secretPaths lists the config paths that hold secrets in this value.
+func (l *loaded) secretPaths() []string {
+	paths := []string{"immich.postgres.password", "immich.valkey.password", "valkey.adminPassword"}
+	users := l.value.LookupPath(cue.ParsePath("valkey.users"))
+	if it, err := users.List(); err == nil {
+		for i := 0; it.Next(); i++ {
+			paths = append(paths, fmt.Sprintf("valkey.users.%d.password", i))
+		}
+	}
+	return paths
+}
+
+// resolveSecrets reads every secret reference and checks the resolved
+// value, so that length rules apply to the real password whatever its
+// source. Messages name the source, never the value.
+func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
+	out := map[string]Secret{}
+	var probs Problems
+	for _, path := range l.secretPaths() {
+		v := l.value.LookupPath(cue.ParsePath(path))
+		if !v.Exists() {
+			continue // a missing required field is reported by validation
+		}
+		bad := func(reason, hint string) {
+			probs = append(probs, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+		}
+		var s Secret
+		if str, err := v.String(); err == nil {
+			s = Secret{Value: str, Source: "the configuration"}
+		} else if env, err := v.LookupPath(cue.ParsePath("env")).String(); err == nil {
+			val, ok := opt.LookupEnv(env)
+			if !ok {
+				bad(fmt.Sprintf("environment variable %s is not set", env), "export "+env+" before rendering, or point the secret at a file with {file: \"/path\"}")
+				continue
+			}
+			s = Secret{Value: val, Source: "environment variable " + env}
+		} else if file, err := v.LookupPath(cue.ParsePath("file")).String(); err == nil {
+			b, err := opt.ReadFile(file)
+			if err != nil {
+				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable file holding the secret")
+				continue
+			}
+			// Editors and `echo` end files with a newline that is not part
+			// of the secret; Immich strips it too when it reads _FILE.
+			val := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			s = Secret{Value: val, Source: "file " + file}
+		} else {
+			continue // wrong shape: reported by validation
+		}
+		if reason := checkSecret(s.Value); reason != "" {
+			bad(fmt.Sprintf("the secret from %s %s", s.Source, reason), fmt.Sprintf("a secret of at least %d characters, without leading or trailing white space or control characters", MinSecretLength))
+		}
+		out[path] = s
+	}
+	return out, probs
+}
+
+// checkSecret says what is wrong with a resolved secret, or "".
+func checkSecret(v string) string {
+	switch n := utf8.RuneCountInString(v); {
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	case n < MinSecretLength:
+		return fmt.Sprintf("is %d characters long; at least %d are required", n, MinSecretLength)
+	case strings.TrimSpace(v) != v:
+		// Immich trims the password it reads from a _FILE, so leading or
+		// trailing white space would make it log in with another password.
+		return "starts or ends with white space, which Immich strips when it reads the secret file"
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return "contains a control character (such as a newline or tab)"
+	}
+	return ""
+}
+
+// unwrapPathError drops the repeated path from an *fs.PathError.
+func unwrapPathError(err error) error {
+	type unwrapper interface{ Unwrap() error }
+	if u, ok := err.(unwrapper); ok && u.Unwrap() != nil {
+		return u.Unwrap()
+	}
+	return err
+}

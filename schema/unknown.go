@@ -1,0 +1,110 @@
+package schema
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+)
+
+// unknownFields reports every field of an input that the schema does not
+// define, with the fields that would be allowed there and the closest one.
+// CUE reports only the first unknown field of a struct, and a user fixing
+// typos one run at a time is a user we have failed.
+func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
+	var out Problems
+	var walk func(v, schema cue.Value, path []string)
+	walk = func(v, schema cue.Value, path []string) {
+		if it, err := v.List(); err == nil {
+			elem := schema.LookupPath(cue.MakePath(cue.AnyIndex))
+			for i := 0; it.Next(); i++ {
+				if elem.Exists() {
+					walk(it.Value(), elem, append(path, strconv.Itoa(i)))
+				}
+			}
+			return
+		}
+		it, err := v.Fields()
+		if err != nil || schema.IncompleteKind() != cue.StructKind {
+			return // not a struct, or a disjunction such as a secret: CUE says what is wrong
+		}
+		if schema.LookupPath(cue.MakePath(cue.AnyString)).Exists() {
+			return // a map such as environment: its pattern constraint reports bad keys
+		}
+		known := fieldNames(schema)
+		for it.Next() {
+			label := it.Selector().Unquoted()
+			p := append(slices.Clip(path), label)
+			if !slices.Contains(known, label) {
+				if len(known) == 0 {
+					continue // an open struct such as settings
+				}
+				hint := "one of " + strings.Join(known, ", ")
+				if near := closest(label, known); near != "" {
+					hint = fmt.Sprintf("%q? (%s)", near, hint)
+				}
+				out = append(out, Problem{
+					Path:   strings.Join(p, "."),
+					Reason: "unknown field",
+					Hint:   hint,
+					Pos:    []string{l.position(it.Value().Pos())},
+				})
+				continue
+			}
+			walk(it.Value(), lookupField(schema, label), p)
+		}
+	}
+	walk(in, s.config, nil)
+	return out
+}
+
+// fieldNames lists a schema struct's field names, or nil for an open struct.
+func fieldNames(schema cue.Value) []string {
+	if !schema.Allows(cue.Str("\x00no-such-field")) {
+		var names []string
+		it, _ := schema.Fields(cue.Optional(true))
+		for it != nil && it.Next() {
+			if !it.Selector().IsDefinition() && !strings.HasPrefix(it.Selector().String(), "_") {
+				names = append(names, it.Selector().Unquoted())
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	return nil
+}
+
+// closest returns the known name nearest to label by edit distance, if it is
+// near enough to be a typo.
+func closest(label string, known []string) string {
+	best, bestD := "", len(label)/2+1
+	for _, k := range known {
+		if d := distance(strings.ToLower(label), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,49 @@
+// Package tree is the in-memory form of a rendered directory: slash paths
+// mapped to bytes and modes. Renderers build one; the output package writes
+// or checks it. Nothing here touches the disk.
+package tree
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+// File is one rendered file.
+type File struct {
+	Data []byte
+	Mode fs.FileMode // permission bits only, such as 0o644
+}
+
+// Tree maps clean, relative, slash-separated paths to files.
+type Tree map[string]File
+
+// Add puts a file in the tree. It panics on a path that could escape the
+// tree or on a duplicate: both are renderer bugs, never user input.
+func (t Tree) Add(p string, data []byte, mode fs.FileMode) {
+	if !fs.ValidPath(p) || p == "." || strings.Contains(p, "\\") {
+		panic(fmt.Sprintf("tree: invalid path %q", p))
+	}
+	if _, dup := t[p]; dup {
+		panic(fmt.Sprintf("tree: %s rendered twice", p))
+	}
+	t[p] = File{Data: data, Mode: mode & fs.ModePerm}
+}
+
+// Rooted returns the tree path of an absolute host path under prefix, such
+// as Rooted("rootfs", "/etc/valkey/users.acl") = "rootfs/etc/valkey/users.acl".
+func Rooted(prefix, hostPath string) string {
+	return path.Join(prefix, strings.TrimPrefix(path.Clean(hostPath), "/"))
+}
+
+// Paths returns every path in sorted order.
+func (t Tree) Paths() []string {
+	out := make([]string, 0, len(t))
+	for p := range t {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
