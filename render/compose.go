@@ -1,5 +1,208 @@
 package render
 
-import "github.com/immich-render/immich-render/schema"
+import (
+	"path"
+	"strconv"
+	"strings"
 
-func renderCompose(cfg *schema.Config, r Result) {}
+	"github.com/immich-render/immich-render/schema"
+	"go.yaml.in/yaml/v3"
+)
+
+// Compose project and service names. The server finds machine learning at
+// http://immich-machine-learning:3003, so that service name is fixed.
+const (
+	serverService = "immich-server"
+	mlService     = "immich-machine-learning"
+	// ContainerPort is where immich-server listens inside its container.
+	ContainerPort = 2283
+)
+
+// Secret names in the compose file; podman-compose and docker compose
+// mount each at /run/secrets/<name>.
+const (
+	dbPasswordSecret    = "immich_db_password"
+	redisPasswordSecret = "immich_redis_password"
+)
+
+// SecretFiles maps each compose secret to its file name under
+// <projectDir>/secrets/ and the config path of the secret it holds.
+var SecretFiles = []struct{ Name, File, ConfigPath string }{
+	{dbPasswordSecret, "db_password", "immich.postgres.password"},
+	{redisPasswordSecret, "redis_password", "immich.valkey.password"},
+}
+
+// ComposePath is the host path of the compose file.
+func ComposePath(cfg *schema.Config) string {
+	return path.Join(cfg.Immich.ProjectDir, "docker-compose.yml")
+}
+
+// secretsDir is the host folder of the plaintext secret files.
+func secretsDir(cfg *schema.Config) string { return path.Join(cfg.Immich.ProjectDir, "secrets") }
+
+// renderCompose writes the compose file under -o and the secret files it
+// points to under --secrets-out.
+func renderCompose(cfg *schema.Config, r Result) {
+	im := cfg.Immich
+	doc := yMap(
+		"name", "immich",
+		"services", yMap(
+			serverService, serverServiceNode(cfg),
+		),
+	)
+	services := doc.Content[3]
+	if im.MachineLearning.Enabled {
+		yAdd(services, mlService, mlServiceNode(cfg))
+	}
+	yAdd(doc, "networks", yMap(
+		im.Network.Name, yMap("external", true, "name", im.Network.Name),
+	))
+	secrets := yMap()
+	for _, s := range SecretFiles {
+		yAdd(secrets, s.Name, yMap("file", path.Join(secretsDir(cfg), s.File)))
+	}
+	yAdd(doc, "secrets", secrets)
+
+	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
+		"# change the configuration and render again.\n"
+	r.Out.Add(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)
+
+	values := map[string]string{
+		"immich.postgres.password": im.Postgres.Password.Value,
+		"immich.valkey.password":   im.Valkey.Password.Value,
+	}
+	for _, s := range SecretFiles {
+		r.Secrets.Add(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(values[s.ConfigPath]), 0o600)
+	}
+}
+
+func serverServiceNode(cfg *schema.Config) *yaml.Node {
+	im := cfg.Immich
+	env := yMap(
+		"TZ", im.Timezone,
+		"DB_HOSTNAME", im.Postgres.Host,
+		"DB_PORT", strconv.Itoa(im.Postgres.Port),
+		"DB_USERNAME", im.Postgres.User,
+		"DB_DATABASE_NAME", im.Postgres.Database,
+		"DB_PASSWORD_FILE", "/run/secrets/"+dbPasswordSecret,
+		"DB_VECTOR_EXTENSION", im.Postgres.VectorExtension,
+		"REDIS_HOSTNAME", im.Valkey.Host,
+		"REDIS_PORT", strconv.Itoa(im.Valkey.Port),
+		"REDIS_USERNAME", im.Valkey.User,
+		"REDIS_PASSWORD_FILE", "/run/secrets/"+redisPasswordSecret,
+		"REDIS_DBINDEX", strconv.Itoa(im.Valkey.DB),
+	)
+	if im.Nginx.Enabled {
+		// nginx reaches the published port on loopback; rootful Podman
+		// forwards it from the network's gateway.
+		yAdd(env, "IMMICH_TRUSTED_PROXIES", "127.0.0.1,"+im.Network.Gateway)
+	}
+	for _, k := range sortedKeys(im.Environment) {
+		yAdd(env, k, composeValue(im.Environment[k]))
+	}
+
+	volumes := []string{
+		bindMount(cfg, im.UploadLocation, "/data", false),
+		bindMount(cfg, "/etc/localtime", "/etc/localtime", true),
+	}
+	for _, lib := range im.ExternalLibraries {
+		volumes = append(volumes, bindMount(cfg, lib.HostPath, lib.ContainerPath, lib.ReadOnly))
+	}
+
+	port := strconv.Itoa(im.Port) + ":" + strconv.Itoa(ContainerPort)
+	if im.Nginx.Enabled {
+		port = "127.0.0.1:" + port
+	}
+
+	n := yMap(
+		"container_name", "immich_server",
+		"image", image("immich-server", im.Version, "", im.ImageDigests.Server),
+		"environment", env,
+		"secrets", []string{dbPasswordSecret, redisPasswordSecret},
+		"volumes", volumes,
+		"ports", []string{port},
+	)
+	hw := transcodingHW(cfg)
+	hw.add(n)
+	yAdd(n, "extra_hosts", []string{"host.containers.internal:" + im.HostGateway})
+	yAdd(n, "networks", []string{im.Network.Name})
+	yAdd(n, "restart", "always")
+	yAdd(n, "healthcheck", healthcheck("immich-healthcheck"))
+	return n
+}
+
+func mlServiceNode(cfg *schema.Config) *yaml.Node {
+	im := cfg.Immich
+	hw := mlHW(cfg)
+	n := yMap(
+		"container_name", "immich_machine_learning",
+		"image", image("immich-machine-learning", im.Version, hw.tagSuffix, im.ImageDigests.MachineLearning),
+		"environment", yMap("TZ", im.Timezone),
+		"volumes", append([]string{bindMount(cfg, im.ModelCache, "/cache", false)}, hw.volumes...),
+	)
+	hw.volumes = nil
+	hw.add(n)
+	yAdd(n, "extra_hosts", []string{"host.containers.internal:" + im.HostGateway})
+	yAdd(n, "networks", []string{im.Network.Name})
+	yAdd(n, "restart", "always")
+	yAdd(n, "healthcheck", healthcheck("python3", "healthcheck.py"))
+	return n
+}
+
+// image names an Immich image by tag, with an optional accelerator suffix
+// and pinned digest.
+func image(name, version, suffix, digest string) string {
+	s := "ghcr.io/immich-app/" + name + ":" + version + suffix
+	if digest != "" {
+		s += "@" + digest
+	}
+	return s
+}
+
+// healthcheck is explicit because Podman does not run the HEALTHCHECK of
+// an image stored in OCI format; start_interval is left out because older
+// podman-compose rejects it.
+func healthcheck(cmd ...string) *yaml.Node {
+	test := yStrs(append([]string{"CMD"}, cmd...))
+	test.Style = yaml.FlowStyle
+	return yMap(
+		"test", test,
+		"interval", "30s",
+		"timeout", "10s",
+		"retries", 3,
+		"start_period", "60s",
+	)
+}
+
+// bindMount is a short-syntax bind mount. The schema keeps ':' and ','
+// out of paths, so the short form is unambiguous; it is also the form
+// every podman-compose version understands.
+func bindMount(cfg *schema.Config, host, container string, readOnly bool) string {
+	var opts []string
+	if readOnly {
+		opts = append(opts, "ro")
+	}
+	// Relabelling a system path such as /etc/localtime or /dev would
+	// break the host, so only data folders get :z.
+	if cfg.Immich.SELinuxRelabel && !strings.HasPrefix(host, "/etc/") && !strings.HasPrefix(host, "/dev/") &&
+		!strings.HasPrefix(host, "/lib/") && !strings.HasPrefix(host, "/usr/") {
+		opts = append(opts, "z")
+	}
+	s := host + ":" + container
+	if len(opts) > 0 {
+		s += ":" + strings.Join(opts, ",")
+	}
+	return composeValue(s)
+}
+
+// composeValue escapes compose interpolation: a literal $ is written $$.
+func composeValue(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slicesSort(keys)
+	return keys
+}

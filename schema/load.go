@@ -316,6 +316,14 @@ func (l *loaded) tidy(ps Problems) Problems {
 		}
 		byPath[p.Path] = append(byPath[p.Path], i)
 	}
+	// A field whose default depends on an invalid one is only incomplete;
+	// saying so adds nothing to the real problem.
+	onlyIncomplete := true
+	for _, p := range ps {
+		if !strings.HasPrefix(p.Reason, "no value given") {
+			onlyIncomplete = false
+		}
+	}
 	var out Problems
 	for _, path := range order {
 		group := make(Problems, 0, len(byPath[path]))
@@ -340,11 +348,13 @@ func (l *loaded) tidy(ps Problems) Problems {
 				continue // reported by unknownFields, with the allowed names
 			case strings.Contains(r, "(type _|_)") && len(group) > 1:
 				continue
+			case strings.HasPrefix(r, "no value given") && !onlyIncomplete:
+				continue
 			}
 			p.Reason = outOfBound.ReplaceAllString(r, "$1 does not have the required form")
 			keep = append(keep, p)
 		}
-		if len(keep) == 0 && len(group) > 0 {
+		if len(keep) == 0 && disjunction {
 			p := group[0]
 			p.Reason = "this value is not allowed"
 			if v := l.inputValue(path); v != "" {

@@ -1,0 +1,87 @@
+package render
+
+import (
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/tree"
+)
+
+// verifyUnits runs systemd-analyze verify on every unit of a tree. It exits
+// 0 on mere warnings (an unknown key, a bad specifier), so any output at
+// all fails the test.
+func verifyUnits(t *testing.T, out tree.Tree) {
+	t.Helper()
+	bin := testenv.Binary(t, "systemd-analyze")
+	dir := t.TempDir()
+	var units []string
+	for _, p := range out.Paths() {
+		if strings.HasPrefix(p, "rootfs/etc/systemd/system/") {
+			f := filepath.Join(dir, path.Base(p))
+			if err := os.WriteFile(f, out[p].Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			units = append(units, f)
+		}
+	}
+	if len(units) == 0 {
+		t.Fatal("no units rendered")
+	}
+	cmd := exec.Command(bin, append([]string{"verify", "--man=no"}, units...)...)
+	cmd.Dir = dir
+	got, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(got))) > 0 {
+		t.Errorf("systemd-analyze verify %v: %v\n%s", units, err, got)
+	}
+}
+
+func TestUnitsVerify(t *testing.T) {
+	for name, cue := range map[string]string{
+		"minimal": ``,
+		"odd paths and podman-compose": `immich: {
+			projectDir: "/srv/podman/Fotos Familie ü@x+y=z,~"
+			composeCommand: "/usr/bin/podman-compose"
+		}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			verifyUnits(t, Render(testenv.Config(t, nil, cue)).Out)
+		})
+	}
+}
+
+// TestUnitsVerifyCatchesErrors makes sure the check above can fail.
+func TestUnitsVerifyCatchesErrors(t *testing.T) {
+	bin := testenv.Binary(t, "systemd-analyze")
+	f := filepath.Join(t.TempDir(), "bad.service")
+	os.WriteFile(f, []byte("[Service]\nExecStart=/usr/bin/podman up\nBogus=1\nWorkingDirectory=/a%z\n"), 0o644)
+	got, _ := exec.Command(bin, "verify", "--man=no", f).CombinedOutput()
+	if !strings.Contains(string(got), "Bogus") {
+		t.Errorf("systemd-analyze did not report an unknown key:\n%s", got)
+	}
+}
+
+func TestSystemdEscaping(t *testing.T) {
+	for in, want := range map[string]string{
+		"/srv/a 100% b": "/srv/a 100%% b",
+		"$HOME%i":       "$$HOME%%i",
+		"plain":         "plain",
+	} {
+		if got := systemdValue(in); got != want {
+			t.Errorf("systemdValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"/usr/bin/podman":  "/usr/bin/podman",
+		"a b":              `"a b"`,
+		`say "hi" \ 50%`: `"say \"hi\" \\ 50%%"`,
+	} {
+		if got := systemdArg(in); got != want {
+			t.Errorf("systemdArg(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,28 @@
+// immich-render site configuration (Jsonnet). Render with:
+//   export IMMICH_POSTGRES_PASSWORD=... IMMICH_VALKEY_PASSWORD=... VALKEY_ADMIN_PASSWORD=...
+//   immich-render -o out/ --secrets-out secrets/
+// Pass values in with --ext-str k=v or --ext-str-env NAME and read them with
+// std.extVar. Secrets stay references: none is ever written under -o.
+local env(name) = { env: name };
+{
+  immich: {
+    version: 'v3.1.0',  // an exact release tag, v1.137.0 or newer
+    timezone: 'Etc/UTC',
+    uploadLocation: '/mnt/storage/immich/upload',
+    projectDir: '/opt/podman/immich',
+    // Debian 12 (podman 4.3) has no `podman compose`: use /usr/bin/podman-compose.
+    composeCommand: '/usr/bin/podman compose',
+    network: { name: 'immich', subnet: '172.20.0.0/16', gateway: '172.20.0.1' },
+    hostGateway: '10.88.0.1',  // host.containers.internal points here
+    postgres: { password: env('IMMICH_POSTGRES_PASSWORD'), vectorExtension: 'vectorchord' },
+    valkey: { password: env('IMMICH_VALKEY_PASSWORD') },
+    machineLearning: { enabled: true, acceleration: 'cpu' },
+    transcoding: { acceleration: 'cpu' },
+    externalLibraries: [],
+    nginx: { enabled: false },
+  },
+  valkey: {
+    adminPassword: env('VALKEY_ADMIN_PASSWORD'),
+    users: [],
+  },
+}
