@@ -39,7 +39,9 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
 func renderPostgres(cfg *schema.Config, r Result) {
-	r.Out.Add(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o644)
+	// The verifier is not the password, but it allows an offline guess:
+	// only root and the postgres user that runs the file read it.
+	r.Out.AddOwned(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres")
 	r.Out.Add(rootfs(unitPath(DBInitUnit)), dbInitUnit(cfg), 0o644)
 	r.Out.Add(PgHBAFragment, pgHBAFragment(cfg), 0o644)
 	r.Out.Add(PostgresConfFragment, postgresConfFragment(cfg), 0o644)

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -49,8 +50,12 @@ func TestPostgresRender(t *testing.T) {
 	}
 	for _, p := range want {
 		f := out[p]
-		if f.Mode != 0o644 {
-			t.Errorf("%s: mode %o, want 644", p, f.Mode)
+		wantMode, wantOwner := fs.FileMode(0o644), ""
+		if strings.HasSuffix(p, "/init.sql") {
+			wantMode, wantOwner = 0o640, "root:postgres"
+		}
+		if f.Mode != wantMode || f.Owner != wantOwner {
+			t.Errorf("%s: mode %o owner %q, want %o %q", p, f.Mode, f.Owner, wantMode, wantOwner)
 		}
 		if bytes.Contains(f.Data, []byte(pw)) || bytes.Contains(f.Data, []byte("Pg-Secret")) {
 			t.Errorf("%s contains the plaintext password", p)
