@@ -15,6 +15,9 @@ import (
 type File struct {
 	Data []byte
 	Mode fs.FileMode // permission bits only, such as 0o644
+	// Owner is "user:group" on the host, or "" for root:root. A file that
+	// a service account must read (users.acl, init.sql) is group-owned by it.
+	Owner string
 }
 
 // Tree maps clean, relative, slash-separated paths to files.
@@ -30,6 +33,14 @@ func (t Tree) Add(p string, data []byte, mode fs.FileMode) {
 		panic(fmt.Sprintf("tree: %s rendered twice", p))
 	}
 	t[p] = File{Data: data, Mode: mode & fs.ModePerm}
+}
+
+// AddOwned is Add for a file with a host owner such as "root:valkey".
+func (t Tree) AddOwned(p string, data []byte, mode fs.FileMode, owner string) {
+	t.Add(p, data, mode)
+	f := t[p]
+	f.Owner = owner
+	t[p] = f
 }
 
 // Rooted returns the tree path of an absolute host path under prefix, such
