@@ -97,14 +97,34 @@ type ImageDigests struct {
 type Nginx struct {
 	Enabled     bool   `json:"enabled"`
 	Hostname    string `json:"hostname,omitempty"`
-	TLS         string `json:"tls"`
+	TLS         string `json:"tls"` // acme, webroot, manual or off
 	ACME        ACME   `json:"acme"`
 	MaxBodySize string `json:"maxBodySize"`
+	HTTPPort    int    `json:"httpPort"`
+	HTTPSPort   int    `json:"httpsPort"`
+	IPv6        bool   `json:"ipv6"`
+	HTTP2       string `json:"http2"` // off, on (http2 on;) or listen (listen ... http2)
+	HSTS        struct {
+		Enabled           bool `json:"enabled"`
+		MaxAge            int  `json:"maxAge"`
+		IncludeSubDomains bool `json:"includeSubDomains"`
+	} `json:"hsts"`
+	Webroot        string   `json:"webroot"`                  // tls webroot
+	Certificate    string   `json:"certificate,omitempty"`    // tls manual
+	CertificateKey string   `json:"certificateKey,omitempty"` // tls manual
+	RealIPFrom     []string `json:"realIpFrom"`
 }
 
-// ACME holds the certificate authority account settings.
+// ACME holds the certificate authority account settings and, for nginx's
+// native ACME module, the issuer.
 type ACME struct {
-	Email string `json:"email,omitempty"`
+	Email        string   `json:"email,omitempty"`
+	RenderIssuer bool     `json:"renderIssuer"`
+	Issuer       string   `json:"issuer"`
+	Staging      bool     `json:"staging"`
+	Directory    string   `json:"directory,omitempty"` // "" for Let's Encrypt
+	Resolver     []string `json:"resolver"`
+	StatePath    string   `json:"statePath"`
 }
 
 // ValkeyServer is the host's shared Valkey: admin user and other services.
@@ -127,6 +147,7 @@ type Host struct {
 	ValkeyService   string `json:"valkeyService"`
 	NginxService    string `json:"nginxService"`
 	PostgresService string `json:"postgresService"`
+	ValkeyGroup     string `json:"valkeyGroup"`
 }
 
 // Secret is a resolved secret. Value is the plaintext: renderers may hash
