@@ -65,7 +65,8 @@ type ImmichValkey struct {
 	User        string   `json:"user"`
 	Password    Secret   `json:"password"`
 	KeyPatterns []string `json:"keyPatterns"`
-	// Commands is the user's own ACL rule string, or "" for the default.
+	// Commands is the user's own ACL rule string, or "" for the default;
+	// Rules returns the rules that apply.
 	Commands string `json:"commands,omitempty"`
 }
 

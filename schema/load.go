@@ -78,6 +78,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
 	probs = append(probs, sp...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
+		probs = append(probs, l.checkPartial(secrets)...)
 		return nil, redact(dropUnderUnknown(probs).normalize(), secrets)
 	}
 
@@ -126,7 +127,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 	case ".jsonnet", ".libsonnet":
 		out, err := evalJsonnet(in, opt)
 		if err != nil {
-			return cue.Value{}, Problems{{Reason: "evaluating Jsonnet: " + strings.TrimSpace(err.Error()), Pos: []string{in.Name}}}
+			return cue.Value{}, Problems{jsonnetProblem(in.Name, err)}
 		}
 		expr, err := cuejson.Extract(in.Name, []byte(out))
 		if err != nil {
@@ -230,13 +231,16 @@ func parentPath(p string) string {
 // is already reported as unknown.
 func dropUnderUnknown(ps Problems) Problems {
 	var unknown []string
+	isUnknown := func(p Problem) bool {
+		return p.Reason == "unknown field" || strings.HasSuffix(p.Reason, "is not a valid name here")
+	}
 	for _, p := range ps {
-		if p.Reason == "unknown field" {
+		if isUnknown(p) {
 			unknown = append(unknown, p.Path)
 		}
 	}
 	return slices.DeleteFunc(ps, func(p Problem) bool {
-		if p.Reason == "unknown field" {
+		if isUnknown(p) {
 			return false
 		}
 		for _, u := range unknown {
@@ -252,11 +256,52 @@ func dropUnderUnknown(ps Problems) Problems {
 // which case validating the others would only add noise.
 func hasSyntaxError(ps Problems) bool {
 	for _, p := range ps {
-		if p.Reason != "unknown field" {
+		if p.Reason != "unknown field" && !strings.HasSuffix(p.Reason, "is not a valid name here") {
 			return true
 		}
 	}
 	return false
+}
+
+// decodeSection decodes one section of the value ("immich.valkey") into
+// the same place of c, and reports whether that section is valid.
+func (l *loaded) decodeSection(section string, c *Config) bool {
+	v := l.value.LookupPath(configPath(section))
+	if !v.Exists() {
+		return false
+	}
+	if v.Validate(cue.Concrete(true)) != nil {
+		return false
+	}
+	b, err := v.MarshalJSON()
+	if err != nil {
+		return false
+	}
+	// Wrap the section back into its place in the document.
+	parts := strings.Split(section, ".")
+	doc := string(b)
+	for i := len(parts) - 1; i >= 0; i-- {
+		key, _ := json.Marshal(parts[i])
+		doc = "{" + string(key) + ":" + doc + "}"
+	}
+	return json.Unmarshal([]byte(doc), c) == nil
+}
+
+// jsonnetProblem turns a Jsonnet error into a Problem: its first line is
+// the reason, and the stack lines that name a file are its positions.
+func jsonnetProblem(name string, err error) Problem {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	p := Problem{Reason: "Jsonnet: " + strings.TrimSpace(lines[0])}
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if loc, _, _ := strings.Cut(l, "\t"); strings.Contains(loc, ":") && !strings.HasPrefix(loc, "Field") && !strings.HasPrefix(loc, "During") {
+			p.Pos = append(p.Pos, loc)
+		}
+	}
+	if len(p.Pos) == 0 {
+		p.Pos = []string{name}
+	}
+	return p
 }
 
 // decode turns the validated value into a Config through its JSON form,
@@ -284,10 +329,21 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			path = path[1:] // the schema's #Config
 		}
 		format, args := e.Msg()
+		reason := fmt.Sprintf(format, args...)
+		if strings.TrimSpace(reason) == "" {
+			reason = e.Error() // some decoders put everything in Error()
+		}
 		p := Problem{
 			Path:   strings.Join(path, "."),
-			Reason: friendly(fmt.Sprintf(format, args...)),
+			Reason: friendly(reason),
 			Hint:   s.hint(path),
+		}
+		// A list element (resolver.1) says what its list wants.
+		for i := len(path) - 1; p.Hint == "" && i > 0; i-- {
+			if _, err := strconv.Atoi(path[i]); err != nil {
+				break
+			}
+			p.Hint = s.hint(path[:i])
 		}
 		for _, pos := range cueerrors.Positions(e) {
 			if str := l.position(pos); str != "" && !slices.Contains(p.Pos, str) {
@@ -364,7 +420,22 @@ func (l *loaded) tidy(ps Problems) Problems {
 		}
 		out = append(out, keep...)
 	}
-	return out
+	// A list that lost its default disjunction is reported at the list and
+	// at the element: keep the element, which says what is wrong.
+	return slices.DeleteFunc(out, func(p Problem) bool {
+		if strings.HasPrefix(p.Reason, "incompatible list lengths") {
+			return true
+		}
+		for _, q := range out {
+			if q.Path == p.Path && strings.HasPrefix(p.Reason, "conflicting values ") && !strings.HasPrefix(q.Reason, "conflicting values ") {
+				return true
+			}
+			if strings.HasSuffix(p.Reason, " is not allowed") && strings.HasPrefix(q.Path, p.Path+".") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // outOfBound matches CUE's message for a failed regular expression, which
@@ -374,7 +445,10 @@ var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound [=!]~.*\
 // inputValue shows the value the user gave at path, or "".
 func (l *loaded) inputValue(path string) string {
 	for _, in := range l.inputs {
-		if v := in.LookupPath(cue.ParsePath(path)); v.Exists() {
+		if v := in.LookupPath(configPath(path)); v.Exists() {
+			if b, err := v.MarshalJSON(); err == nil {
+				return string(b)
+			}
 			return fmt.Sprint(v)
 		}
 	}
@@ -399,7 +473,7 @@ func (l *loaded) position(pos token.Pos) string {
 // locate returns the input positions that set the value at a config path.
 func (l *loaded) locate(path string) []string {
 	var out []string
-	sel := cue.ParsePath(path)
+	sel := configPath(path)
 	for _, in := range l.inputs {
 		v := in.LookupPath(sel)
 		if !v.Exists() {
@@ -481,4 +555,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// configPath turns a config path as Problems print it ("valkey.users.0.password")
+// into a CUE path, with numeric elements as list indices.
+func configPath(p string) cue.Path {
+	var sels []cue.Selector
+	for _, elem := range strings.Split(p, ".") {
+		if i, err := strconv.Atoi(elem); err == nil {
+			sels = append(sels, cue.Index(i))
+		} else {
+			sels = append(sels, cue.Str(elem))
+		}
+	}
+	return cue.MakePath(sels...)
 }

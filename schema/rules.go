@@ -11,35 +11,117 @@ import (
 // locator returns the input positions of a config path.
 type locator func(path string) []string
 
-// checkRules runs the rules that need Go after the schema has passed:
-// lookups in tables and checks across list elements. Each adds Problems in
-// the schema's format.
+// rule is a check that needs Go, and the config sections it reads.
+type rule struct {
+	sections []string
+	check    func(c *Config, add addFunc)
+}
+
+type addFunc func(path, reason, hint string)
+
+// rules are the checks that need Go after the schema: lookups in tables
+// and checks across list elements. Each reports in the schema's format.
+var rules = []rule{
+	{[]string{"immich.timezone"}, func(c *Config, add addFunc) {
+		if _, err := time.LoadLocation(c.Immich.Timezone); err != nil || c.Immich.Timezone == "Local" {
+			add("immich.timezone", fmt.Sprintf("%q is not a known IANA time zone", c.Immich.Timezone), "an IANA time zone name such as \"Europe/Berlin\" or \"Etc/UTC\"")
+		}
+	}},
+	{[]string{"immich.environment"}, func(c *Config, add addFunc) {
+		for _, k := range sortedKeys(c.Immich.Environment) {
+			if field := managedEnv(k); field != "" {
+				add("immich.environment."+k, fmt.Sprintf("%s is set by immich-render", k), "set "+field+" instead, and remove "+k+" from immich.environment")
+			}
+		}
+	}},
+	{[]string{"immich.externalLibraries"}, func(c *Config, add addFunc) {
+		seen := map[string]int{}
+		for i, lib := range c.Immich.ExternalLibraries {
+			path := fmt.Sprintf("immich.externalLibraries.%d.containerPath", i)
+			if j, dup := seen[lib.ContainerPath]; dup {
+				add(path, fmt.Sprintf("%s is also the container path of externalLibraries[%d]", lib.ContainerPath, j), "a distinct containerPath for each library")
+			}
+			seen[lib.ContainerPath] = i
+			if lib.ContainerPath == "/data" || strings.HasPrefix(lib.ContainerPath, "/data/") {
+				add(path, "libraries may not be mounted inside /data, Immich's upload location", "a path such as /mnt/external/photos")
+			}
+		}
+	}},
+	{[]string{"immich.settings"}, func(c *Config, add addFunc) {
+		for _, p := range secretSettings(c.Immich.Settings, "immich.settings") {
+			add(p, "this setting would put a secret in the committed output", "leave it out of immich.settings and set it in Immich's web interface, or keep the settings file out of git")
+		}
+	}},
+	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
+		for _, p := range checkValkey(c, func(string) []string { return nil }) {
+			add(p.Path, p.Reason, p.Hint)
+		}
+	}},
+}
+
+// checkRules runs every rule on a valid configuration.
 func checkRules(c *Config, at locator) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
 		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: at(path)})
 	}
-	if _, err := time.LoadLocation(c.Immich.Timezone); err != nil || c.Immich.Timezone == "Local" {
-		add("immich.timezone", fmt.Sprintf("%q is not a known IANA time zone", c.Immich.Timezone), "an IANA time zone name such as \"Europe/Berlin\" or \"Etc/UTC\"")
+	for _, r := range rules {
+		r.check(c, add)
 	}
-	for _, k := range sortedKeys(c.Immich.Environment) {
-		if field := managedEnv(k); field != "" {
-			add("immich.environment."+k, fmt.Sprintf("%s is set by immich-render", k), "set "+field+" instead, and remove "+k+" from immich.environment")
-		}
-	}
-	seen := map[string]int{}
-	for i, lib := range c.Immich.ExternalLibraries {
-		path := fmt.Sprintf("immich.externalLibraries.%d.containerPath", i)
-		if j, dup := seen[lib.ContainerPath]; dup {
-			add(path, fmt.Sprintf("%s is also the container path of externalLibraries[%d]", lib.ContainerPath, j), "a distinct containerPath for each library")
-		}
-		seen[lib.ContainerPath] = i
-		if lib.ContainerPath == "/data" || strings.HasPrefix(lib.ContainerPath, "/data/") {
-			add(path, "libraries may not be mounted inside /data, Immich's upload location", "a path such as /mnt/external/photos")
-		}
-	}
-	ps = append(ps, checkValkey(c, at)...)
 	return ps
+}
+
+// checkPartial runs the rules whose sections are valid on their own in a
+// configuration that failed elsewhere, so that one run reports every
+// problem, not the schema's first and the rules' next time.
+func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
+	var ps Problems
+	add := func(path, reason, hint string) {
+		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+	}
+	for _, r := range rules {
+		var c Config
+		ok := true
+		for _, sec := range r.sections {
+			ok = ok && l.decodeSection(sec, &c)
+		}
+		if !ok {
+			continue
+		}
+		// A rule that reads secrets runs only when they all resolved.
+		resolved := true
+		for _, ns := range c.Secrets() {
+			s, found := secrets[ns.Path]
+			*ns.Secret = s
+			resolved = resolved && found
+		}
+		if resolved || !slices.Contains(r.sections, "valkey") {
+			r.check(&c, add)
+		}
+	}
+	return ps
+}
+
+// secretSettings finds non-empty values under keys that hold secrets in
+// Immich's system configuration (SMTP password, OAuth client secret, ...).
+func secretSettings(v any, path string) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			lk := strings.ToLower(k)
+			if s, ok := x[k].(string); ok && s != "" && (strings.Contains(lk, "password") || strings.Contains(lk, "secret") || lk == "apikey" || lk == "token") {
+				out = append(out, path+"."+k)
+				continue
+			}
+			out = append(out, secretSettings(x[k], path+"."+k)...)
+		}
+	case []any:
+		for i, e := range x {
+			out = append(out, secretSettings(e, fmt.Sprintf("%s.%d", path, i))...)
+		}
+	}
+	return out
 }
 
 // managedEnv returns the config field that owns an environment variable
@@ -74,5 +156,3 @@ func managedEnv(k string) string {
 	}
 	return ""
 }
-
-var _ = slices.Contains[[]string]

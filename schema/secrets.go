@@ -31,7 +31,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 	out := map[string]Secret{}
 	var probs Problems
 	for _, path := range l.secretPaths() {
-		v := l.value.LookupPath(cue.ParsePath(path))
+		v := l.value.LookupPath(configPath(path))
 		if !v.Exists() {
 			continue // a missing required field is reported by validation
 		}

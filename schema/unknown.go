@@ -30,27 +30,27 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 		if err != nil || schema.IncompleteKind() != cue.StructKind {
 			return // not a struct, or a disjunction such as a secret: CUE says what is wrong
 		}
-		if schema.LookupPath(cue.MakePath(cue.AnyString)).Exists() {
-			return // a map such as environment: its pattern constraint reports bad keys
-		}
 		known := fieldNames(schema)
 		for it.Next() {
 			label := it.Selector().Unquoted()
 			p := append(slices.Clip(path), label)
 			if !slices.Contains(known, label) {
+				if schema.Allows(cue.Str(label)) {
+					continue // an open struct (settings) or a key its pattern allows
+				}
+				prob := Problem{Path: strings.Join(p, "."), Pos: []string{l.position(it.Value().Pos())}}
 				if len(known) == 0 {
-					continue // an open struct such as settings
+					// A map such as environment, whose keys follow a pattern.
+					prob.Reason = fmt.Sprintf("%q is not a valid name here", label)
+					prob.Hint = mapKeyHint(path)
+				} else {
+					prob.Reason = "unknown field"
+					prob.Hint = "one of " + strings.Join(known, ", ")
+					if near := closest(label, known); near != "" {
+						prob.Hint = fmt.Sprintf("%q? (%s)", near, prob.Hint)
+					}
 				}
-				hint := "one of " + strings.Join(known, ", ")
-				if near := closest(label, known); near != "" {
-					hint = fmt.Sprintf("%q? (%s)", near, hint)
-				}
-				out = append(out, Problem{
-					Path:   strings.Join(p, "."),
-					Reason: "unknown field",
-					Hint:   hint,
-					Pos:    []string{l.position(it.Value().Pos())},
-				})
+				out = append(out, prob)
 				continue
 			}
 			walk(it.Value(), lookupField(schema, label), p)
@@ -60,9 +60,9 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 	return out
 }
 
-// fieldNames lists a schema struct's field names, or nil for an open struct.
+// fieldNames lists a schema struct's named fields.
 func fieldNames(schema cue.Value) []string {
-	if !schema.Allows(cue.Str("\x00no-such-field")) {
+	{
 		var names []string
 		it, _ := schema.Fields(cue.Optional(true))
 		for it != nil && it.Next() {
@@ -73,7 +73,6 @@ func fieldNames(schema cue.Value) []string {
 		slices.Sort(names)
 		return names
 	}
-	return nil
 }
 
 // closest returns the known name nearest to label by edit distance, if it is
@@ -107,4 +106,12 @@ func distance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// mapKeyHint says what a map's keys must look like.
+func mapKeyHint(path []string) string {
+	if len(path) > 0 && path[len(path)-1] == "environment" {
+		return "variable names of letters, digits and '_', not starting with a digit"
+	}
+	return "a name of letters, digits and '_'"
 }
