@@ -66,6 +66,9 @@ func renderCompose(cfg *schema.Config, r Result) {
 	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
 		"# change the configuration and render again.\n"
 	r.Out.Add(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)
+	if settings, ok := settingsJSON(cfg); ok {
+		r.Out.Add(rootfs(SettingsPath(cfg)), settings, 0o644)
+	}
 
 	values := map[string]string{
 		"immich.postgres.password": im.Postgres.Password.Value,
@@ -97,6 +100,9 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 		// forwards it from the network's gateway.
 		yAdd(env, "IMMICH_TRUSTED_PROXIES", "127.0.0.1,"+im.Network.Gateway)
 	}
+	if _, ok := settingsJSON(cfg); ok {
+		yAdd(env, "IMMICH_CONFIG_FILE", settingsContainerPath)
+	}
 	for _, k := range sortedKeys(im.Environment) {
 		yAdd(env, k, composeValue(im.Environment[k]))
 	}
@@ -104,6 +110,9 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 	volumes := []string{
 		bindMount(cfg, im.UploadLocation, "/data", false),
 		bindMount(cfg, "/etc/localtime", "/etc/localtime", true),
+	}
+	if _, ok := settingsJSON(cfg); ok {
+		volumes = append(volumes, bindMount(cfg, SettingsPath(cfg), settingsContainerPath, true))
 	}
 	for _, lib := range im.ExternalLibraries {
 		volumes = append(volumes, bindMount(cfg, lib.HostPath, lib.ContainerPath, lib.ReadOnly))

@@ -1,6 +1,286 @@
 package render
 
-import "github.com/immich-render/immich-render/schema"
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
 
-// renderReadme renders the output's README.md.
-func renderReadme(cfg *schema.Config, r Result) {}
+	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/tree"
+)
+
+// renderReadme renders the output's README.md: the deployment's own page,
+// written from the configuration and the files actually rendered, so it
+// cannot drift from them. It runs after every other renderer.
+func renderReadme(cfg *schema.Config, r Result) {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	w("# Immich %s on %s\n\n", im.Version, siteName(cfg))
+	w("Rendered by immich-render. Do not edit these files: change the configuration,\n")
+	w("render again, review `git diff` and commit. `immich-render -o <this dir> --check`\n")
+	w("exits 1 when the files no longer match the configuration.\n\n")
+
+	w("## At a glance\n\n")
+	w("| | |\n|---|---|\n")
+	w("| Immich | `%s` (server and machine learning images) |\n", im.Version)
+	if im.Nginx.Enabled {
+		w("| URL | %s (nginx, TLS: %s) |\n", publicURL(cfg), im.Nginx.TLS)
+		w("| Published port | 127.0.0.1:%d (loopback only, behind nginx) |\n", im.Port)
+	} else {
+		w("| URL | http://<host>:%d/ |\n", im.Port)
+		w("| Published port | %d on every address |\n", im.Port)
+	}
+	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
+	w("| Compose project | `%s` |\n", ComposePath(cfg))
+	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
+	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
+		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
+	w("| Valkey | user `%s`, database %d, at %s:%d |\n", im.Valkey.User, im.Valkey.DB, im.Valkey.Host, im.Valkey.Port)
+	ml := "off"
+	if im.MachineLearning.Enabled {
+		ml = im.MachineLearning.Acceleration
+	}
+	w("| Machine learning | %s |\n", ml)
+	w("| Transcoding | %s |\n", im.Transcoding.Acceleration)
+	for _, lib := range im.ExternalLibraries {
+		mode := "read-only"
+		if !lib.ReadOnly {
+			mode = "read-write"
+		}
+		w("| External library | `%s` → `%s` (%s) |\n", lib.HostPath, lib.ContainerPath, mode)
+	}
+	w("\n")
+
+	w("## Topology\n\n")
+	b.WriteString(topology(cfg))
+
+	w("## Files\n\n")
+	w("`rootfs/` mirrors the host's `/`. `fragments/` holds lines to merge into files that\n")
+	w("another tool or person owns; immich-render never overwrites those.\n\n")
+	w("| File | Mode | Owner | What it is |\n|---|---|---|---|\n")
+	for _, p := range r.Out.Paths() {
+		f := r.Out[p]
+		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(p))
+	}
+	w("| `README.md` | 0644 | | this page |\n")
+	w("| `.immich-render.json` | 0644 | | manifest: tool version and every file's mode and SHA-256 |\n\n")
+
+	w("## Secrets the host needs\n\n")
+	w("None of these values is in this directory. `immich-render --secrets-out SDIR` writes\n")
+	w("them (files 0600, folders 0700) for rsync or cloud-init; keep SDIR out of git.\n\n")
+	w("| Host file | Holds | Read by |\n|---|---|---|\n")
+	for _, s := range SecretFiles {
+		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.ConfigPath, s.Name)
+	}
+	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
+	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
+
+	b.WriteString(deploySection(cfg, r.Out))
+
+	w("## Database backups\n\n")
+	w("Immich's built-in database backup runs `pg_dumpall`, which needs a superuser; the\n")
+	w("`%s` role is deliberately not one, so that job fails here. Back up the database\n", im.Postgres.User)
+	w("on the host instead, for example from a systemd timer:\n\n")
+	w("```sh\nrunuser -u postgres -- pg_dump --format=custom --file=/var/backups/immich-%s.dump %s\n```\n\n",
+		im.Postgres.Database, shellQuote(im.Postgres.Database))
+	w("Back up `%s` as well: the database only indexes the files there.\n", im.UploadLocation)
+
+	r.Out.Add("README.md", []byte(b.String()), 0o644)
+}
+
+// publicURL is where users reach Immich through nginx.
+func publicURL(cfg *schema.Config) string {
+	n := cfg.Immich.Nginx
+	scheme, port, def := "https", n.HTTPSPort, 443
+	if n.TLS == "off" {
+		scheme, port, def = "http", n.HTTPPort, 80
+	}
+	if port != def {
+		return fmt.Sprintf("%s://%s:%d/", scheme, n.Hostname, port)
+	}
+	return scheme + "://" + n.Hostname + "/"
+}
+
+// siteName is the best short name of the deployment.
+func siteName(cfg *schema.Config) string {
+	if cfg.Immich.Nginx.Enabled {
+		return cfg.Immich.Nginx.Hostname
+	}
+	return "this host (" + cfg.Immich.ProjectDir + ")"
+}
+
+// topology is a Mermaid diagram of containers, network, host services and
+// published ports.
+func topology(cfg *schema.Config) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("```mermaid\nflowchart LR\n")
+	w("  clients((clients))\n")
+	w("  subgraph host[\"host\"]\n")
+	if im.Nginx.Enabled {
+		port := im.Nginx.HTTPSPort
+		if im.Nginx.TLS == "off" {
+			port = im.Nginx.HTTPPort
+		}
+		w("    nginx[\"nginx %s :%d\"]\n", im.Nginx.Hostname, port)
+	}
+	w("    pg[(\"PostgreSQL :%d<br/>db %s, role %s\")]\n", im.Postgres.Port, im.Postgres.Database, im.Postgres.User)
+	w("    valkey[(\"Valkey :%d<br/>user %s, db %d\")]\n", im.Valkey.Port, im.Valkey.User, im.Valkey.DB)
+	w("    gw{{\"podman bridge gateway %s<br/>host.containers.internal\"}}\n", im.HostGateway)
+	w("    subgraph net[\"podman network %s %s, gateway %s\"]\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
+	w("      server[\"immich-server :%d\"]\n", ContainerPort)
+	if im.MachineLearning.Enabled {
+		w("      ml[\"immich-machine-learning :3003<br/>%s\"]\n", im.MachineLearning.Acceleration)
+	}
+	w("    end\n  end\n")
+	if im.Nginx.Enabled {
+		if im.Nginx.TLS == "off" {
+			w("  clients -->|http :%d| nginx\n", im.Nginx.HTTPPort)
+		} else {
+			w("  clients -->|https :%d| nginx\n", im.Nginx.HTTPSPort)
+		}
+		w("  nginx -->|127.0.0.1:%d| server\n", im.Port)
+	} else {
+		w("  clients -->|http :%d| server\n", im.Port)
+	}
+	if im.MachineLearning.Enabled {
+		w("  server -->|http :3003| ml\n")
+	}
+	w("  server --> gw\n")
+	w("  gw -->|:%d scram-sha-256| pg\n", im.Postgres.Port)
+	w("  gw -->|:%d ACL user %s| valkey\n", im.Valkey.Port, im.Valkey.User)
+	w("```\n\n")
+	return b.String()
+}
+
+// deploySection says how to put the files on a host, in order, for a
+// first deployment and for upgrades.
+func deploySection(cfg *schema.Config, out tree.Tree) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	sdir := secretsDir(cfg)
+
+	w("## Deploy\n\n")
+	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
+	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
+	w("### First deployment\n\n")
+	w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
+	w("   (each says where it goes), then restart those services once.\n")
+	w("2. Copy the files with their modes (run where `out/` and `secrets/` are). Without `-o`/`-g`,\n")
+	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
+	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
+	w("```sh\n")
+	w("rsync -rlp out/rootfs/ root@HOST:/\n")
+	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
+	w("```\n\n")
+	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
+	w("   reaches `/opt` or another shared parent.\n")
+	var owned []string
+	for _, p := range out.Paths() {
+		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
+			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
+		}
+	}
+	w("3. On the host:\n\n```sh\n")
+	for _, c := range owned {
+		w("%s\n", c)
+	}
+	w("%s\n", strings.Join(startCommands(cfg), "\n"))
+	w("```\n\n")
+	w("### Upgrades and configuration changes\n\n")
+	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
+	w("   database migrations have no downgrade.\n")
+	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
+	w("3. Run the same rsync commands, then on the host:\n\n```sh\n")
+	w("systemctl daemon-reload\n")
+	w("systemctl restart %s immich.service\n", DBInitUnit)
+	w("```\n\n")
+	w("### Manage\n\n```sh\n")
+	w("systemctl status immich\n")
+	w("cd %s && %s logs -f immich-server\n", shellPath(im.ProjectDir), im.ComposeCommand)
+	w("cd %s && %s pull && systemctl restart immich\n", shellPath(im.ProjectDir), im.ComposeCommand)
+	w("```\n\n")
+	return b.String()
+}
+
+// startCommands are the host commands that load the new files and start
+// Immich, in order; cloud-init runs the same list.
+func startCommands(cfg *schema.Config) []string {
+	cmds := []string{
+		"systemctl daemon-reload",
+		"systemctl restart " + cfg.Host.ValkeyService + ".service",
+		"systemctl reload-or-restart " + cfg.Host.PostgresService + ".service",
+	}
+	if cfg.Immich.Nginx.Enabled {
+		cmds = append(cmds, "systemctl reload-or-restart "+cfg.Host.NginxService+".service")
+	}
+	cmds = append(cmds,
+		"systemctl restart "+DBInitUnit,
+		"systemctl enable --now "+ImmichUnit,
+	)
+	return cmds
+}
+
+// describe says what a rendered file is, from its path.
+func describe(p string) string {
+	switch {
+	case strings.HasSuffix(p, "/docker-compose.yml"):
+		return "the compose stack: immich-server and immich-machine-learning"
+	case strings.HasSuffix(p, "/postgres/init.sql"):
+		return "idempotent database init (role, database, extensions); run by " + DBInitUnit
+	case strings.HasSuffix(p, "/"+ImmichUnit):
+		return "starts the compose stack after the database init; stops it with `down`"
+	case strings.HasSuffix(p, "/"+DBInitUnit):
+		return "runs init.sql as the postgres user before Immich starts"
+	case strings.HasSuffix(p, "/users.acl"):
+		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
+	case strings.HasPrefix(p, "rootfs/etc/nginx/"):
+		return "nginx configuration"
+	case strings.HasPrefix(p, "fragments/postgresql/pg_hba"):
+		return "merge into pg_hba.conf (first match wins: put it before broader lines)"
+	case strings.HasPrefix(p, "fragments/postgresql/"):
+		return "merge into postgresql.conf (or drop into conf.d/)"
+	case p == "fragments/apply.sh":
+		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+	case strings.HasPrefix(p, "fragments/valkey/"):
+		return "merge into valkey.conf"
+	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):
+		return "Immich system settings, passed with IMMICH_CONFIG_FILE"
+	}
+	return ""
+}
+
+// hostOrTreePath shows rootfs files by their host path.
+func hostOrTreePath(p string) string {
+	if strings.HasPrefix(p, "rootfs/") {
+		return "/" + strings.TrimPrefix(p, "rootfs/")
+	}
+	return p
+}
+
+func modeString(m fs.FileMode) string { return fmt.Sprintf("%04o", uint32(m)) }
+
+func ownerOf(f tree.File) string {
+	if f.Owner == "" {
+		return "root:root"
+	}
+	return f.Owner
+}
+
+// shellPath quotes a path for a POSIX shell when it needs it.
+func shellPath(p string) string {
+	if strings.IndexFunc(p, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@=,", r))
+	}) < 0 {
+		return p
+	}
+	return shellQuote(p)
+}
+
+// shellQuote single-quotes a word for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -14,6 +14,9 @@ import (
 type Result struct {
 	Out     tree.Tree
 	Secrets tree.Tree
+	// Warnings are things a user should know that do not stop a render,
+	// such as a user-data over a cloud's size limit.
+	Warnings []string
 }
 
 // Render renders every artifact of cfg.
@@ -24,7 +27,9 @@ func Render(cfg *schema.Config) Result {
 	renderValkey(cfg, r)
 	renderPostgres(cfg, r)
 	renderNginx(cfg, r)
+	renderApplyScript(cfg, r)
 	renderReadme(cfg, r)
+	renderCloudInit(cfg, &r)
 	return r
 }
 

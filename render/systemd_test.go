@@ -32,6 +32,22 @@ func verifyUnits(t *testing.T, out tree.Tree) {
 	if len(units) == 0 {
 		t.Fatal("no units rendered")
 	}
+	// Units that ours require but that belong to the host (postgresql,
+	// valkey): stand-ins next to ours, so the check does not depend on
+	// what this machine has installed.
+	for _, u := range units {
+		data, _ := os.ReadFile(u)
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "Requires="); ok {
+				for _, dep := range strings.Fields(rest) {
+					stub := filepath.Join(dir, dep)
+					if _, err := os.Stat(stub); os.IsNotExist(err) {
+						os.WriteFile(stub, []byte("[Service]\nType=oneshot\nExecStart=/bin/true\n"), 0o644)
+					}
+				}
+			}
+		}
+	}
 	cmd := exec.Command(bin, append([]string{"verify", "--man=no"}, units...)...)
 	cmd.Dir = dir
 	got, err := cmd.CombinedOutput()
@@ -76,9 +92,9 @@ func TestSystemdEscaping(t *testing.T) {
 		}
 	}
 	for in, want := range map[string]string{
-		"/usr/bin/podman":  "/usr/bin/podman",
-		"a b":              `"a b"`,
-		`say "hi" \ 50%`: `"say \"hi\" \\ 50%%"`,
+		"/usr/bin/podman": "/usr/bin/podman",
+		"a b":             `"a b"`,
+		`say "hi" \ 50%`:  `"say \"hi\" \\ 50%%"`,
 	} {
 		if got := systemdArg(in); got != want {
 			t.Errorf("systemdArg(%q) = %q, want %q", in, got, want)

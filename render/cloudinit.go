@@ -1,0 +1,102 @@
+package render
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"path"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/tree"
+)
+
+// CloudInit paths in the secrets tree.
+const (
+	UserDataPath   = "cloud-init/user-data"
+	UserDataGzPath = "cloud-init/user-data.gz"
+	// UserDataLimit is AWS's user-data limit; OpenStack allows 64 KiB.
+	UserDataLimit = 16 << 10
+	// StateDir is where the host keeps the rest of the output tree (this
+	// README, the fragments and their apply script).
+	StateDir = "/var/lib/immich-render"
+)
+
+// renderCloudInit renders a #cloud-config user-data that writes every file
+// of both trees with its mode and owner, merges the fragments, and starts
+// Immich. It holds the plaintext secrets, so it goes in the secrets tree.
+// Past UserDataLimit it also writes a gzip variant, which cloud-init
+// accepts as user-data.
+func renderCloudInit(cfg *schema.Config, r *Result) {
+	files := ySeq()
+	add := func(hostPath string, f tree.File) {
+		item := yMap("path", hostPath)
+		owner := f.Owner
+		if owner == "" {
+			owner = "root:root"
+		}
+		yAdd(item, "owner", owner)
+		yAdd(item, "permissions", fmt.Sprintf("%04o", uint32(f.Mode)))
+		data, enc := encodeContent(f.Data)
+		yAdd(item, "encoding", enc)
+		yAdd(item, "content", data)
+		if f.Owner != "" {
+			// The group (valkey, postgres) exists only once packages are
+			// installed: write this file in the final stage.
+			yAdd(item, "defer", true)
+		}
+		files.Content = append(files.Content, item)
+	}
+	for i, t := range []tree.Tree{r.Out, r.Secrets} {
+		for _, p := range t.Paths() {
+			if strings.HasPrefix(p, "rootfs/") {
+				add("/"+strings.TrimPrefix(p, "rootfs/"), t[p])
+			} else if i == 0 {
+				add(path.Join(StateDir, p), t[p])
+			}
+		}
+	}
+
+	runcmd := ySeq(
+		ySeq("sh", path.Join(StateDir, "fragments/apply.sh")),
+	)
+	for _, c := range startCommands(cfg) {
+		runcmd.Content = append(runcmd.Content, yStrs(strings.Fields(c)))
+	}
+	for _, c := range runcmd.Content {
+		c.Style = yaml.FlowStyle
+	}
+	doc := yMap("write_files", files, "runcmd", runcmd)
+	header := "#cloud-config\n" +
+		"# Rendered by immich-render for Immich " + cfg.Immich.Version + ". It holds plaintext\n" +
+		"# secrets: keep it out of git and out of logs.\n"
+	data := yEncode(header, doc)
+	r.Secrets.Add(UserDataPath, data, 0o600)
+	if len(data) > UserDataLimit {
+		r.Secrets.Add(UserDataGzPath, gzipBytes(data), 0o600)
+		r.Warnings = append(r.Warnings, fmt.Sprintf(
+			"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
+			len(data), UserDataLimit, UserDataGzPath, len(r.Secrets[UserDataGzPath].Data)))
+	}
+}
+
+// encodeContent base64-encodes a file, gzipped first when that is smaller.
+func encodeContent(b []byte) (string, string) {
+	plain := base64.StdEncoding.EncodeToString(b)
+	if z := base64.StdEncoding.EncodeToString(gzipBytes(b)); len(z) < len(plain) {
+		return z, "gzip+b64"
+	}
+	return plain, "b64"
+}
+
+// gzipBytes compresses deterministically: no name, no time stamp.
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}

@@ -1,0 +1,220 @@
+package render
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/immich-render/immich-render/internal/testenv"
+)
+
+type userData struct {
+	WriteFiles []struct {
+		Path, Owner, Permissions, Encoding, Content string
+		Defer                                       bool
+	} `yaml:"write_files"`
+	Runcmd [][]string `yaml:"runcmd"`
+}
+
+func decodeContent(t *testing.T, enc, content string) []byte {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch enc {
+	case "b64":
+		return raw
+	case "gzip+b64":
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Fatalf("unknown encoding %q", enc)
+	return nil
+}
+
+// TestCloudInitWritesEveryFile decodes the user-data and finds every file
+// of both trees in it, byte-exact, with its mode and owner.
+func TestCloudInitWritesEveryFile(t *testing.T) {
+	cfg := testenv.Config(t, map[string]string{"IMMICH_POSTGRES_PASSWORD": `pg 'quote" \back $x %y #z ünï`},
+		`immich: nginx: {enabled: true, hostname: "photos.example.com", tls: "webroot", acme: email: "a@example.com"}`)
+	r := Render(cfg)
+	ud := r.Secrets[UserDataPath]
+	if ud.Mode != 0o600 || !bytes.HasPrefix(ud.Data, []byte("#cloud-config\n")) {
+		t.Fatalf("user-data mode %o, starts %q", ud.Mode, ud.Data[:20])
+	}
+	var doc userData
+	if err := yaml.Unmarshal(ud.Data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for i, f := range doc.WriteFiles {
+		got[f.Path] = i
+	}
+	want := 0
+	for name, tr := range map[string]map[string]bool{"out": nil, "secrets": nil} {
+		_ = tr
+		src := r.Out
+		if name == "secrets" {
+			src = r.Secrets
+		}
+		for _, p := range src.Paths() {
+			host := "/" + strings.TrimPrefix(p, "rootfs/")
+			if !strings.HasPrefix(p, "rootfs/") {
+				if name == "secrets" {
+					continue // the user-data itself
+				}
+				host = filepath.Join(StateDir, p)
+			}
+			want++
+			i, ok := got[host]
+			if !ok {
+				t.Errorf("user-data does not write %s (%s)", host, p)
+				continue
+			}
+			f := doc.WriteFiles[i]
+			if data := decodeContent(t, f.Encoding, f.Content); !bytes.Equal(data, src[p].Data) {
+				t.Errorf("%s: content differs after decoding", host)
+			}
+			if wantMode := fmt.Sprintf("%04o", uint32(src[p].Mode)); f.Permissions != wantMode {
+				t.Errorf("%s: permissions %q, want %q", host, f.Permissions, wantMode)
+			}
+			if owner := src[p].Owner; owner != "" && (f.Owner != owner || !f.Defer) {
+				t.Errorf("%s: owner %q defer %v, want %q deferred", host, f.Owner, f.Defer, owner)
+			}
+		}
+	}
+	if len(doc.WriteFiles) != want {
+		t.Errorf("user-data writes %d files, want %d", len(doc.WriteFiles), want)
+	}
+	// The permissions must be quoted strings in the YAML: 0600 unquoted is
+	// the decimal 600 to cloud-init.
+	if !bytes.Contains(ud.Data, []byte(`permissions: "0600"`)) {
+		t.Errorf("permissions not quoted:\n%s", ud.Data)
+	}
+	last := doc.Runcmd[len(doc.Runcmd)-1]
+	if strings.Join(last, " ") != "systemctl enable --now immich.service" {
+		t.Errorf("runcmd ends with %v", last)
+	}
+	if strings.Join(doc.Runcmd[0], " ") != "sh "+StateDir+"/fragments/apply.sh" {
+		t.Errorf("runcmd starts with %v", doc.Runcmd[0])
+	}
+}
+
+// TestCloudInitSchema has cloud-init itself validate the user-data.
+func TestCloudInitSchema(t *testing.T) {
+	bin := testenv.Binary(t, "cloud-init")
+	for name, cue := range map[string]string{
+		"minimal": ``,
+		"nginx and users": `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
+			valkey: users: [{username: "paperless", password: "paperless-password", keyPatterns: ["paperless*"], commands: "-@all +@read +@write -@dangerous"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := Render(testenv.Config(t, nil, cue))
+			f := filepath.Join(t.TempDir(), "user-data")
+			os.WriteFile(f, r.Secrets[UserDataPath].Data, 0o600)
+			out, err := exec.Command(bin, "schema", "-c", f).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Valid") {
+				t.Fatalf("cloud-init schema: %v\n%s", err, out)
+			}
+		})
+	}
+	// And that it can say no.
+	f := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(f, []byte("#cloud-config\nwrite_files: {path: 1}\nruncmd: 3\n"), 0o600)
+	if out, err := exec.Command(bin, "schema", "-c", f).CombinedOutput(); err == nil {
+		t.Fatalf("cloud-init schema accepted a bad file:\n%s", out)
+	}
+}
+
+// TestCloudInitGzipVariant: past 16 KiB a gzip variant is written, it
+// decompresses to the user-data, and a warning says so.
+func TestCloudInitGzipVariant(t *testing.T) {
+	var env strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&env, "VAR_%d: %q\n", i, fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})))
+	}
+	r := Render(testenv.Config(t, nil, "immich: environment: {\n"+env.String()+"}"))
+	ud := r.Secrets[UserDataPath].Data
+	if len(ud) <= UserDataLimit {
+		t.Fatalf("test config too small: %d bytes", len(ud))
+	}
+	gz, ok := r.Secrets[UserDataGzPath]
+	if !ok || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "16384") {
+		t.Fatalf("gzip variant %v, warnings %q", ok, r.Warnings)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
+		t.Errorf("gzip variant does not decompress to the user-data")
+	}
+	small := Render(testenv.Config(t, nil))
+	if _, ok := small.Secrets[UserDataGzPath]; ok || len(small.Warnings) > 0 {
+		t.Errorf("a small user-data got a gzip variant or a warning: %q", small.Warnings)
+	}
+}
+
+// TestApplyScript runs fragments/apply.sh twice against a fake Debian root
+// and checks that it merges each fragment exactly once.
+func TestApplyScript(t *testing.T) {
+	r := Render(testenv.Config(t, nil))
+	dir := t.TempDir()
+	for _, p := range r.Out.Paths() {
+		if strings.HasPrefix(p, "fragments/") {
+			dst := filepath.Join(dir, "out", p)
+			os.MkdirAll(filepath.Dir(dst), 0o755)
+			os.WriteFile(dst, r.Out[p].Data, r.Out[p].Mode)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	main := filepath.Join(root, "etc/postgresql/15/main")
+	os.MkdirAll(main, 0o755)
+	os.MkdirAll(filepath.Join(root, "etc/valkey"), 0o755)
+	os.WriteFile(filepath.Join(main, "pg_hba.conf"), []byte("local all postgres peer\n"), 0o640)
+	os.WriteFile(filepath.Join(root, "etc/valkey/valkey.conf"), []byte("port 6379\n"), 0o640)
+	for range 2 {
+		cmd := exec.Command("sh", filepath.Join(dir, "out/fragments/apply.sh"))
+		cmd.Env = append(os.Environ(), "IMMICH_RENDER_ROOT="+root)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("apply.sh: %v\n%s", err, out)
+		}
+	}
+	hba, _ := os.ReadFile(filepath.Join(main, "pg_hba.conf"))
+	if !strings.HasPrefix(string(hba), "host\t\"immich\"\t\"immich\"\t172.20.0.0/16\tscram-sha-256\nlocal all postgres peer\n") {
+		t.Errorf("pg_hba.conf after two runs:\n%s", hba)
+	}
+	if info, _ := os.Stat(filepath.Join(main, "pg_hba.conf")); info.Mode().Perm() != 0o640 {
+		t.Errorf("pg_hba.conf mode changed to %v", info.Mode())
+	}
+	dropIn, _ := os.ReadFile(filepath.Join(main, "conf.d/immich-render.conf"))
+	if !bytes.Equal(dropIn, r.Out["fragments/postgresql/postgresql.conf"].Data) {
+		t.Errorf("conf.d drop-in differs from the fragment")
+	}
+	vconf, _ := os.ReadFile(filepath.Join(root, "etc/valkey/valkey.conf"))
+	if string(vconf) != "port 6379\ninclude /etc/valkey/immich-render.conf\n" {
+		t.Errorf("valkey.conf after two runs:\n%s", vconf)
+	}
+	if sysctl, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-immich-render.conf")); string(sysctl) != "net.ipv4.ip_nonlocal_bind = 1\n" {
+		t.Errorf("sysctl drop-in = %q", sysctl)
+	}
+}

@@ -1,0 +1,98 @@
+package render
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/immich-render/immich-render/internal/testenv"
+)
+
+func TestSettingsFile(t *testing.T) {
+	cfg := testenv.Config(t, nil, `immich: {
+		settings: {ffmpeg: crf: 30, machineLearning: clip: enabled: false, server: publicUsers: false}
+		nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
+	}`)
+	r := Render(cfg)
+	f, ok := r.Out[rootfs(SettingsPath(cfg))]
+	if !ok {
+		t.Fatal("no settings file")
+	}
+	var got map[string]any
+	if err := json.Unmarshal(f.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	ml := got["machineLearning"].(map[string]any)
+	if urls := ml["urls"].([]any); len(urls) != 1 || urls[0] != "http://immich-machine-learning:3003" {
+		t.Errorf("ml urls = %v", ml["urls"])
+	}
+	if ml["clip"].(map[string]any)["enabled"] != false {
+		t.Errorf("user's machineLearning.clip lost in the merge: %v", ml)
+	}
+	server := got["server"].(map[string]any)
+	if server["externalDomain"] != "https://photos.example.com" || server["publicUsers"] != false {
+		t.Errorf("server = %v", server)
+	}
+	if got["ffmpeg"].(map[string]any)["crf"] != float64(30) {
+		t.Errorf("ffmpeg = %v", got["ffmpeg"])
+	}
+	srv, _ := loadCompose(t, cfg).GetService("immich-server")
+	if v := srv.Environment["IMMICH_CONFIG_FILE"]; v == nil || *v != "/config/immich.json" {
+		t.Errorf("IMMICH_CONFIG_FILE = %v", v)
+	}
+	mounted := false
+	for _, v := range srv.Volumes {
+		mounted = mounted || (v.Target == "/config/immich.json" && v.ReadOnly && v.Source == SettingsPath(cfg))
+	}
+	if !mounted {
+		t.Errorf("settings file not mounted read-only: %+v", srv.Volumes)
+	}
+
+	// The user's externalDomain wins; without settings nothing is rendered.
+	cfg = testenv.Config(t, nil, `immich: settings: server: externalDomain: "https://elsewhere.example"`)
+	if !strings.Contains(string(Render(cfg).Out[rootfs(SettingsPath(cfg))].Data), `"externalDomain": "https://elsewhere.example"`) {
+		t.Error("user's externalDomain overridden")
+	}
+	cfg = testenv.Config(t, nil)
+	if _, ok := Render(cfg).Out[rootfs(SettingsPath(cfg))]; ok {
+		t.Error("settings file rendered without settings: it would lock Immich's settings page")
+	}
+}
+
+func TestSettingsRefuseSecrets(t *testing.T) {
+	_, err := testenv.Load(nil, `immich: settings: {notifications: smtp: transport: password: "hunter2hunter2", oauth: clientSecret: "abc"}`)
+	if err == nil {
+		t.Fatal("secrets in settings accepted")
+	}
+	for _, want := range []string{"immich.settings.notifications.smtp.transport.password", "immich.settings.oauth.clientSecret"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no problem at %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("message shows the secret")
+	}
+}
+
+func TestUpgradeNotes(t *testing.T) {
+	for _, c := range []struct {
+		from, to string
+		want     []string
+	}{
+		{"v3.1.0", "v3.1.0", nil},
+		{"v2.5.0", "v3.1.0", []string{"major version (v3)", "removed pgvecto.rs", "back up"}},
+		{"v1.132.0", "v1.140.0", []string{"VectorChord", "/data", "back up"}},
+		{"v3.1.0", "v2.0.0", []string{"downgrade", "restore"}},
+		{"", "v3.1.0", nil},
+	} {
+		got := strings.Join(UpgradeNotes(c.from, c.to), "\n")
+		if c.want == nil && got != "" {
+			t.Errorf("%s→%s: unexpected notes %q", c.from, c.to, got)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s→%s: notes lack %q:\n%s", c.from, c.to, w, got)
+			}
+		}
+	}
+}
