@@ -1,0 +1,59 @@
+# immich-render. `make example` renders an example; `make test` installs the
+# real consumers the tests need (Debian packages) and runs every test.
+GO ?= go
+BIN := immich-render
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+EXAMPLE ?= minimal
+
+.PHONY: all build test unit integration golden lint bench fuzz example deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/immich-render
+
+deps:
+	./scripts/install-deps.sh
+
+# Every test, with the real consumers; integration tests skip without them
+# unless IMMICH_RENDER_INTEGRATION=1 (as in CI), where a skip is a failure.
+test: deps lint
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Fast tests only: no real servers.
+unit:
+	$(GO) test -short -count=1 ./...
+
+# Rewrite golden/ from examples/ (read the diff before committing it).
+golden:
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run TestGolden ./cmd/immich-render
+	git status --short golden/ golden-secrets/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Run each fuzz target for FUZZTIME (the seed corpora run in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# Render examples/$(EXAMPLE) with its example secrets into out/$(EXAMPLE)
+# and secrets/$(EXAMPLE).
+example: build
+	set -a; . examples/$(EXAMPLE)/env; set +a; \
+	./$(BIN) $$(for f in examples/$(EXAMPLE)/immich.*; do printf -- '-c %s ' $$f; done) \
+		$$(cat examples/$(EXAMPLE)/args 2>/dev/null) \
+		-o out/$(EXAMPLE) --secrets-out out/$(EXAMPLE)-secrets
+	@echo "rendered examples/$(EXAMPLE) into out/$(EXAMPLE) (secrets in out/$(EXAMPLE)-secrets)"
+
+clean:
+	rm -rf $(BIN) out/
