@@ -15,6 +15,8 @@ have cloud-init || need+=(cloud-init)
 have systemd-analyze || need+=(systemd)
 have /usr/lib/postgresql/15/bin/postgres || need+=(postgresql-15 postgresql-contrib)
 have psql || need+=(postgresql-client-15)
+have patch || need+=(patch)
+have diff || need+=(diffutils)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
