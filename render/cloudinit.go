@@ -31,6 +31,7 @@ const (
 // Past UserDataLimit it also writes a gzip variant, which cloud-init
 // accepts as user-data.
 func renderCloudInit(cfg *schema.Config, r *Result) {
+	z := newGzipper()
 	files := ySeq()
 	add := func(hostPath string, f tree.File) {
 		item := yMap("path", hostPath)
@@ -40,7 +41,7 @@ func renderCloudInit(cfg *schema.Config, r *Result) {
 		}
 		yAdd(item, "owner", owner)
 		yAdd(item, "permissions", fmt.Sprintf("%04o", uint32(f.Mode)))
-		data, enc := encodeContent(f.Data)
+		data, enc := z.encodeContent(f.Data)
 		yAdd(item, "encoding", enc)
 		yAdd(item, "content", data)
 		if f.Owner != "" {
@@ -76,27 +77,43 @@ func renderCloudInit(cfg *schema.Config, r *Result) {
 	data := yEncode(header, doc)
 	r.Secrets.Add(UserDataPath, data, 0o600)
 	if len(data) > UserDataLimit {
-		r.Secrets.Add(UserDataGzPath, gzipBytes(data), 0o600)
+		r.Secrets.Add(UserDataGzPath, z.gzip(data), 0o600)
 		r.Warnings = append(r.Warnings, fmt.Sprintf(
 			"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
 			len(data), UserDataLimit, UserDataGzPath, len(r.Secrets[UserDataGzPath].Data)))
 	}
 }
 
+// gzipper compresses many files with one writer: setting up a compressor
+// costs more than compressing a small file.
+type gzipper struct {
+	buf bytes.Buffer
+	zw  *gzip.Writer
+}
+
+func newGzipper() *gzipper {
+	g := &gzipper{}
+	g.zw, _ = gzip.NewWriterLevel(&g.buf, gzip.BestCompression)
+	return g
+}
+
+// gzip compresses deterministically: no name, no time stamp.
+func (g *gzipper) gzip(b []byte) []byte {
+	g.buf.Reset()
+	g.zw.Reset(&g.buf)
+	g.zw.Write(b)
+	g.zw.Close()
+	return bytes.Clone(g.buf.Bytes())
+}
+
 // encodeContent base64-encodes a file, gzipped first when that is smaller.
-func encodeContent(b []byte) (string, string) {
+func (g *gzipper) encodeContent(b []byte) (string, string) {
 	plain := base64.StdEncoding.EncodeToString(b)
-	if z := base64.StdEncoding.EncodeToString(gzipBytes(b)); len(z) < len(plain) {
+	if len(b) < 256 {
+		return plain, "b64" // too small to gain from the gzip header
+	}
+	if z := base64.StdEncoding.EncodeToString(g.gzip(b)); len(z) < len(plain) {
 		return z, "gzip+b64"
 	}
 	return plain, "b64"
-}
-
-// gzipBytes compresses deterministically: no name, no time stamp.
-func gzipBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zw.Write(b)
-	zw.Close()
-	return buf.Bytes()
 }
