@@ -5,22 +5,27 @@ import (
 	"strings"
 )
 
-// systemdValue escapes a string for a unit file setting's value: systemd
-// expands %-specifiers everywhere and $VARIABLES in Exec lines, so both are
-// doubled. Newlines cannot be represented and are a renderer bug: the
-// schema refuses them in every field that reaches a unit.
+// systemdValue escapes a plain setting value (Description=, WorkingDirectory=):
+// systemd expands %-specifiers there, so % is doubled; $ is literal outside
+// Exec lines and stays as it is. What systemd cannot keep (line breaks,
+// white space at either end, which it strips, a trailing backslash, which
+// joins the next line) is a renderer bug: the schema refuses it.
 func systemdValue(s string) string {
-	if strings.ContainsAny(s, "\n\r\x00") {
-		panic(fmt.Sprintf("systemdValue: control character in %q", s))
+	if strings.ContainsAny(s, "\n\r\x00") || strings.Trim(s, " \t") != s || strings.HasSuffix(s, `\`) {
+		panic(fmt.Sprintf("systemdValue: %q cannot be written as a unit value", s))
 	}
-	return strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
+	return strings.ReplaceAll(s, "%", "%%")
 }
 
-// systemdArg quotes one argument of an Exec line: systemd splits on white
-// space and understands C-style escapes inside double quotes, so an
-// argument is quoted when it has anything beyond a safe set.
+// systemdArg quotes one argument of an Exec line: systemd expands % and $
+// there, so both are doubled, splits on white space and understands
+// C-style escapes inside double quotes, so an argument is quoted when it
+// has anything beyond a safe set.
 func systemdArg(s string) string {
-	v := systemdValue(s)
+	if strings.ContainsAny(s, "\n\r\x00") {
+		panic(fmt.Sprintf("systemdArg: control character in %q", s))
+	}
+	v := strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
 	if v != "" && strings.IndexFunc(v, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-=:,+@%$", r))
 	}) < 0 {

@@ -274,7 +274,7 @@ func ownerOf(f tree.File) string {
 
 // shellPath quotes a path for a POSIX shell when it needs it.
 func shellPath(p string) string {
-	if strings.IndexFunc(p, func(r rune) bool {
+	if p != "" && strings.IndexFunc(p, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@=,", r))
 	}) < 0 {
 		return p

@@ -84,7 +84,7 @@ func TestUnitsVerifyCatchesErrors(t *testing.T) {
 func TestSystemdEscaping(t *testing.T) {
 	for in, want := range map[string]string{
 		"/srv/a 100% b": "/srv/a 100%% b",
-		"$HOME%i":       "$$HOME%%i",
+		"$HOME%i":       "$HOME%%i",
 		"plain":         "plain",
 	} {
 		if got := systemdValue(in); got != want {

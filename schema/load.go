@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -52,7 +53,14 @@ type loaded struct {
 
 // Load reads, unifies and validates the inputs and resolves their secrets.
 // Every problem found is returned at once as Problems.
-func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
+func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
+	// A parser library that panics on some input is our bug to report as a
+	// problem with that input, not a stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
+		}
+	}()
 	if opt.LookupEnv == nil {
 		opt.LookupEnv = os.LookupEnv
 	}
@@ -73,24 +81,36 @@ func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
 	if hasSyntaxError(probs) {
 		return nil, probs.normalize()
 	}
+	return s.validate(l, opt, probs)
+}
 
+// validate finishes a load once the inputs are unified into l.value:
+// secrets, the schema, the Go rules. probs holds what was found so far
+// (unknown fields). LoadFleet validates each host through it too.
+func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
+	hidden := l.literalSecrets(secrets)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
 		probs = append(probs, l.checkPartial(secrets)...)
-		return nil, redact(dropUnderUnknown(probs).normalize(), secrets)
+		return nil, redact(dropUnderUnknown(probs).normalize(), hidden)
 	}
 
 	cfg, err := decode(l.value)
 	if err != nil {
+		// Validate passes some conflicts that only encoding finds, such as
+		// two files giving one list different lengths.
+		if ps := s.cueProblems(err, l); len(ps) > 0 {
+			return nil, redact(ps.normalize(), hidden)
+		}
 		return nil, Problems{{Reason: "internal error decoding the validated configuration: " + err.Error()}}
 	}
 	for _, ns := range cfg.Secrets() {
 		*ns.Secret = secrets[ns.Path]
 	}
 	if p := checkRules(cfg, l.locate); len(p) > 0 {
-		return nil, redact(p.normalize(), secrets)
+		return nil, redact(p.normalize(), hidden)
 	}
 	return cfg, nil
 }
@@ -119,7 +139,10 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		return s.ctx.BuildExpr(expr), nil
 	case ".yaml", ".yml":
-		f, err := cueyaml.Extract(in.Name, in.Data)
+		// CR line breaks (old Mac files) crash the YAML reader; CRLF and
+		// CR mean the same as LF to YAML anyway.
+		data := bytes.ReplaceAll(bytes.ReplaceAll(in.Data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
+		f, err := cueyaml.Extract(in.Name, data)
 		if err != nil {
 			return fail(err)
 		}
@@ -424,7 +447,11 @@ func (l *loaded) tidy(ps Problems) Problems {
 	// at the element: keep the element, which says what is wrong.
 	return slices.DeleteFunc(out, func(p Problem) bool {
 		if strings.HasPrefix(p.Reason, "incompatible list lengths") {
-			return true
+			for _, q := range out {
+				if strings.HasPrefix(q.Path, p.Path+".") {
+					return true // an element says what is wrong
+				}
+			}
 		}
 		for _, q := range out {
 			if q.Path == p.Path && strings.HasPrefix(p.Reason, "conflicting values ") && !strings.HasPrefix(q.Reason, "conflicting values ") {
@@ -524,6 +551,9 @@ func lookupField(v cue.Value, name string) cue.Value {
 // friendly rewrites CUE's terser messages into plain words.
 func friendly(msg string) string {
 	switch {
+	case strings.HasPrefix(msg, "incompatible list lengths"):
+		return "two inputs give this list with different lengths " + strings.TrimPrefix(msg, "incompatible list lengths ") +
+			"; lists from several files are not merged: set it in one file only"
 	case msg == "field not allowed":
 		return "unknown field (check its spelling against `immich-render schema`)"
 	case strings.HasPrefix(msg, "field is required but not present"):
@@ -539,13 +569,35 @@ func friendly(msg string) string {
 func redact(ps Problems, secrets map[string]Secret) Problems {
 	for i := range ps {
 		for _, s := range secrets {
-			if s.Value != "" {
+			if s.Value == "" {
+				continue
+			}
+			// Quoted, as CUE shows strings, always; bare only when long
+			// enough not to be an ordinary word of the message.
+			ps[i].Reason = strings.ReplaceAll(ps[i].Reason, strconv.Quote(s.Value), "<redacted>")
+			if len(s.Value) >= MinSecretLength {
 				ps[i].Reason = strings.ReplaceAll(ps[i].Reason, s.Value, "<redacted>")
-				ps[i].Reason = strings.ReplaceAll(ps[i].Reason, strconv.Quote(s.Value), "<redacted>")
 			}
 		}
 	}
 	return ps
+}
+
+// literalSecrets adds every literal string that any input writes at a
+// secret path, so that a conflict between two files cannot show either.
+func (l *loaded) literalSecrets(secrets map[string]Secret) map[string]Secret {
+	out := map[string]Secret{}
+	for k, v := range secrets {
+		out[k] = v
+	}
+	for i, in := range l.inputs {
+		for _, p := range l.secretPaths() {
+			if str, err := in.LookupPath(configPath(p)).String(); err == nil {
+				out[fmt.Sprintf("%s@%d", p, i)] = Secret{Value: str}
+			}
+		}
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

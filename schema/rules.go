@@ -93,7 +93,8 @@ func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 		for _, ns := range c.Secrets() {
 			s, found := secrets[ns.Path]
 			*ns.Secret = s
-			resolved = resolved && found
+			// An invalid secret is already reported; the rule must not see it.
+			resolved = resolved && found && checkSecret(s.Value) == ""
 		}
 		if resolved || !slices.Contains(r.sections, "valkey") {
 			r.check(&c, add)
