@@ -5,7 +5,7 @@ BIN := immich-render
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 EXAMPLE ?= minimal
 
-.PHONY: all build test unit integration golden lint bench fuzz example deps clean
+.PHONY: all build test unit integration golden lint bench bench-cli fuzz example deps clean
 
 all: build
 
@@ -36,6 +36,11 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Time the CLI as whole processes beside cue export, a bare writer and Ansible
+# (installed with apt if missing); rewrites BENCHMARKS.md. About 25 minutes.
+bench-cli:
+	./bench/run.sh
 
 # Run each fuzz target for FUZZTIME (the seed corpora run in `make test`).
 FUZZTIME ?= 30s

@@ -30,7 +30,7 @@ func renderReadme(cfg *schema.Config, r Result) {
 		w("| URL | %s (nginx, TLS: %s) |\n", publicURL(cfg), im.Nginx.TLS)
 		w("| Published port | 127.0.0.1:%d (loopback only, behind nginx) |\n", im.Port)
 	} else {
-		w("| URL | http://<host>:%d/ |\n", im.Port)
+		w("| URL | http://HOST:%d/ |\n", im.Port)
 		w("| Published port | %d on every address |\n", im.Port)
 	}
 	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)

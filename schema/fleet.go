@@ -1,5 +1,761 @@
 package schema
 
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+	cueyaml "cuelang.org/go/encoding/yaml"
+)
+
+// A fleet is a configuration with a top-level hosts: field: one site
+// configuration per host, each laid over the optional defaults: field.
+// cue/fleet.cue documents the shape and the merge rule for users; in short,
+// a field the host does not set comes from defaults, structs that both set
+// are merged field by field, and anything else that both set (scalars,
+// lists, secrets) is the host's.
+//
+// CUE's unification cannot say "the host's value wins": two concrete
+// values for one field are a conflict. So the inputs are first unified as
+// they are (a conflict between two files is still an error), then each
+// host's merge is done here, on the evaluated values, and rebuilt as CUE
+// syntax whose every value keeps the source position it came from. That
+// syntax is validated against the schema exactly like a single site, so
+// messages show the file:line:col of the host's own line or of the
+// defaults line it inherited.
+//
+// A cue.Context is not safe for concurrent use, so each worker goroutine
+// compiles its own Schema and builds its hosts there; the syntax handed to
+// it is built for it alone.
+
+const (
+	fleetHosts    = "hosts"
+	fleetDefaults = "defaults"
+)
+
+// hostNameRE is #FleetHostName of cue/fleet.cue (a test keeps them equal).
+var hostNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// hostNameHint says what a host name must look like.
+const hostNameHint = "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (the name becomes the host's output directory)"
+
+// ValidHostName reports whether name may name a fleet host.
+func ValidHostName(name string) bool { return hostNameRE.MatchString(name) }
+
 // IsFleet reports whether the inputs describe a fleet (a top-level hosts:
-// field) rather than a single site. (Issue 9: not implemented yet.)
-func IsFleet(inputs []Input, opt Options) bool { return false }
+// or defaults: field) rather than a single site. An input that cannot be
+// read counts as a single site: loading it reports why.
+func IsFleet(inputs []Input, opt Options) bool {
+	for _, in := range inputs {
+		for _, name := range topLevelNames(in, opt) {
+			if name == fleetHosts || name == fleetDefaults {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// topLevelNames lists an input's top-level field names, as cheaply as its
+// format allows (no CUE evaluation), or nil if it cannot be read.
+func topLevelNames(in Input, opt Options) []string {
+	fromFile := func(f *ast.File) []string {
+		var out []string
+		for _, d := range f.Decls {
+			if field, ok := d.(*ast.Field); ok {
+				if name, _, err := ast.LabelName(field.Label); err == nil {
+					out = append(out, name)
+				}
+			}
+		}
+		return out
+	}
+	fromJSON := func(data []byte) []string {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(data, &m) != nil {
+			return nil
+		}
+		return sortedKeys(m)
+	}
+	switch strings.ToLower(filepath.Ext(in.Name)) {
+	case ".cue":
+		f, err := parser.ParseFile(in.Name, in.Data)
+		if err != nil {
+			return nil
+		}
+		return fromFile(f)
+	case ".json":
+		return fromJSON(in.Data)
+	case ".yaml", ".yml":
+		f, err := cueyaml.Extract(in.Name, in.Data)
+		if err != nil {
+			return nil
+		}
+		return fromFile(f)
+	case ".jsonnet", ".libsonnet":
+		out, err := evalJsonnet(in, opt)
+		if err != nil {
+			return nil
+		}
+		return fromJSON([]byte(out))
+	}
+	return nil
+}
+
+// FleetOptions tune LoadFleet.
+type FleetOptions struct {
+	// Hosts, when not empty, selects the hosts to validate and return;
+	// the others are only checked for what the whole fleet needs (valid
+	// names, no conflicts). A name the fleet does not have is an
+	// *UnknownHostsError.
+	Hosts []string
+
+	// Workers is the number of hosts validated at once, each worker with
+	// its own compiled schema. Zero means GOMAXPROCS.
+	Workers int
+
+	// Progress, when set, is called after each host is validated with the
+	// number done and the total, from the worker goroutines.
+	Progress func(done, total int)
+}
+
+// Fleet is a validated fleet.
+type Fleet struct {
+	Names []string    // every host of the configuration, sorted
+	Hosts []FleetHost // the validated hosts (all, or those selected), sorted by name
+}
+
+// FleetHost is one validated host.
+type FleetHost struct {
+	Name   string
+	Config *Config
+}
+
+// UnknownHostsError is a selection of hosts the fleet does not have.
+type UnknownHostsError struct {
+	Unknown []string // sorted
+	Known   []string // every host of the fleet, sorted
+}
+
+func (e *UnknownHostsError) Error() string {
+	what := "host"
+	if len(e.Unknown) > 1 {
+		what = "hosts"
+	}
+	return fmt.Sprintf("unknown %s %s; the fleet has %s", what, strings.Join(e.Unknown, ", "), strings.Join(e.Known, ", "))
+}
+
+// LoadFleet reads, unifies and validates a fleet configuration: the fleet's
+// own shape, then every (selected) host, merged over defaults, in
+// parallel. Every problem of every host is returned at once, as Problems
+// with paths such as hosts.nas007.immich.network.gateway.
+func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
+	if opt.LookupEnv == nil {
+		opt.LookupEnv = os.LookupEnv
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	s, err := Compile()
+	if err != nil {
+		return nil, err
+	}
+	fl, probs := s.readFleet(inputs, opt)
+	if fl == nil {
+		return nil, probs.normalize()
+	}
+	selected := fl.names
+	if len(fo.Hosts) > 0 {
+		var unknown []string
+		for _, h := range fo.Hosts {
+			if !slices.Contains(fl.names, h) && !slices.Contains(unknown, h) {
+				unknown = append(unknown, h)
+			}
+		}
+		if len(unknown) > 0 {
+			if len(probs) > 0 {
+				return nil, fl.redact(probs).normalize() // the configuration first
+			}
+			slices.Sort(unknown)
+			return nil, &UnknownHostsError{Unknown: unknown, Known: fl.names}
+		}
+		selected = slices.DeleteFunc(slices.Clone(fl.names), func(h string) bool { return !slices.Contains(fo.Hosts, h) })
+		probs = slices.DeleteFunc(probs, func(p Problem) bool {
+			name, ok := hostOf(p.Path)
+			return ok && slices.Contains(fl.names, name) && !slices.Contains(selected, name)
+		})
+	}
+	// A host whose files conflict is not validated: its merge would only
+	// repeat the conflict in other words.
+	selected = slices.DeleteFunc(slices.Clone(selected), func(h string) bool { return fl.conflict[h] })
+
+	results, err := s.validateHosts(fl, selected, opt, fo)
+	if err != nil {
+		return nil, err
+	}
+	out := &Fleet{Names: fl.names}
+	var hostProbs []hostProblem
+	for i, name := range selected {
+		r := results[i]
+		for _, p := range r.probs {
+			p.Pos = slices.DeleteFunc(p.Pos, func(s string) bool { return s == "" })
+			if len(p.Pos) == 0 {
+				p.Pos = fl.hostPos[name]
+			}
+			hostProbs = append(hostProbs, hostProblem{name, p})
+		}
+		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg})
+	}
+	if len(probs) > 0 {
+		// Only now: looking into conflicts for their values changes
+		// the positions CUE gives for them, which merging relies on.
+		probs = fl.redact(probs)
+	}
+	probs = append(probs, fl.group(hostProbs, len(selected) == len(fl.names))...)
+	if len(probs) > 0 {
+		return nil, probs.normalize()
+	}
+	return out, nil
+}
+
+// hostProblem is a problem of one host, its path relative to the site.
+type hostProblem struct {
+	host string
+	Problem
+}
+
+// maxListed is how many host names a grouped problem lists.
+const maxListed = 5
+
+// group gives each problem its fleet path (hosts.<name>.<path>), except
+// that one problem found identically (same field, reason and place) in
+// several hosts, such as a bad value they all inherit from defaults, is
+// reported once: under defaults.<path> when the defaults set that field,
+// with the hosts it affects.
+func (fl *fleet) group(ps []hostProblem, all bool) Problems {
+	type key struct{ path, reason, hint, pos string }
+	var order []key
+	hosts := map[key][]string{}
+	first := map[key]Problem{}
+	for _, p := range ps {
+		k := key{p.Path, p.Reason, p.Hint, strings.Join(p.Pos, "\n")}
+		if _, ok := hosts[k]; !ok {
+			order = append(order, k)
+			first[k] = p.Problem
+		}
+		hosts[k] = append(hosts[k], p.host)
+	}
+	var out Problems
+	for _, k := range order {
+		p, names := first[k], hosts[k]
+		if len(names) == 1 {
+			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+			out = append(out, p)
+			continue
+		}
+		if p.Path != "" && len(fl.locate(configPath(fleetDefaults+"."+p.Path))) > 0 {
+			p.Path = fleetDefaults + "." + p.Path
+		} else {
+			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+		}
+		switch {
+		case all && len(names) == len(fl.names):
+			p.Reason += fmt.Sprintf(" (in all %d hosts)", len(names))
+		case len(names) > maxListed:
+			p.Reason += fmt.Sprintf(" (in hosts %s and %d more)", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
+		default:
+			p.Reason += fmt.Sprintf(" (in hosts %s)", strings.Join(names, ", "))
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// fleet is a fleet configuration read and checked as a whole, before any
+// host is validated. Its values belong to the main schema's context.
+type fleet struct {
+	s        *Schema
+	l        *loaded
+	root     cue.Value
+	defaults cue.Value // may not exist
+	hosts    cue.Value
+	names    []string            // valid host names, sorted
+	hostPos  map[string][]string // where each host is written
+	conflict map[string]bool     // hosts whose inputs conflict
+	prune    map[string]bool     // site paths under defaults already reported as unknown
+}
+
+// readFleet compiles and unifies the inputs and checks the fleet's own
+// shape: its top-level fields, the defaults' field names, the host names,
+// conflicts between files. It returns nil when no host can be validated;
+// the Problems found so far come back either way.
+func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
+	l := &loaded{names: map[string]bool{}, noLine: map[string]bool{}}
+	var probs Problems
+	for _, in := range inputs {
+		v, p := s.compile(in, opt, l)
+		probs = append(probs, p...)
+		if p == nil {
+			l.inputs = append(l.inputs, v)
+		}
+	}
+	if len(probs) > 0 {
+		return nil, redactConflicts(probs)
+	}
+	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]string{}}
+	fl.root = l.inputs[0]
+	for _, v := range l.inputs[1:] {
+		fl.root = fl.root.Unify(v)
+	}
+	l.value = fl.root
+
+	// Conflicts between files, anywhere: CUE's own messages, with both places.
+	if err := fl.root.Validate(cue.All()); err != nil {
+		for _, p := range s.cueProblems(err, l) {
+			p.Hint = s.hint(strings.Split(sitePath(p.Path), "."))
+			probs = append(probs, p)
+			name, ok := hostOf(p.Path)
+			if !ok {
+				return nil, fl.redact(probs) // in defaults, or the fleet's own shape: every host has it
+			}
+			fl.conflict[name] = true
+		}
+	}
+
+	it, err := fl.root.Fields()
+	if err != nil {
+		return nil, fl.redact(append(probs, Problem{Reason: "a fleet configuration must be a struct with hosts: and, optionally, defaults:"}))
+	}
+	siteFields := fieldNames(s.config)
+	for it.Next() {
+		label := it.Selector().Unquoted()
+		if label == fleetHosts || label == fleetDefaults {
+			continue
+		}
+		p := Problem{Path: label, Reason: "unknown top-level field in a fleet configuration (one with hosts:)",
+			Hint: `hosts (one site configuration per host) or defaults (what every host gets unless it sets it)`,
+			Pos:  fl.locate(cue.MakePath(it.Selector()))}
+		if slices.Contains(siteFields, label) {
+			p.Hint = fmt.Sprintf("defaults.%s (for every host) or hosts.<name>.%s (for one host)", label, label)
+		}
+		probs = append(probs, p)
+	}
+
+	fl.defaults = fl.root.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
+	if fl.defaults.Exists() {
+		if !isStruct(fl.defaults) {
+			probs = append(probs, Problem{Path: fleetDefaults, Reason: "defaults must be a partial site configuration (a struct such as {immich: {...}})",
+				Pos: fl.locate(cue.MakePath(cue.Str(fleetDefaults)))})
+		} else {
+			// Unknown fields of defaults are reported once, here, and
+			// left out of every host.
+			for _, in := range l.inputs {
+				d := in.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
+				if !d.Exists() {
+					continue
+				}
+				for _, p := range s.unknownFields(d, l) {
+					fl.prune[p.Path] = true
+					p.Path = fleetDefaults + "." + p.Path
+					probs = append(probs, p)
+				}
+			}
+		}
+	}
+
+	fl.hosts = fl.root.LookupPath(cue.MakePath(cue.Str(fleetHosts)))
+	hostsPath := cue.MakePath(cue.Str(fleetHosts))
+	switch {
+	case !fl.hosts.Exists():
+		probs = append(probs, Problem{Path: fleetHosts, Reason: "required field is missing: a fleet configuration (one with defaults:) needs hosts",
+			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}"})
+		return nil, fl.redact(probs)
+	case !isStruct(fl.hosts):
+		probs = append(probs, Problem{Path: fleetHosts, Reason: "hosts must map host names to site configurations",
+			Hint: "such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
+		return nil, fl.redact(probs)
+	}
+	hit, _ := fl.hosts.Fields()
+	for hit.Next() {
+		name := hit.Selector().Unquoted()
+		path := fleetHosts + "." + pathLabel(name)
+		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
+		switch {
+		case !ValidHostName(name):
+			probs = append(probs, Problem{Path: path, Reason: fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), Hint: hostNameHint, Pos: pos})
+		case !isStruct(hit.Value()):
+			probs = append(probs, Problem{Path: path, Reason: "a host must be a site configuration (a struct such as {immich: {...}})", Pos: pos})
+		default:
+			fl.names = append(fl.names, name)
+			fl.hostPos[name] = pos
+		}
+	}
+	slices.Sort(fl.names)
+	if len(fl.names) == 0 && len(probs) == 0 {
+		probs = append(probs, Problem{Path: fleetHosts, Reason: "a fleet needs at least one host",
+			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
+	}
+	if len(fl.names) == 0 {
+		return nil, fl.redact(probs)
+	}
+	return fl, probs
+}
+
+// isStruct reports whether v is a struct, even one with an error inside
+// (which reports BottomKind).
+func isStruct(v cue.Value) bool {
+	_, err := v.Fields(cue.Optional(true))
+	return err == nil
+}
+
+// hostOf returns the host a fleet problem path is about.
+func hostOf(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, fleetHosts+".")
+	if !ok {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rest, ".")
+	return name, true
+}
+
+// sitePath turns a fleet path (defaults.x.y, hosts.name.x.y) into the site
+// path it configures (x.y), for schema hints.
+func sitePath(path string) string {
+	if rest, ok := strings.CutPrefix(path, fleetDefaults+"."); ok {
+		return rest
+	}
+	if rest, ok := strings.CutPrefix(path, fleetHosts+"."); ok {
+		_, site, _ := strings.Cut(rest, ".")
+		return site
+	}
+	return ""
+}
+
+// pathLabel shows a host name in a problem path, quoted if it could be
+// mistaken for several path elements.
+func pathLabel(name string) string {
+	if name != "" && strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) < 0 {
+		return name
+	}
+	return strconv.Quote(name)
+}
+
+// locate returns the positions, in the user's inputs, of the value at path.
+func (fl *fleet) locate(path cue.Path) []string { return fl.positions(path, valuePos) }
+
+// locateLabel returns the positions of the field at path: its label.
+func (fl *fleet) locateLabel(path cue.Path) []string { return fl.positions(path, cue.Value.Pos) }
+
+func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []string {
+	var out []string
+	for _, in := range fl.l.inputs {
+		v := in.LookupPath(path)
+		if !v.Exists() {
+			continue
+		}
+		if str := fl.l.position(pos(v)); str != "" && !slices.Contains(out, str) {
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// redact removes literal secrets from fleet-level problems: a conflict
+// between two files quotes both values, whatever they are.
+func (fl *fleet) redact(ps Problems) Problems {
+	secrets := map[string]Secret{}
+	var literals func(v cue.Value, depth int)
+	literals = func(v cue.Value, depth int) {
+		if s, err := v.String(); err == nil {
+			secrets[strconv.Itoa(len(secrets))] = Secret{Value: s}
+			return
+		}
+		// A conflict: its conjuncts hold the values.
+		if op, args := v.Expr(); op == cue.AndOp && depth < 4 {
+			for _, a := range args {
+				literals(a, depth+1)
+			}
+		}
+	}
+	add := func(site cue.Value) {
+		for _, p := range []string{"immich.postgres.password", "immich.valkey.password", "valkey.adminPassword"} {
+			literals(site.LookupPath(cue.ParsePath(p)), 0)
+		}
+		users, err := site.LookupPath(cue.ParsePath("valkey.users")).List()
+		for err == nil && users.Next() {
+			literals(users.Value().LookupPath(cue.ParsePath("password")), 0)
+		}
+	}
+	for _, in := range fl.l.inputs {
+		add(in.LookupPath(cue.MakePath(cue.Str(fleetDefaults))))
+		for _, name := range fl.names {
+			add(in.LookupPath(cue.MakePath(cue.Str(fleetHosts), cue.Str(name))))
+		}
+	}
+	return redactConflicts(redact(ps, secrets))
+}
+
+// redactConflicts hides the values of a conflict about a secret, which
+// CUE quotes: a conflict inside one file is found before there is a value
+// to take the secrets from.
+func redactConflicts(ps Problems) Problems {
+	for i, p := range ps {
+		last := p.Path[strings.LastIndexByte(p.Path, '.')+1:]
+		if strings.HasPrefix(p.Reason, "conflicting values") && (last == "password" || last == "adminPassword" || strings.Contains(p.Reason, "assword")) {
+			ps[i].Reason = "conflicting values (not shown: this is a secret)"
+		}
+	}
+	return ps
+}
+
+// merged returns host name's site configuration laid over defaults, as
+// syntax whose values keep their source positions.
+func (fl *fleet) merged(name string) ast.Expr {
+	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
+	return fl.merge(fl.defaults, host, fl.s.config, "")
+}
+
+// merge lays host over def (either may not exist) at site path path, whose
+// schema is sch (which may not exist, inside free-form settings).
+func (fl *fleet) merge(def, host, sch cue.Value, path string) ast.Expr {
+	if !def.Exists() {
+		return fl.syntax(host, "")
+	}
+	if !host.Exists() {
+		return fl.syntax(def, path)
+	}
+	if def.IncompleteKind() != cue.StructKind || host.IncompleteKind() != cue.StructKind || isWhole(sch) {
+		return fl.syntax(host, "")
+	}
+	s := &ast.StructLit{Lbrace: valuePos(host)}
+	seen := map[string]bool{}
+	dit, _ := def.Fields()
+	for dit.Next() {
+		label := dit.Selector().Unquoted()
+		p := joinPath(path, label)
+		if fl.prune[p] {
+			continue
+		}
+		seen[label] = true
+		hv := host.LookupPath(cue.MakePath(dit.Selector()))
+		var sub cue.Value
+		if sch.Exists() {
+			sub = lookupField(sch, label)
+		}
+		s.Elts = append(s.Elts, field(label, fl.merge(dit.Value(), hv, sub, p)))
+	}
+	hit, _ := host.Fields()
+	for hit.Next() {
+		if label := hit.Selector().Unquoted(); !seen[label] {
+			s.Elts = append(s.Elts, field(label, fl.syntax(hit.Value(), "")))
+		}
+	}
+	return s
+}
+
+// valuePos is where v's value is written: for a field, the value rather
+// than its label, as a single site's messages show it.
+func valuePos(v cue.Value) token.Pos {
+	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
+		return f.Value.Pos()
+	}
+	return v.Pos()
+}
+
+// isWhole reports whether a value at this schema is replaced whole rather
+// than merged: a secret, which is either a string or a struct. Free-form
+// values (inside immich.settings, where the schema is _) merge like any
+// struct.
+func isWhole(sch cue.Value) bool {
+	if !sch.Exists() {
+		return false
+	}
+	k := sch.IncompleteKind()
+	return k != cue.TopKind && k&cue.StructKind != 0 && k&cue.StringKind != 0
+}
+
+func joinPath(path, label string) string {
+	if path == "" {
+		return label
+	}
+	return path + "." + label
+}
+
+func field(label string, x ast.Expr) *ast.Field {
+	return &ast.Field{Label: ast.NewString(label), Value: x}
+}
+
+// syntax rebuilds an evaluated value as CUE syntax, every value with the
+// source position it came from. path is the value's site path under
+// defaults, for leaving out fields already reported as unknown, or "" when
+// nothing is to be left out.
+func (fl *fleet) syntax(v cue.Value, path string) ast.Expr {
+	pos := valuePos(v)
+	if !v.IsConcrete() {
+		// A constraint rather than a value (`port: int`): keep it, so that
+		// validation says what is missing.
+		if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
+			ast.SetPos(n, pos)
+			return n
+		}
+		return &ast.BottomLit{Bottom: pos}
+	}
+	switch v.Kind() {
+	case cue.StructKind:
+		s := &ast.StructLit{Lbrace: pos}
+		it, _ := v.Fields()
+		for it.Next() {
+			label := it.Selector().Unquoted()
+			if path != "" && fl.prune[joinPath(path, label)] {
+				continue
+			}
+			sub := ""
+			if path != "" {
+				sub = joinPath(path, label)
+			}
+			s.Elts = append(s.Elts, field(label, fl.syntax(it.Value(), sub)))
+		}
+		return s
+	case cue.ListKind:
+		l := &ast.ListLit{Lbrack: pos}
+		it, _ := v.List()
+		for i := 0; it.Next(); i++ {
+			sub := ""
+			if path != "" {
+				sub = joinPath(path, strconv.Itoa(i))
+			}
+			l.Elts = append(l.Elts, fl.syntax(it.Value(), sub))
+		}
+		return l
+	case cue.StringKind:
+		s, _ := v.String()
+		return &ast.BasicLit{Kind: token.STRING, ValuePos: pos, Value: literal.String.Quote(s)}
+	case cue.BoolKind:
+		b, _ := v.Bool()
+		lit := ast.NewBool(b)
+		lit.ValuePos = pos
+		return lit
+	case cue.NullKind:
+		lit := ast.NewNull()
+		lit.ValuePos = pos
+		return lit
+	case cue.IntKind:
+		if n, err := v.Int64(); err == nil {
+			return &ast.BasicLit{Kind: token.INT, ValuePos: pos, Value: strconv.FormatInt(n, 10)}
+		}
+	}
+	// Floats, bytes, very large integers: CUE's own syntax.
+	if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
+		ast.SetPos(n, pos)
+		return n
+	}
+	return &ast.BottomLit{Bottom: pos}
+}
+
+// hostResult is one host's validation.
+type hostResult struct {
+	cfg   *Config
+	probs Problems
+}
+
+// validateHosts merges and validates the hosts, in parallel. Merging
+// needs the fleet's values, which belong to s's context, so it runs here
+// while workers 1..n-1, each with its own freshly compiled schema, take
+// the merged hosts as they come; worker 0 reuses s once merging is done.
+// results[i] is selected[i]'s.
+func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo FleetOptions) ([]hostResult, error) {
+	results := make([]hostResult, len(selected))
+	workers := fo.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(selected)))
+	// The input names decide which positions are the user's; workers only
+	// read them.
+	names, noLine := fl.l.names, fl.l.noLine
+	exprs := make([]ast.Expr, len(selected))
+	jobs := make(chan int, len(selected))
+	var wg sync.WaitGroup
+	var compileErr atomic.Value
+	var done atomic.Int64
+	work := func(ws *Schema) {
+		defer wg.Done()
+		for i := range jobs {
+			results[i] = ws.validateHost(exprs[i], names, noLine, opt)
+			exprs[i] = nil
+			if fo.Progress != nil {
+				fo.Progress(int(done.Add(1)), len(selected))
+			}
+		}
+	}
+	for range workers - 1 {
+		wg.Add(1)
+		go func() {
+			ws, err := Compile()
+			if err != nil {
+				compileErr.Store(err)
+				wg.Done()
+				return
+			}
+			work(ws)
+		}()
+	}
+	for i, name := range selected {
+		exprs[i] = fl.merged(name)
+		jobs <- i
+	}
+	close(jobs)
+	wg.Add(1)
+	work(s)
+	wg.Wait()
+	if err, ok := compileErr.Load().(error); ok {
+		return nil, err
+	}
+	return results, nil
+}
+
+// validateHost validates one host's merged configuration, as Load does a
+// site: unknown fields, secrets, the schema, the Go rules.
+//
+// The walk that names unknown fields with their alternatives costs about
+// an eighth of a host's validation, and only a host that fails needs it:
+// a field the schema does not allow is a closedness error, and validate
+// never returns a Config for a value with an error in it. So a host is
+// validated first without it, and again with it only if it fails.
+func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt Options) hostResult {
+	v := s.ctx.BuildExpr(expr)
+	newLoaded := func() *loaded {
+		l := &loaded{value: s.config, names: names, noLine: noLine}
+		l.inputs = []cue.Value{v}
+		l.value = l.value.Unify(v)
+		return l
+	}
+	if err := v.Err(); err != nil {
+		return hostResult{probs: s.cueProblems(err, &loaded{names: names, noLine: noLine})}
+	}
+	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
+		return hostResult{cfg: cfg}
+	}
+	l := newLoaded()
+	_, err := s.validate(l, opt, s.unknownFields(v, l))
+	ps, ok := err.(Problems)
+	if !ok {
+		ps = Problems{{Reason: err.Error()}}
+	}
+	return hostResult{probs: ps}
+}

@@ -1,0 +1,211 @@
+// Package fleet renders a fleet, many hosts from one configuration, into
+// one owned directory: each host's complete single-site tree (what
+// render.Render makes) under DIR/<name>/, an index README.md at the top,
+// and per-host manifest metadata. That metadata is what lets a render of
+// some hosts only (--host) keep the other hosts' files and still describe
+// them in the index.
+//
+// Like render, nothing here reads the environment or the clock; Kept is
+// the only function that reads files, those of a previous render.
+package fleet
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/tree"
+)
+
+// IndexName is the index README at the top of a fleet directory.
+const IndexName = "README.md"
+
+// Options tune Render.
+type Options struct {
+	// Workers is the number of hosts rendered at once; zero means GOMAXPROCS.
+	Workers int
+	// Secrets keeps each host's secrets tree; without it they are dropped
+	// as soon as a host is rendered, to hold less in memory.
+	Secrets bool
+	// Progress, when set, is called after each host with the number done
+	// and the total, from the worker goroutines.
+	Progress func(done, total int)
+}
+
+// Result is a fleet render. Out and Secrets hold each host's trees under
+// <name>/; Out has no index yet (see Index), since a partial render adds
+// the hosts it kept first.
+type Result struct {
+	Out       tree.Tree
+	Secrets   tree.Tree
+	Summaries []Summary // one per host, in name order
+	Warnings  []Warning // in host order
+	Hosts     []string  // the rendered hosts, in name order
+}
+
+// Warning is a render warning of one host.
+type Warning struct {
+	Host, Text string
+}
+
+// Render renders every host, in parallel, into one pair of trees.
+func Render(hosts []schema.FleetHost, opt Options) Result {
+	results := make([]render.Result, len(hosts))
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(hosts)))
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(hosts) {
+					return
+				}
+				r := render.Render(hosts[i].Config)
+				if !opt.Secrets {
+					r.Secrets = nil
+				}
+				results[i] = r
+				if opt.Progress != nil {
+					opt.Progress(int(done.Add(1)), len(hosts))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	res := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
+	for i, h := range hosts {
+		r := results[i]
+		for p, f := range r.Out {
+			res.Out[h.Name+"/"+p] = f
+		}
+		for p, f := range r.Secrets {
+			res.Secrets[h.Name+"/"+p] = f
+		}
+		for _, w := range r.Warnings {
+			res.Warnings = append(res.Warnings, Warning{h.Name, w})
+		}
+		res.Summaries = append(res.Summaries, Summarize(h.Name, h.Config))
+		res.Hosts = append(res.Hosts, h.Name)
+		results[i] = render.Result{}
+	}
+	return res
+}
+
+// HostOf returns the host a path of a fleet tree belongs to, or "" for the
+// files at the top (the index and the manifest).
+func HostOf(p string) string {
+	host, _, ok := strings.Cut(p, "/")
+	if !ok {
+		return ""
+	}
+	return host
+}
+
+// Summary is what the index says about one host. It is also recorded in
+// the manifest (see Meta), so that a partial render can list the hosts it
+// did not render as they are on disk.
+type Summary struct {
+	Name            string
+	Version         string // the Immich version
+	URL             string // where users reach it
+	MachineLearning string // the acceleration, or "off"
+	Transcoding     string // the acceleration
+	Runs            string // what the host runs, in a few words
+}
+
+// Summarize describes a host's configuration for the index.
+func Summarize(name string, cfg *schema.Config) Summary {
+	im := cfg.Immich
+	s := Summary{Name: name, Version: im.Version, MachineLearning: "off", Transcoding: im.Transcoding.Acceleration}
+	runs := []string{"immich-server"}
+	if im.MachineLearning.Enabled {
+		s.MachineLearning = im.MachineLearning.Acceleration
+		runs = append(runs, "immich-machine-learning")
+	}
+	if im.Nginx.Enabled {
+		scheme := "https"
+		if im.Nginx.TLS == "off" {
+			scheme = "http"
+		}
+		s.URL = fmt.Sprintf("%s://%s/", scheme, im.Nginx.Hostname)
+		runs = append(runs, "nginx (TLS "+im.Nginx.TLS+")")
+	} else {
+		s.URL = fmt.Sprintf("port %d, no proxy", im.Port)
+	}
+	switch n := len(im.ExternalLibraries); n {
+	case 0:
+	case 1:
+		runs = append(runs, "1 external library")
+	default:
+		runs = append(runs, fmt.Sprintf("%d external libraries", n))
+	}
+	s.Runs = strings.Join(runs, ", ")
+	return s
+}
+
+// metaKeys are the manifest metadata keys of a summary, after
+// "hosts.<name>.".
+var metaKeys = []string{"immichVersion", "url", "machineLearning", "transcoding", "runs"}
+
+func (s *Summary) fields() []*string {
+	return []*string{&s.Version, &s.URL, &s.MachineLearning, &s.Transcoding, &s.Runs}
+}
+
+// Meta returns the manifest metadata of the summaries: for each host,
+// hosts.<name>.immichVersion (read back for upgrade notes), .url,
+// .machineLearning, .transcoding and .runs.
+func Meta(sums []Summary) map[string]string {
+	m := map[string]string{}
+	for _, s := range sums {
+		for i, f := range s.fields() {
+			m["hosts."+s.Name+"."+metaKeys[i]] = *f
+		}
+	}
+	return m
+}
+
+// FromMeta reads back the summaries a manifest's metadata records, in name
+// order. A single-site manifest has none.
+func FromMeta(meta map[string]string) []Summary {
+	byName := map[string]*Summary{}
+	for k, v := range meta {
+		rest, ok := strings.CutPrefix(k, "hosts.")
+		if !ok {
+			continue
+		}
+		dot := strings.LastIndexByte(rest, '.')
+		if dot < 0 || !schema.ValidHostName(rest[:dot]) {
+			continue
+		}
+		name, key := rest[:dot], rest[dot+1:]
+		i := slices.Index(metaKeys, key)
+		if i < 0 {
+			continue
+		}
+		s := byName[name]
+		if s == nil {
+			s = &Summary{Name: name}
+			byName[name] = s
+		}
+		*s.fields()[i] = v
+	}
+	out := make([]Summary, 0, len(byName))
+	for _, s := range byName {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
