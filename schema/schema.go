@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 
 	"cuelang.org/go/cue"
@@ -65,20 +66,48 @@ func Compile() (*Schema, error) {
 	return &Schema{ctx: ctx, config: def}, nil
 }
 
-// Source returns the schema's CUE source, every file in order, as
-// `immich-render schema` prints it.
+// Source returns the schema's CUE source as one file, as `immich-render
+// schema` prints it: the files in order, their imports merged into one block
+// after the package clause.
 func Source() []byte {
 	names, _ := fs.Glob(cueFiles, "cue/*.cue")
 	slices.Sort(names)
-	var b bytes.Buffer
-	for i, name := range names {
+	var imports []string
+	var bodies [][]byte
+	for _, name := range names {
 		src, _ := cueFiles.ReadFile(name)
+		src = importBlock.ReplaceAllFunc(src, func(m []byte) []byte {
+			for _, q := range importPath.FindAll(m, -1) {
+				if !slices.Contains(imports, string(q)) {
+					imports = append(imports, string(q))
+				}
+			}
+			return nil
+		})
+		bodies = append(bodies, src)
+	}
+	slices.Sort(imports)
+	var b bytes.Buffer
+	for i, body := range bodies {
 		if i > 0 {
-			fmt.Fprintf(&b, "\n// ---- %s ----\n", path.Base(name))
-			// Later files repeat the package clause; print it once.
-			src = bytes.TrimPrefix(src, []byte("package config\n"))
+			fmt.Fprintf(&b, "\n// ---- %s ----\n", path.Base(names[i]))
+			body = bytes.Replace(body, []byte("package config\n"), nil, 1)
+			b.Write(body)
+			continue
 		}
-		b.Write(src)
+		head, rest, _ := bytes.Cut(body, []byte("package config\n"))
+		b.Write(head)
+		b.WriteString("package config\n\nimport (\n")
+		for _, q := range imports {
+			fmt.Fprintf(&b, "\t%s\n", q)
+		}
+		b.WriteString(")\n")
+		b.Write(rest)
 	}
 	return b.Bytes()
 }
+
+var (
+	importBlock = regexp.MustCompile(`(?m)^import (\([^)]*\)|"[^"]*")\n`)
+	importPath  = regexp.MustCompile(`"[^"]+"`)
+)
