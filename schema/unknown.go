@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"github.com/immich-render/immich-render/internal/editdist"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,32 +81,11 @@ func fieldNames(schema cue.Value) []string {
 func closest(label string, known []string) string {
 	best, bestD := "", len(label)/2+1
 	for _, k := range known {
-		if d := distance(strings.ToLower(label), strings.ToLower(k)); d < bestD {
+		if d := editdist.Levenshtein(strings.ToLower(label), strings.ToLower(k)); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // mapKeyHint says what a map's keys must look like.

@@ -2,6 +2,7 @@ package valkeyacl
 
 import (
 	"fmt"
+	"github.com/immich-render/immich-render/internal/editdist"
 	"strings"
 )
 
@@ -237,32 +238,11 @@ func unknownCommand(t *Table, name string) string {
 func (t *Table) closest(name string) string {
 	best, bestD := "", len(name)/3+1
 	for _, n := range t.names {
-		if d := distance(name, n); d < bestD {
+		if d := editdist.Levenshtein(name, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func isSHA256Hex(s string) bool {
