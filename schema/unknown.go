@@ -2,12 +2,13 @@ package schema
 
 import (
 	"fmt"
-	"github.com/immich-render/immich-render/internal/editdist"
 	"slices"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+
+	"github.com/immich-render/immich-render/internal/editdist"
 )
 
 // unknownFields reports every field of an input that the schema does not

@@ -2,8 +2,9 @@ package valkeyacl
 
 import (
 	"fmt"
-	"github.com/immich-render/immich-render/internal/editdist"
 	"strings"
+
+	"github.com/immich-render/immich-render/internal/editdist"
 )
 
 // Kind is what a rule acts on.
