@@ -1,8 +1,6 @@
 package render
 
 import (
-	"slices"
-
 	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
@@ -96,4 +94,3 @@ func transcodingHW(cfg *schema.Config) hw {
 	return hw{}
 }
 
-func slicesSort(s []string) { slices.Sort(s) }
