@@ -93,4 +93,3 @@ func transcodingHW(cfg *schema.Config) hw {
 	}
 	return hw{}
 }
-
