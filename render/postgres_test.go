@@ -6,19 +6,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/immich-render/immich-render/internal/pgtest"
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/tree"
@@ -267,241 +265,11 @@ func FuzzSQLIdent(f *testing.F) {
 	})
 }
 
-// pgServer is a throwaway PostgreSQL cluster: its own data folder, its
-// socket in that folder, TCP on a free loopback port. The server and the
-// superuser's psql run as the postgres system user when the test runs as
-// root (PostgreSQL refuses root), else as the current user.
-type pgServer struct {
-	bin  string // folder of initdb, pg_ctl, postgres, psql
-	dir  string // data, socket, log and project files
-	port int
-	// cred is the postgres system user when running as root, else nil.
-	cred *syscall.Credential
-}
+// pgServer is a throwaway PostgreSQL cluster (internal/pgtest) with the
+// helpers these tests add.
+type pgServer struct{ *pgtest.Server }
 
-// findPostgres returns the folder of the PostgreSQL server programs:
-// IMMICH_RENDER_PG_BINDIR, or Debian's /usr/lib/postgresql/<newest>/bin.
-func findPostgres(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("IMMICH_RENDER_PG_BINDIR"); d != "" {
-		return d
-	}
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
-	slices.SortFunc(found, func(a, b string) int {
-		va, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(a))))
-		vb, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(b))))
-		return va - vb
-	})
-	if len(found) == 0 {
-		testenv.Skip(t, "PostgreSQL server programs not found in /usr/lib/postgresql/*/bin (Debian package postgresql-15); set IMMICH_RENDER_PG_BINDIR elsewhere")
-	}
-	return filepath.Dir(found[len(found)-1])
-}
-
-// startPostgres starts a cluster for the test and stops it afterwards.
-func startPostgres(t *testing.T) *pgServer {
-	t.Helper()
-	s := &pgServer{bin: findPostgres(t)}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			testenv.Skip(t, "running as root, but there is no postgres system user to run PostgreSQL as (Debian's postgresql package creates it)")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-	}
-	dir, err := os.MkdirTemp("", "immich-render-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s.dir = dir
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if s.cred != nil {
-		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.port = pgFreePort(t)
-	installVectorStandIns(t, s.bin)
-
-	s.run(t, nil, "initdb", "-D", s.data(), "-U", "postgres", "-E", "UTF8", "--locale=C", "-A", "reject", "--no-sync")
-	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nlog_statement = 'all'\nfsync = off\n", s.port, s.dir)
-	s.appendFile(t, filepath.Join(s.data(), "postgresql.conf"), conf)
-	s.writeFile(t, filepath.Join(s.data(), "pg_hba.conf"), s.localHBA())
-	if err := s.start(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-		t.Fatalf("starting PostgreSQL: %v\n%s", err, log)
-	}
-	t.Cleanup(func() {
-		if out, err := s.cmd(nil, "pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
-			t.Errorf("stopping PostgreSQL: %v\n%s", err, out)
-		}
-	})
-	return s
-}
-
-func (s *pgServer) data() string { return filepath.Join(s.dir, "data") }
-
-// localHBA admits the superuser through the socket: by peer
-// authentication as on Debian when the test runs as root (so as the
-// postgres system user), else by trust.
-func (s *pgServer) localHBA() string {
-	if s.cred != nil {
-		return "local all postgres peer\n"
-	}
-	return "local all postgres trust\n"
-}
-
-func (s *pgServer) start() error {
-	out, err := s.cmd(nil, "pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v\n%s", err, out)
-	}
-	return nil
-}
-
-// writeHBA replaces pg_hba.conf and reloads the server if it runs.
-func (s *pgServer) writeHBA(t *testing.T, content string) {
-	t.Helper()
-	s.writeFile(t, filepath.Join(s.data(), "pg_hba.conf"), content)
-	s.superuser(t, "postgres", "SELECT pg_reload_conf()")
-}
-
-// cmd is a command of the server's folder (or psql, /usr/bin/...) with a
-// clean environment, as the server's system user.
-func (s *pgServer) cmd(env []string, name string, args ...string) *exec.Cmd {
-	prog := name
-	if !strings.HasPrefix(name, "/") {
-		prog = filepath.Join(s.bin, name)
-	}
-	c := exec.Command(prog, args...)
-	c.Dir = s.dir
-	c.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + s.dir, "LC_ALL=C", "PGCLIENTENCODING=UTF8", "PGPASSFILE=/nonexistent", "PGCONNECT_TIMEOUT=10"}, env...)
-	if s.cred != nil {
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
-	return c
-}
-
-// run runs a server program and fails the test if it fails.
-func (s *pgServer) run(t *testing.T, env []string, name string, args ...string) string {
-	t.Helper()
-	out, err := s.cmd(env, name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
-	}
-	return string(out)
-}
-
-// superuserEnv connects as the postgres superuser through the socket.
-func (s *pgServer) superuserEnv(db string) []string {
-	return []string{"PGHOST=" + s.dir, "PGPORT=" + strconv.Itoa(s.port), "PGUSER=postgres", "PGDATABASE=" + db}
-}
-
-// superuser runs SQL as the superuser and returns its unaligned output.
-func (s *pgServer) superuser(t *testing.T, db, sql string) string {
-	t.Helper()
-	out, err := s.cmd(s.superuserEnv(db), "psql", "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
-	if err != nil {
-		t.Fatalf("psql as postgres in %s: %s: %v\n%s", db, sql, err, out)
-	}
-	return strings.TrimSuffix(string(out), "\n")
-}
-
-// login runs SQL as role over TCP with a password, as Immich connects.
-func (s *pgServer) login(role, password, db, sql string) (string, error) {
-	c := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql)
-	c.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "PGCLIENTENCODING=UTF8", "PGPASSFILE=/nonexistent", "PGCONNECT_TIMEOUT=10",
-		"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(s.port), "PGSSLMODE=disable",
-		"PGUSER=" + role, "PGDATABASE=" + db, "PGPASSWORD=" + password}
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
-	out, err := c.Output()
-	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSuffix(string(out), "\n"), nil
-}
-
-func (s *pgServer) writeFile(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if s.cred != nil {
-		if err := os.Chown(name, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (s *pgServer) appendFile(t *testing.T, name, content string) {
-	t.Helper()
-	old, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.writeFile(t, name, string(old)+content)
-}
-
-func pgFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// standInMarker is in every file of a stand-in extension.
-const standInMarker = "immich-render test stand-in, not the real extension"
-
-// installVectorStandIns makes CREATE EXTENSION vector, vchord and vectors
-// work where the real pgvector, VectorChord and pgvecto.rs are not
-// installed (Debian 12 packages none of them): it puts clearly labelled
-// EMPTY extensions with those names into the server's extension folder,
-// and removes them after the test. The real extensions are used where
-// present. vectors keeps the one object init.sql grants on.
-func installVectorStandIns(t *testing.T, bin string) {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(bin, "pg_config"), "--sharedir").Output()
-	if err != nil {
-		t.Fatalf("pg_config --sharedir: %v", err)
-	}
-	extDir := filepath.Join(strings.TrimSpace(string(out)), "extension")
-	for _, ext := range []struct{ name, control, script string }{
-		{"vector", "relocatable = true\n", ""},
-		{"vchord", "relocatable = true\nrequires = 'vector'\n", ""},
-		{"vectors", "relocatable = false\nschema = vectors\n", "CREATE VIEW pg_vector_index_stat AS SELECT NULL::text AS indexname WHERE false;\n"},
-	} {
-		control := filepath.Join(extDir, ext.name+".control")
-		if old, err := os.ReadFile(control); err == nil && !bytes.Contains(old, []byte(standInMarker)) {
-			t.Logf("using the installed extension %s (%s)", ext.name, control)
-			continue
-		}
-		script := filepath.Join(extDir, ext.name+"--0.sql")
-		t.Logf("installing an EMPTY stand-in for the extension %s into %s: %s", ext.name, extDir, standInMarker)
-		files := map[string]string{
-			control: "# " + standInMarker + ".\n# Installed by immich-render's render/postgres_test.go so that init.sql's\n# CREATE EXTENSION lines run unchanged; removed after the test.\n" +
-				"comment = '" + standInMarker + "'\ndefault_version = '0'\n" + ext.control,
-			script: "-- " + standInMarker + ": it provides nothing.\n" + ext.script,
-		}
-		for name, content := range files {
-			if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-				testenv.Skip(t, fmt.Sprintf("the extension %s is not installed and its test stand-in cannot be written: %v", ext.name, err))
-			}
-			t.Cleanup(func() { os.Remove(name) })
-		}
-	}
-}
+func startPostgres(t *testing.T) *pgServer { return &pgServer{pgtest.Start(t)} }
 
 // apply applies a rendered configuration as immich-db-init.service
 // would: init.sql written at its host path (under the test's project
@@ -510,13 +278,13 @@ func installVectorStandIns(t *testing.T, bin string) {
 func (s *pgServer) apply(t *testing.T, cfg *schema.Config) (stdout, stderr string) {
 	t.Helper()
 	out := renderPostgresOnly(cfg)
-	s.writeFile(t, PostgresInitPath(cfg), string(out[rootfs(PostgresInitPath(cfg))].Data))
+	s.WriteFile(t, PostgresInitPath(cfg), string(out[rootfs(PostgresInitPath(cfg))].Data))
 	unit := out[rootfs(unitPath(DBInitUnit))].Data
 	argv := unitExecStart(t, unit)
 	if !bytes.Contains(unit, []byte("\nUser=postgres\n")) {
 		t.Fatalf("the unit does not run as postgres:\n%s", unit)
 	}
-	c := s.cmd([]string{"PGHOST=" + s.dir, "PGAPPNAME=immich-db-init"}, argv[0], argv[1:]...)
+	c := s.Cmd([]string{"PGHOST=" + s.Dir, "PGAPPNAME=immich-db-init"}, argv[0], argv[1:]...)
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr = &o, &e
 	if err := c.Run(); err != nil {
@@ -535,7 +303,7 @@ func (s *pgServer) testConfig(t *testing.T, password string, extra ...string) *s
 	if password != "" {
 		env["IMMICH_POSTGRES_PASSWORD"] = password
 	}
-	extra = append(extra, fmt.Sprintf("immich: {projectDir: %q, postgres: port: %d}", filepath.Join(s.dir, "project"), s.port))
+	extra = append(extra, fmt.Sprintf("immich: {projectDir: %q, postgres: port: %d}", filepath.Join(s.Dir, "project"), s.Port))
 	cfg := testenv.Config(t, env, extra...)
 	cfg.Immich.Network.Subnet, cfg.Immich.Network.Gateway = "127.0.0.0/8", "127.0.0.1"
 	return cfg
@@ -546,7 +314,7 @@ func (s *pgServer) testConfig(t *testing.T, password string, extra ...string) *s
 func TestPostgres(t *testing.T) {
 	start := time.Now()
 	s := startPostgres(t)
-	t.Logf("PostgreSQL (%s) up in %v", s.bin, time.Since(start).Round(time.Millisecond))
+	t.Logf("PostgreSQL (%s) up in %v", s.Bin, time.Since(start).Round(time.Millisecond))
 
 	const password = "Correct-Horse-Battery-9"
 	cfg := s.testConfig(t, password)
@@ -554,30 +322,30 @@ func TestPostgres(t *testing.T) {
 
 	// pg_hba.conf: the superuser through the socket, then the rendered
 	// fragment, then a fallback for the test's other roles.
-	s.writeHBA(t, s.localHBA()+string(pgHBAFragment(cfg))+"host all all 127.0.0.1/32 scram-sha-256\n")
+	s.WriteHBA(t, s.LocalHBA()+string(pgHBAFragment(cfg))+"host all all 127.0.0.1/32 scram-sha-256\n")
 
 	t.Run("fragments", func(t *testing.T) {
-		if errs := s.superuser(t, "postgres", "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL"); errs != "" {
+		if errs := s.Superuser(t, "postgres", "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL"); errs != "" {
 			t.Fatalf("pg_hba.conf with the fragment has errors: %s", errs)
 		}
 		// The fragment's line is the first host line, so it is the one
 		// that admits the logins below.
-		rule := s.superuser(t, "postgres", "SELECT type, database, user_name, address, netmask, auth_method FROM pg_hba_file_rules WHERE type = 'host' ORDER BY line_number LIMIT 1")
+		rule := s.Superuser(t, "postgres", "SELECT type, database, user_name, address, netmask, auth_method FROM pg_hba_file_rules WHERE type = 'host' ORDER BY line_number LIMIT 1")
 		if want := "host|{immich}|{immich}|127.0.0.0|255.0.0.0|scram-sha-256"; rule != want {
 			t.Errorf("first host rule = %s, want %s", rule, want)
 		}
 		// postgresql.conf: the server parses the fragment after its own
 		// configuration and reports the values it would use.
-		frag := filepath.Join(s.dir, "fragment.conf")
-		s.writeFile(t, frag, string(postgresConfFragment(cfg)))
-		top := filepath.Join(s.dir, "with-fragment.conf")
-		s.writeFile(t, top, fmt.Sprintf("include '%s'\ninclude '%s'\n", filepath.Join(s.data(), "postgresql.conf"), frag))
+		frag := filepath.Join(s.Dir, "fragment.conf")
+		s.WriteFile(t, frag, string(postgresConfFragment(cfg)))
+		top := filepath.Join(s.Dir, "with-fragment.conf")
+		s.WriteFile(t, top, fmt.Sprintf("include '%s'\ninclude '%s'\n", filepath.Join(s.Data(), "postgresql.conf"), frag))
 		for name, want := range map[string]string{
 			"listen_addresses":         "localhost," + cfg.Immich.HostGateway,
 			"shared_preload_libraries": "vchord.so",
 			"password_encryption":      "scram-sha-256",
 		} {
-			got := s.run(t, nil, "postgres", "-D", s.data(), "-c", "config_file="+top, "-C", name)
+			got := s.Run(t, nil, "postgres", "-D", s.Data(), "-c", "config_file="+top, "-C", name)
 			if strings.TrimSpace(got) != want {
 				t.Errorf("%s = %q with the fragment, want %q", name, got, want)
 			}
@@ -585,7 +353,7 @@ func TestPostgres(t *testing.T) {
 	})
 
 	// Another role of the shared server, and a role that must survive.
-	s.superuser(t, "postgres", "CREATE ROLE other LOGIN PASSWORD 'other-password-123'; CREATE ROLE canary")
+	s.Superuser(t, "postgres", "CREATE ROLE other LOGIN PASSWORD 'other-password-123'; CREATE ROLE canary")
 
 	var first string
 	t.Run("apply twice", func(t *testing.T) {
@@ -607,45 +375,45 @@ func TestPostgres(t *testing.T) {
 	}
 
 	t.Run("role", func(t *testing.T) {
-		got := s.superuser(t, "postgres", "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolvaliduntil FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User))
+		got := s.Superuser(t, "postgres", "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls, rolvaliduntil FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User))
 		if want := "t|f|f|f|f|f|infinity"; got != want {
 			t.Errorf("login, super, createdb, createrole, replication, bypassrls, valid until = %s, want %s", got, want)
 		}
 		// A malformed verifier would be stored as a plaintext password.
-		stored := s.superuser(t, "postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User))
+		stored := s.Superuser(t, "postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User))
 		if want := scramVerifier(pg.User, password); stored != want || !strings.HasPrefix(stored, "SCRAM-SHA-256$4096:") {
 			t.Errorf("stored password = %q, want the rendered verifier %q", stored, want)
 		}
 	})
 
 	t.Run("database", func(t *testing.T) {
-		got := s.superuser(t, "postgres", "SELECT pg_get_userbyid(datdba), has_database_privilege('other', oid, 'CONNECT') FROM pg_database WHERE datname = "+sqlLiteral(pg.Database))
+		got := s.Superuser(t, "postgres", "SELECT pg_get_userbyid(datdba), has_database_privilege('other', oid, 'CONNECT') FROM pg_database WHERE datname = "+sqlLiteral(pg.Database))
 		if want := pg.User + "|f"; got != want {
 			t.Errorf("owner, can other connect = %s, want %s", got, want)
 		}
-		exts := s.superuser(t, pg.Database, "SELECT string_agg(extname || '@' || extnamespace::regnamespace, ' ' ORDER BY extname) FROM pg_extension")
+		exts := s.Superuser(t, pg.Database, "SELECT string_agg(extname || '@' || extnamespace::regnamespace, ' ' ORDER BY extname) FROM pg_extension")
 		if want := "cube@public earthdistance@public pg_trgm@public plpgsql@pg_catalog unaccent@public uuid-ossp@public vchord@public vector@public"; exts != want {
 			t.Errorf("extensions = %s, want %s", exts, want)
 		}
-		if owner := s.superuser(t, pg.Database, "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'"); owner != pg.User {
+		if owner := s.Superuser(t, pg.Database, "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'"); owner != pg.User {
 			t.Errorf("public schema owner = %s, want %s", owner, pg.User)
 		}
-		if _, err := s.login("other", "other-password-123", pg.Database, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "permission denied for database") {
+		if _, err := s.Login("other", "other-password-123", pg.Database, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "permission denied for database") {
 			t.Errorf("another role connecting to %s: %v, want permission denied", pg.Database, err)
 		}
 	})
 
 	t.Run("login", func(t *testing.T) {
-		got, err := s.login(pg.User, password, pg.Database, "SELECT current_user, current_database()")
+		got, err := s.Login(pg.User, password, pg.Database, "SELECT current_user, current_database()")
 		if err != nil || got != pg.User+"|"+pg.Database {
 			t.Fatalf("login with the password: %q, %v", got, err)
 		}
 		// What Immich's migrations do as the owner of public.
-		if _, err := s.login(pg.User, password, pg.Database, "CREATE TABLE probe (id uuid DEFAULT uuid_generate_v4(), p cube, n text); DROP TABLE probe"); err != nil {
+		if _, err := s.Login(pg.User, password, pg.Database, "CREATE TABLE probe (id uuid DEFAULT uuid_generate_v4(), p cube, n text); DROP TABLE probe"); err != nil {
 			t.Errorf("creating a table in public: %v", err)
 		}
 		for _, wrong := range []string{password + "x", strings.ToLower(password), ""} {
-			if _, err := s.login(pg.User, wrong, pg.Database, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "password authentication failed") && !strings.Contains(err.Error(), "no password supplied") {
+			if _, err := s.Login(pg.User, wrong, pg.Database, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "password authentication failed") && !strings.Contains(err.Error(), "no password supplied") {
 				t.Errorf("login with the wrong password %q: %v, want password authentication failed", wrong, err)
 			}
 		}
@@ -659,14 +427,14 @@ func TestPostgres(t *testing.T) {
 			"DROP ROLE canary":                               "permission denied to drop role",
 			"CREATE EXTENSION file_fdw":                      "permission denied to create extension",
 		} {
-			if _, err := s.login(pg.User, password, pg.Database, sql); err == nil || !strings.Contains(err.Error(), want) {
+			if _, err := s.Login(pg.User, password, pg.Database, sql); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s as %s: %v, want %q", sql, pg.User, err, want)
 			}
 		}
 	})
 
 	t.Run("hostile passwords", func(t *testing.T) {
-		logFile := filepath.Join(s.dir, "server.log")
+		logFile := filepath.Join(s.Dir, "server.log")
 		logStart, _ := os.ReadFile(logFile)
 		prev := password
 		for _, pw := range []string{
@@ -684,14 +452,14 @@ func TestPostgres(t *testing.T) {
 				t.Fatalf("init.sql contains the password %q", pw)
 			}
 			s.apply(t, cfg)
-			if stored := s.superuser(t, "postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User)); stored != scramVerifier(pg.User, pw) {
+			if stored := s.Superuser(t, "postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = "+sqlLiteral(pg.User)); stored != scramVerifier(pg.User, pw) {
 				t.Errorf("password %q: stored %q, want %q", pw, stored, scramVerifier(pg.User, pw))
 			}
-			if got, err := s.login(pg.User, pw, pg.Database, "SELECT current_user"); err != nil || got != pg.User {
+			if got, err := s.Login(pg.User, pw, pg.Database, "SELECT current_user"); err != nil || got != pg.User {
 				t.Errorf("login with %q: %q, %v", pw, got, err)
 			}
 			for _, wrong := range []string{prev, pw + " ", strings.TrimSuffix(pw, string([]rune(pw)[utf8.RuneCountInString(pw)-1]))} {
-				if _, err := s.login(pg.User, wrong, pg.Database, "SELECT 1"); err == nil {
+				if _, err := s.Login(pg.User, wrong, pg.Database, "SELECT 1"); err == nil {
 					t.Errorf("password %q set, but %q logs in too", pw, wrong)
 				}
 			}
@@ -699,7 +467,7 @@ func TestPostgres(t *testing.T) {
 		}
 		// Nothing of any password ran: the roles are there, and the
 		// server's statement log has no DROP.
-		if got := s.superuser(t, "postgres", "SELECT string_agg(rolname, ' ' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('canary', 'postgres')"); got != "canary postgres" {
+		if got := s.Superuser(t, "postgres", "SELECT string_agg(rolname, ' ' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('canary', 'postgres')"); got != "canary postgres" {
 			t.Errorf("roles canary and postgres: got %q", got)
 		}
 		log, _ := os.ReadFile(logFile)
@@ -717,16 +485,16 @@ func TestPostgres(t *testing.T) {
 		c.Immich.Postgres.Database = `d"b' \x=1 :bar $$ ü`
 		c.Immich.Postgres.VectorExtension = "pgvecto.rs"
 		sql := postgresInitSQL(&c)
-		f := filepath.Join(s.dir, "hostile.sql")
-		s.writeFile(t, f, string(sql))
+		f := filepath.Join(s.Dir, "hostile.sql")
+		s.WriteFile(t, f, string(sql))
 		for range 2 {
-			s.run(t, s.superuserEnv("postgres"), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", f)
+			s.Run(t, s.SuperuserEnv("postgres"), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", f)
 		}
-		got := s.superuser(t, "postgres", "SELECT pg_get_userbyid(datdba) = "+sqlLiteral(c.Immich.Postgres.User)+" FROM pg_database WHERE datname = "+sqlLiteral(c.Immich.Postgres.Database))
+		got := s.Superuser(t, "postgres", "SELECT pg_get_userbyid(datdba) = "+sqlLiteral(c.Immich.Postgres.User)+" FROM pg_database WHERE datname = "+sqlLiteral(c.Immich.Postgres.Database))
 		if got != "t" {
 			t.Errorf("database %q owned by %q: %q\n%s", c.Immich.Postgres.Database, c.Immich.Postgres.User, got, sql)
 		}
-		if got, err := s.login(c.Immich.Postgres.User, c.Immich.Postgres.Password.Value, c.Immich.Postgres.Database, "SELECT current_database()"); err != nil || got != c.Immich.Postgres.Database {
+		if got, err := s.Login(c.Immich.Postgres.User, c.Immich.Postgres.Password.Value, c.Immich.Postgres.Database, "SELECT current_database()"); err != nil || got != c.Immich.Postgres.Database {
 			t.Errorf("login: %q, %v", got, err)
 		}
 	})
@@ -741,11 +509,11 @@ func TestPostgres(t *testing.T) {
 			cfg.Immich.Postgres.VectorExtension = tc.kind // pgvecto.rs needs Immich < v3, the schema says
 			s.apply(t, cfg)
 			s.apply(t, cfg)
-			if got := s.superuser(t, name, "SELECT string_agg(extname, ' ' ORDER BY extname) FROM pg_extension"); got != tc.want {
+			if got := s.Superuser(t, name, "SELECT string_agg(extname, ' ' ORDER BY extname) FROM pg_extension"); got != tc.want {
 				t.Errorf("%s: extensions %s, want %s", tc.kind, got, tc.want)
 			}
 			if tc.kind == "pgvecto.rs" {
-				got, err := s.login(name, cfg.Immich.Postgres.Password.Value, name, "SHOW search_path; SELECT count(*) FROM pg_vector_index_stat")
+				got, err := s.Login(name, cfg.Immich.Postgres.Password.Value, name, "SHOW search_path; SELECT count(*) FROM pg_vector_index_stat")
 				if want := "\"$user\", public, vectors\n0"; err != nil || got != want {
 					t.Errorf("pgvecto.rs: search path and index statistics: %q, %v; want %q", got, err, want)
 				}
@@ -756,13 +524,13 @@ func TestPostgres(t *testing.T) {
 	t.Run("refuses to demote its own superuser", func(t *testing.T) {
 		c := *cfg
 		c.Immich.Postgres.User = "postgres"
-		f := filepath.Join(s.dir, "demote.sql")
-		s.writeFile(t, f, string(postgresInitSQL(&c)))
-		out, err := s.cmd(s.superuserEnv("postgres"), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", f).CombinedOutput()
+		f := filepath.Join(s.Dir, "demote.sql")
+		s.WriteFile(t, f, string(postgresInitSQL(&c)))
+		out, err := s.Cmd(s.SuperuserEnv("postgres"), "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", f).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "init.sql must not run as postgres") {
 			t.Errorf("init.sql for role postgres, run as postgres: %v\n%s", err, out)
 		}
-		if got := s.superuser(t, "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'"); got != "t" {
+		if got := s.Superuser(t, "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'"); got != "t" {
 			t.Errorf("postgres is no longer a superuser")
 		}
 	})
@@ -790,9 +558,9 @@ func TestPostgres(t *testing.T) {
 			sum := md5.Sum([]byte(h))
 			want.WriteString(hex.EncodeToString(sum[:]) + "\n")
 		}
-		f := filepath.Join(s.dir, "quoting.sql")
-		s.writeFile(t, f, script.String())
-		got := s.run(t, s.superuserEnv("postgres"), "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", f)
+		f := filepath.Join(s.Dir, "quoting.sql")
+		s.WriteFile(t, f, script.String())
+		got := s.Run(t, s.SuperuserEnv("postgres"), "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", f)
 		if got != want.String() {
 			t.Errorf("round trip through psql and PostgreSQL:\n%s\nwant\n%s\nscript:\n%s", got, want.String(), script.String())
 		}
@@ -802,7 +570,7 @@ func TestPostgres(t *testing.T) {
 		// PostgreSQL computes a verifier for a plaintext password with its
 		// own random salt; ours, given that salt, must be identical.
 		for _, pw := range append([]string{"pencil", "pg-secret-0123456789"}, hostileStrings...) {
-			stored := s.superuser(t, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_probe PASSWORD "+sqlLiteral(pw)+"; SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_probe'; DROP ROLE scram_probe")
+			stored := s.Superuser(t, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_probe PASSWORD "+sqlLiteral(pw)+"; SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_probe'; DROP ROLE scram_probe")
 			iter, salt, _, _ := scramParts(t, stored)
 			if got := scramVerifierWithSalt(pw, salt, iter); got != stored {
 				t.Errorf("password %q: PostgreSQL %s, ours %s", pw, stored, got)
@@ -813,7 +581,7 @@ func TestPostgres(t *testing.T) {
 		// bytes. They differ only where SASLprep changes the password:
 		// fullwidth letters become ASCII.
 		const fullwidth, folded = "ｐａｓｓｗｏｒｄ１２３４", "password1234"
-		stored := s.superuser(t, "postgres", "CREATE ROLE scram_probe PASSWORD "+sqlLiteral(fullwidth)+"; SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_probe'; DROP ROLE scram_probe")
+		stored := s.Superuser(t, "postgres", "CREATE ROLE scram_probe PASSWORD "+sqlLiteral(fullwidth)+"; SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_probe'; DROP ROLE scram_probe")
 		iter, salt, _, _ := scramParts(t, stored)
 		if scramVerifierWithSalt(folded, salt, iter) != stored || scramVerifierWithSalt(fullwidth, salt, iter) == stored {
 			t.Errorf("PostgreSQL's verifier for %q is not that of %q (SASLprep)", fullwidth, folded)
@@ -826,9 +594,9 @@ func TestPostgres(t *testing.T) {
 func dbState(t *testing.T, s *pgServer, role, db string) string {
 	t.Helper()
 	return strings.Join([]string{
-		s.superuser(t, "postgres", "SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil FROM pg_authid WHERE rolname = "+sqlLiteral(role)),
-		s.superuser(t, "postgres", "SELECT datname, pg_get_userbyid(datdba), datacl FROM pg_database WHERE datname = "+sqlLiteral(db)),
-		s.superuser(t, db, "SELECT extname, extversion, extnamespace::regnamespace FROM pg_extension ORDER BY extname"),
-		s.superuser(t, db, "SELECT nspname, nspowner::regrole, nspacl FROM pg_namespace ORDER BY nspname"),
+		s.Superuser(t, "postgres", "SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolpassword, rolvaliduntil FROM pg_authid WHERE rolname = "+sqlLiteral(role)),
+		s.Superuser(t, "postgres", "SELECT datname, pg_get_userbyid(datdba), datacl FROM pg_database WHERE datname = "+sqlLiteral(db)),
+		s.Superuser(t, db, "SELECT extname, extversion, extnamespace::regnamespace FROM pg_extension ORDER BY extname"),
+		s.Superuser(t, db, "SELECT nspname, nspowner::regrole, nspacl FROM pg_namespace ORDER BY nspname"),
 	}, "\n")
 }
