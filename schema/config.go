@@ -157,6 +157,9 @@ type Host struct {
 type Secret struct {
 	Value  string `json:"-"`
 	Source string `json:"-"`
+	// Unresolved is a reference that was not read (Options.AllowUnresolved):
+	// Value is empty, and the Config must not be rendered.
+	Unresolved bool `json:"-"`
 	ref    secretRef
 }
 
@@ -198,6 +201,17 @@ func (c *Config) Secrets() []NamedSecret {
 	}
 	for i := range c.Valkey.Users {
 		out = append(out, NamedSecret{fmt.Sprintf("valkey.users.%d.password", i), &c.Valkey.Users[i].Password})
+	}
+	return out
+}
+
+// Unresolved lists the secrets that were not read (Options.AllowUnresolved).
+func (c *Config) Unresolved() []NamedSecret {
+	var out []NamedSecret
+	for _, ns := range c.Secrets() {
+		if ns.Secret.Unresolved {
+			out = append(out, ns)
+		}
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func ValidHostName(name string) bool { return hostNameRE.MatchString(name) }
 // read counts as a single site: loading it reports why.
 func IsFleet(inputs []Input, opt Options) bool {
 	for _, in := range inputs {
-		for _, name := range topLevelNames(in, opt) {
+		for _, name := range topLevelNames(in, opt, inputs) {
 			if name == fleetHosts || name == fleetDefaults {
 				return true
 			}
@@ -71,7 +71,7 @@ func IsFleet(inputs []Input, opt Options) bool {
 
 // topLevelNames lists an input's top-level field names, as cheaply as its
 // format allows (no CUE evaluation), or nil if it cannot be read.
-func topLevelNames(in Input, opt Options) []string {
+func topLevelNames(in Input, opt Options, all []Input) []string {
 	fromFile := func(f *ast.File) []string {
 		var out []string
 		for _, d := range f.Decls {
@@ -106,7 +106,10 @@ func topLevelNames(in Input, opt Options) []string {
 		}
 		return fromFile(f)
 	case ".jsonnet", ".libsonnet":
-		out, err := evalJsonnet(in, opt)
+		if in.jsonnetOut != nil {
+			return fromJSON(in.jsonnetOut)
+		}
+		out, err := evalJsonnet(in, opt, all)
 		if err != nil {
 			return nil
 		}
@@ -303,7 +306,7 @@ type fleet struct {
 // conflicts between files. It returns nil when no host can be validated;
 // the Problems found so far come back either way.
 func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
-	l := &loaded{names: map[string]bool{}, noLine: map[string]bool{}}
+	l := &loaded{names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems
 	for _, in := range inputs {
 		v, p := s.compile(in, opt, l)

@@ -239,7 +239,7 @@ hosts:
       port: 3000
 `
 	var cfgs []*Config
-	for _, in := range []Input{{"f.json", []byte(json)}, {"f.yaml", []byte(yaml)}} {
+	for _, in := range []Input{{Name: "f.json", Data: []byte(json)}, {Name: "f.yaml", Data: []byte(yaml)}} {
 		fl, err := LoadFleet([]Input{in}, fleetOptions(), FleetOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", in.Name, err)

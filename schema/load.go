@@ -25,6 +25,8 @@ import (
 type Input struct {
 	Name string
 	Data []byte
+
+	jsonnetOut []byte // a Jsonnet input's JSON, once evaluated
 }
 
 // Options are the outside world Load may consult. Nil functions fall back
@@ -34,7 +36,18 @@ type Options struct {
 	TLAStr map[string]string // Jsonnet top-level string arguments
 
 	LookupEnv func(string) (string, bool)  // for {env: NAME} secrets
-	ReadFile  func(string) ([]byte, error) // for {file: PATH} secrets and Jsonnet imports
+	ReadFile  func(string) ([]byte, error) // for {file: PATH} secrets
+
+	// JPaths are directories Jsonnet imports may read besides those of
+	// the configuration files (-J).
+	JPaths []string
+
+	// AllowUnresolved validates without the secret values that are not
+	// at hand: an {env:} secret whose variable is not set, or a {file:}
+	// secret that cannot be read, is not a problem but is listed by
+	// Config.Unresolved (vet on a pull request without the secrets). Such
+	// a Config must not be rendered.
+	AllowUnresolved bool
 }
 
 // Extensions lists the input formats by file name ending.
@@ -49,6 +62,7 @@ type loaded struct {
 	inputs []cue.Value // each input on its own, for source positions
 	names  map[string]bool
 	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
+	all    []Input         // every input, whose directories Jsonnet may import from
 }
 
 // Load reads, unifies and validates the inputs and resolves their secrets.
@@ -67,7 +81,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 	if opt.ReadFile == nil {
 		opt.ReadFile = os.ReadFile
 	}
-	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}}
+	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems
 	for _, in := range inputs {
 		v, p := s.compile(in, opt, l)
@@ -148,11 +162,15 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
-		out, err := evalJsonnet(in, opt)
-		if err != nil {
-			return cue.Value{}, Problems{jsonnetProblem(in.Name, err)}
+		out := in.jsonnetOut
+		if out == nil {
+			js, err := evalJsonnet(in, opt, l.all)
+			if err != nil {
+				return cue.Value{}, Problems{jsonnetProblem(in.Name, err)}
+			}
+			out = []byte(js)
 		}
-		expr, err := cuejson.Extract(in.Name, []byte(out))
+		expr, err := cuejson.Extract(in.Name, out)
 		if err != nil {
 			return fail(err)
 		}
@@ -167,10 +185,11 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 }
 
 // evalJsonnet evaluates a Jsonnet file to JSON. Its errors already carry
-// the Jsonnet file:line:col.
-func evalJsonnet(in Input, opt Options) (string, error) {
+// the Jsonnet file:line:col. Imports are confined to the directories of
+// the configuration files (all of them) and Options.JPaths.
+func evalJsonnet(in Input, opt Options, all []Input) (string, error) {
 	vm := jsonnet.MakeVM()
-	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Dir(in.Name)}})
+	vm.Importer(newImporter(all, opt.JPaths))
 	for _, k := range sortedKeys(opt.ExtStr) {
 		vm.ExtVar(k, opt.ExtStr[k])
 	}

@@ -71,7 +71,7 @@ func checkValkey(c *Config, at locator) Problems {
 	// a password anyone can guess. Secret resolution must not miss one.
 	for _, ns := range c.Secrets() {
 		if strings.HasPrefix(ns.Path, "valkey.") || strings.HasPrefix(ns.Path, "immich.valkey.") {
-			if ns.Secret.Source == "" || checkSecret(ns.Secret.Value) != "" {
+			if !ns.Secret.Unresolved && (ns.Secret.Source == "" || checkSecret(ns.Secret.Value) != "") {
 				add(ns.Path, "internal error: this secret was not resolved or not checked (an immich-render bug; please report it)", "")
 			}
 		}

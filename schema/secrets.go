@@ -43,6 +43,10 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			s = Secret{Value: str, Source: "the configuration"}
 		} else if env, err := v.LookupPath(cue.ParsePath("env")).String(); err == nil {
 			val, ok := opt.LookupEnv(env)
+			if !ok && opt.AllowUnresolved {
+				out[path] = Secret{Source: "environment variable " + env + " (not set)", Unresolved: true}
+				continue
+			}
 			if !ok {
 				bad(fmt.Sprintf("environment variable %s is not set", env), "export "+env+" before rendering, or point the secret at a file with {file: \"/path\"}")
 				continue
@@ -50,6 +54,10 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			s = Secret{Value: val, Source: "environment variable " + env}
 		} else if file, err := v.LookupPath(cue.ParsePath("file")).String(); err == nil {
 			b, err := opt.ReadFile(file)
+			if err != nil && opt.AllowUnresolved {
+				out[path] = Secret{Source: fmt.Sprintf("file %s (%v)", file, unwrapPathError(err)), Unresolved: true}
+				continue
+			}
 			if err != nil {
 				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable file holding the secret")
 				continue

@@ -1,4 +1,4 @@
-package fleet
+package pipeline
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ func Index(sums []Summary, pending []string) []byte {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	n := len(sums)
-	w("# Immich fleet: %d %s\n\n", n, plural(n, "host", "hosts"))
+	w("# Immich fleet: %s\n\n", plural(n, "host"))
 	w("Rendered by immich-render from one fleet configuration. Do not edit these files:\n")
 	w("change the configuration, render again, review `git diff` and commit.\n")
 	w("`immich-render -o <this dir> --check` exits 1 when the files no longer match the\n")
@@ -64,11 +64,4 @@ func cell(s string) string {
 		return "?"
 	}
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -1,4 +1,4 @@
-package fleet
+package pipeline
 
 import (
 	"fmt"
@@ -11,44 +11,17 @@ import (
 	"github.com/immich-render/immich-render/tree"
 )
 
-// Kept reads back, through dir's previous manifest, the files of the
-// hosts a partial render does not render, so that writing the combined
-// tree leaves them exactly as they are on disk. Only hosts that the
-// manifest's metadata records (a previous fleet render wrote them) are
-// kept; a file listed but missing, or no longer a regular file, is left
-// out. It returns the kept tree and the kept hosts' summaries.
+// readHostFiles reads back, through dir's previous manifest, the files of
+// the hosts a partial render (--host) does not render, so that writing the
+// combined tree leaves them exactly as they are on disk. A file listed but
+// missing, or no longer a regular file, is left out.
 //
 // The files are read before output.Write takes the directory's lock, so
 // a concurrent render of other hosts into the same directory between the
 // two can be undone; partial renders of one directory should not run at
 // the same time.
-func Kept(dir string, prev output.Manifest, rendered func(host string) bool) (tree.Tree, []Summary, error) {
-	var sums []Summary
-	known := map[string]bool{}
-	for _, s := range FromMeta(prev.Meta) {
-		if !rendered(s.Name) {
-			known[s.Name] = true
-			sums = append(sums, s)
-		}
-	}
-	if len(known) == 0 {
-		return tree.Tree{}, nil, nil
-	}
-	t, err := readFiles(dir, prev, func(h string) bool { return known[h] })
-	return t, sums, err
-}
-
-// KeptSecrets is Kept for a secrets directory, whose manifest has no
-// metadata: it keeps the files of every host in keep.
-func KeptSecrets(dir string, prev output.Manifest, keep []string) (tree.Tree, error) {
-	if len(keep) == 0 {
-		return tree.Tree{}, nil
-	}
-	return readFiles(dir, prev, func(h string) bool { return slices.Contains(keep, h) })
-}
-
-// readFiles reads the regular files that prev lists for the hosts in keep.
-func readFiles(dir string, prev output.Manifest, keep func(host string) bool) (tree.Tree, error) {
+func readHostFiles(dir string, prev output.Manifest, hosts []string) (tree.Tree, error) {
+	keep := func(h string) bool { return slices.Contains(hosts, h) }
 	t := tree.Tree{}
 	root, err := os.OpenRoot(dir)
 	if err != nil {

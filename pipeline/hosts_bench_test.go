@@ -1,4 +1,4 @@
-package fleet
+package pipeline
 
 import (
 	"fmt"
@@ -38,11 +38,11 @@ func BenchmarkFleet(b *testing.B) {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			in := []schema.Input{{Name: "fleet.cue", Data: fleetgen.Fleet(n)}}
 			for b.Loop() {
-				fl, err := schema.LoadFleet(in, benchEnv, schema.FleetOptions{})
+				dep, err := schema.LoadDeployment(in, benchEnv, schema.Selection{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				res := Render(fl.Hosts, Options{})
+				res := renderHosts(dep.Hosts, renderOptions{})
 				res.Out.Add(IndexName, Index(res.Summaries, nil), 0o644)
 				if len(res.Hosts) != n {
 					b.Fatalf("%d hosts", len(res.Hosts))

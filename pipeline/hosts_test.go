@@ -1,4 +1,4 @@
-package fleet
+package pipeline
 
 import (
 	"os"
@@ -80,9 +80,9 @@ func TestIndex(t *testing.T) {
 	}
 }
 
-// TestKept: the files a previous fleet render made for other hosts come
-// back as they are on disk; the rendered hosts' and a single site's do not.
-func TestKept(t *testing.T) {
+// TestReadHostFiles: the files a previous fleet render made for the hosts
+// to keep come back as they are on disk, and nothing else.
+func TestReadHostFiles(t *testing.T) {
 	dir := t.TempDir()
 	files := tree.Tree{
 		"README.md":      {Data: []byte("index\n"), Mode: 0o644},
@@ -101,7 +101,7 @@ func TestKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, keptSums, err := Kept(dir, prev, func(h string) bool { return h == "a" })
+	kept, err := readHostFiles(dir, prev, []string{"b-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +109,10 @@ func TestKept(t *testing.T) {
 		"b-2/README.md":  {Data: []byte("edited\n"), Mode: 0o644},
 		"b-2/rootfs/acl": {Data: []byte("acl\n"), Mode: 0o640},
 	}
-	if !reflect.DeepEqual(kept, want) || !reflect.DeepEqual(keptSums, sums[1:]) {
-		t.Errorf("kept %v %v", kept, keptSums)
+	if !reflect.DeepEqual(kept, want) {
+		t.Errorf("kept %v", kept)
 	}
-
-	// A single site's manifest records no hosts: nothing is kept.
-	prev.Meta = map[string]string{"immichVersion": "v3.1.0"}
-	if kept, _, _ := Kept(dir, prev, func(string) bool { return false }); len(kept) != 0 {
-		t.Errorf("kept from a single site: %v", kept)
-	}
-	secrets, err := KeptSecrets(dir, prev, []string{"b-2"})
-	if err != nil || len(secrets) != 2 {
-		t.Errorf("KeptSecrets: %v %v", secrets, err)
+	if kept, _ := readHostFiles(dir, prev, nil); len(kept) != 0 {
+		t.Errorf("kept with no host to keep: %v", kept)
 	}
 }

@@ -1,22 +1,11 @@
-// Package fleet renders a fleet, many hosts from one configuration, into
-// one owned directory: each host's complete single-site tree (what
-// render.Render makes) under DIR/<name>/, an index README.md at the top,
-// and per-host manifest metadata. That metadata is what lets a render of
-// some hosts only (--host) keep the other hosts' files and still describe
-// them in the index.
-//
-// Like render, nothing here reads the environment or the clock; Kept is
-// the only function that reads files, those of a previous render.
-package fleet
+package pipeline
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/tree"
@@ -25,8 +14,8 @@ import (
 // IndexName is the index README at the top of a fleet directory.
 const IndexName = "README.md"
 
-// Options tune Render.
-type Options struct {
+// renderOptions tune renderHosts.
+type renderOptions struct {
 	// Workers is the number of hosts rendered at once; zero means GOMAXPROCS.
 	Workers int
 	// Secrets keeps each host's secrets tree; without it they are dropped
@@ -37,65 +26,51 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-// Result is a fleet render. Out and Secrets hold each host's trees under
-// <name>/; Out has no index yet (see Index), since a partial render adds
-// the hosts it kept first.
-type Result struct {
+// rendered is the render of every host of a deployment. Out and Secrets
+// hold each host's trees under prefix(host) (a site's at the top).
+type rendered struct {
 	Out       tree.Tree
 	Secrets   tree.Tree
-	Summaries []Summary // one per host, in name order
-	Warnings  []Warning // in host order
-	Hosts     []string  // the rendered hosts, in name order
+	Summaries []Summary       // one per host, in name order
+	Warnings  []hostMessage   // in host order
+	Hosts     []string        // the rendered hosts, in name order
 }
 
-// Warning is a render warning of one host.
-type Warning struct {
-	Host, Text string
+// prefix is where a host's files go in the output: DIR/<name>/ for a
+// fleet host, the top of DIR for a site (the host named "").
+func prefix(host string) string {
+	if host == "" {
+		return ""
+	}
+	return host + "/"
 }
 
-// Render renders every host, in parallel, into one pair of trees.
-func Render(hosts []schema.FleetHost, opt Options) Result {
+// renderHosts renders every host, in parallel, into one pair of trees.
+func renderHosts(hosts []schema.FleetHost, opt renderOptions) rendered {
 	results := make([]render.Result, len(hosts))
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = max(1, min(workers, len(hosts)))
-	var next, done atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(hosts) {
-					return
-				}
-				r := render.Render(hosts[i].Config)
-				if !opt.Secrets {
-					r.Secrets = nil
-				}
-				results[i] = r
-				if opt.Progress != nil {
-					opt.Progress(int(done.Add(1)), len(hosts))
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.ForEach(len(hosts), opt.Workers, func(_, i int) {
+		r := render.Render(hosts[i].Config)
+		if !opt.Secrets {
+			r.Secrets = nil
+		}
+		results[i] = r
+	}, func(done int) {
+		if opt.Progress != nil {
+			opt.Progress(done, len(hosts))
+		}
+	})
 
-	res := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
+	res := rendered{Out: tree.Tree{}, Secrets: tree.Tree{}}
 	for i, h := range hosts {
 		r := results[i]
 		for p, f := range r.Out {
-			res.Out[h.Name+"/"+p] = f
+			res.Out[prefix(h.Name)+p] = f
 		}
 		for p, f := range r.Secrets {
-			res.Secrets[h.Name+"/"+p] = f
+			res.Secrets[prefix(h.Name)+p] = f
 		}
 		for _, w := range r.Warnings {
-			res.Warnings = append(res.Warnings, Warning{h.Name, w})
+			res.Warnings = append(res.Warnings, hostMessage{h.Name, w})
 		}
 		res.Summaries = append(res.Summaries, Summarize(h.Name, h.Config))
 		res.Hosts = append(res.Hosts, h.Name)
@@ -171,10 +146,19 @@ func Meta(sums []Summary) map[string]string {
 	m := map[string]string{}
 	for _, s := range sums {
 		for i, f := range s.fields() {
-			m["hosts."+s.Name+"."+metaKeys[i]] = *f
+			m[metaKey(s.Name, metaKeys[i])] = *f
 		}
 	}
 	return m
+}
+
+// metaKey is the manifest metadata key of a host's value: hosts.<name>.key
+// for a fleet host, key itself for a site (the host named "").
+func metaKey(host, key string) string {
+	if host == "" {
+		return key
+	}
+	return "hosts." + host + "." + key
 }
 
 // FromMeta reads back the summaries a manifest's metadata records, in name

@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/schema"
+)
+
+// maxHostsListed is how many host names a message lists before "and N more".
+const maxHostsListed = 30
+
+// hostMessage is something said about one host ("" for a site).
+type hostMessage struct {
+	Host, Text string
+}
+
+// byText groups identical messages, in the order they first appear, with
+// the hosts that have each. It is how every message that concerns many
+// hosts (warnings, upgrade notes) is said once.
+func byText(msgs []hostMessage) (texts []string, hosts map[string][]string) {
+	hosts = map[string][]string{}
+	for _, m := range msgs {
+		if _, ok := hosts[m.Text]; !ok {
+			texts = append(texts, m.Text)
+		}
+		hosts[m.Text] = append(hosts[m.Text], m.Host)
+	}
+	return texts, hosts
+}
+
+// formatWarnings says each warning once, with the hosts it concerns.
+func formatWarnings(ws []hostMessage) []string {
+	texts, hosts := byText(ws)
+	var out []string
+	for _, text := range texts {
+		switch h := hosts[text]; {
+		case len(h) == 1 && h[0] == "":
+			out = append(out, text)
+		case len(h) == 1:
+			out = append(out, h[0]+": "+text)
+		default:
+			out = append(out, fmt.Sprintf("%s (hosts %s)", text, listHosts(h, 10)))
+		}
+	}
+	return out
+}
+
+// upgradeNotes compares each host's Immich version with the one the last
+// render recorded, and says what each change crosses, once per change.
+func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string {
+	var msgs []hostMessage
+	for _, h := range hosts {
+		notes := render.UpgradeNotes(prevMeta[metaKey(h.Name, "immichVersion")], h.Config.Immich.Version)
+		if notes != nil {
+			msgs = append(msgs, hostMessage{h.Name, strings.Join(notes, "\n  ")})
+		}
+	}
+	texts, byNotes := byText(msgs)
+	var out []string
+	for _, text := range texts {
+		if h := byNotes[text]; len(h) == 1 && h[0] == "" {
+			out = append(out, fmt.Sprintf("upgrade notes:\n  %s\n", text))
+		} else {
+			out = append(out, fmt.Sprintf("upgrade notes for %s:\n  %s\n", listHosts(h, 10), text))
+		}
+	}
+	return out
+}
+
+// listHosts joins host names, at most max of them.
+func listHosts(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
+}
