@@ -34,4 +34,3 @@ func tuneGC() (restore func()) {
 		}
 	}
 }
-

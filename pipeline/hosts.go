@@ -31,9 +31,9 @@ type renderOptions struct {
 type rendered struct {
 	Out       tree.Tree
 	Secrets   tree.Tree
-	Summaries []Summary       // one per host, in name order
-	Warnings  []hostMessage   // in host order
-	Hosts     []string        // the rendered hosts, in name order
+	Summaries []Summary     // one per host, in name order
+	Warnings  []hostMessage // in host order
+	Hosts     []string      // the rendered hosts, in name order
 }
 
 // prefix is where a host's files go in the output: DIR/<name>/ for a

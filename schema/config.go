@@ -160,7 +160,7 @@ type Secret struct {
 	// Unresolved is a reference that was not read (Options.AllowUnresolved):
 	// Value is empty, and the Config must not be rendered.
 	Unresolved bool `json:"-"`
-	ref    secretRef
+	ref        secretRef
 }
 
 // secretRef is a secret as written in the configuration.
