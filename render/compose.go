@@ -19,20 +19,6 @@ const (
 	ContainerPort = 2283
 )
 
-// Secret names in the compose file; podman-compose and docker compose
-// mount each at /run/secrets/<name>.
-const (
-	dbPasswordSecret    = "immich_db_password"
-	redisPasswordSecret = "immich_redis_password"
-)
-
-// SecretFiles maps each compose secret to its file name under
-// <projectDir>/secrets/ and the config path of the secret it holds.
-var SecretFiles = []struct{ Name, File, ConfigPath string }{
-	{dbPasswordSecret, "db_password", "immich.postgres.password"},
-	{redisPasswordSecret, "redis_password", "immich.valkey.password"},
-}
-
 // ComposePath is the host path of the compose file.
 func ComposePath(cfg *schema.Config) string {
 	return path.Join(cfg.Immich.ProjectDir, "docker-compose.yml")
@@ -59,8 +45,8 @@ func renderCompose(cfg *schema.Config, r Result) {
 		im.Network.Name, yMap("external", true, "name", im.Network.Name),
 	))
 	secrets := yMap()
-	for _, s := range SecretFiles {
-		yAdd(secrets, s.Name, yMap("file", path.Join(secretsDir(cfg), s.File)))
+	for _, s := range schema.ImmichSecrets() {
+		yAdd(secrets, s.ComposeSecret, yMap("file", path.Join(secretsDir(cfg), s.File)))
 	}
 	yAdd(doc, "secrets", secrets)
 
@@ -71,41 +57,16 @@ func renderCompose(cfg *schema.Config, r Result) {
 		r.Out.Add(rootfs(SettingsPath(cfg)), settings, 0o644)
 	}
 
-	values := map[string]string{
-		"immich.postgres.password": im.Postgres.Password.Value,
-		"immich.valkey.password":   im.Valkey.Password.Value,
-	}
-	for _, s := range SecretFiles {
-		r.Secrets.Add(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(values[s.ConfigPath]), 0o600)
+	for _, s := range schema.ImmichSecrets() {
+		r.Secrets.Add(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value), 0o600)
 	}
 }
 
 func serverServiceNode(cfg *schema.Config) *yaml.Node {
 	im := cfg.Immich
-	env := yMap(
-		"TZ", im.Timezone,
-		"DB_HOSTNAME", im.Postgres.Host,
-		"DB_PORT", strconv.Itoa(im.Postgres.Port),
-		"DB_USERNAME", im.Postgres.User,
-		"DB_DATABASE_NAME", im.Postgres.Database,
-		"DB_PASSWORD_FILE", "/run/secrets/"+dbPasswordSecret,
-		"DB_VECTOR_EXTENSION", im.Postgres.VectorExtension,
-		"REDIS_HOSTNAME", im.Valkey.Host,
-		"REDIS_PORT", strconv.Itoa(im.Valkey.Port),
-		"REDIS_USERNAME", im.Valkey.User,
-		"REDIS_PASSWORD_FILE", "/run/secrets/"+redisPasswordSecret,
-		"REDIS_DBINDEX", strconv.Itoa(im.Valkey.DB),
-	)
-	if im.Nginx.Enabled {
-		// nginx reaches the published port on loopback; rootful Podman
-		// forwards it from the network's gateway.
-		yAdd(env, "IMMICH_TRUSTED_PROXIES", "127.0.0.1,"+im.Network.Gateway)
-	}
-	if _, ok := settingsJSON(cfg); ok {
-		yAdd(env, "IMMICH_CONFIG_FILE", settingsContainerPath)
-	}
-	for _, k := range sortedKeys(im.Environment) {
-		yAdd(env, k, composeValue(im.Environment[k]))
+	env := yMap()
+	for _, kv := range schema.ServerEnv(cfg) {
+		yAdd(env, kv[0], composeValue(kv[1]))
 	}
 
 	volumes := []string{
@@ -113,7 +74,7 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 		bindMount(cfg, "/etc/localtime", "/etc/localtime", true),
 	}
 	if _, ok := settingsJSON(cfg); ok {
-		volumes = append(volumes, bindMount(cfg, SettingsPath(cfg), settingsContainerPath, true))
+		volumes = append(volumes, bindMount(cfg, SettingsPath(cfg), schema.SettingsContainerPath, true))
 	}
 	for _, lib := range im.ExternalLibraries {
 		volumes = append(volumes, bindMount(cfg, lib.HostPath, lib.ContainerPath, lib.ReadOnly))
@@ -128,7 +89,7 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 		"container_name", "immich_server",
 		"image", image("immich-server", im.Version, "", im.ImageDigests.Server),
 		"environment", env,
-		"secrets", []string{dbPasswordSecret, redisPasswordSecret},
+		"secrets", composeSecretNames(),
 		"volumes", volumes,
 		"ports", []string{port},
 	)
@@ -157,6 +118,15 @@ func mlServiceNode(cfg *schema.Config) *yaml.Node {
 	yAdd(n, "restart", "always")
 	yAdd(n, "healthcheck", healthcheck("python3", "healthcheck.py"))
 	return n
+}
+
+// composeSecretNames are the compose secrets immich-server gets.
+func composeSecretNames() []string {
+	var out []string
+	for _, s := range schema.ImmichSecrets() {
+		out = append(out, s.ComposeSecret)
+	}
+	return out
 }
 
 // image names an Immich image by tag, with an optional accelerator suffix

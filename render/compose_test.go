@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,7 +225,7 @@ func TestComposePodmanCompose(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), r.Out[rootfs(ComposePath(cfg))].Data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range SecretFiles {
+	for _, s := range schema.ImmichSecrets() {
 		os.MkdirAll(filepath.Join(dir, "secrets"), 0o700)
 		os.WriteFile(filepath.Join(dir, "secrets", s.File), []byte("x"), 0o600)
 	}
@@ -261,3 +262,81 @@ func strconvQuote(s string) string {
 }
 
 var jsonMarshal = func(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestComposeManagedEnvironment: for every combination of the switches
+// that decide which managed variables are set (nginx, settings) and of a
+// user value for each variable immich.environment may set, compose-go
+// loads the file, every managed variable is there exactly as the table
+// says, and a user value replaces the rendered one. Every other managed
+// variable is refused by the schema, naming the field to set instead.
+func TestComposeManagedEnvironment(t *testing.T) {
+	var replaceable []string
+	for _, v := range schema.ManagedEnv {
+		if v.Replaceable {
+			replaceable = append(replaceable, v.Name)
+		}
+	}
+	for mask := range 1 << (2 + len(replaceable)) {
+		nginx, settings := mask&1 != 0, mask&2 != 0
+		user := map[string]string{"IMMICH_LOG_LEVEL": "verbose"}
+		for i, name := range replaceable {
+			if mask&(4<<i) != 0 {
+				user[name] = "10.9.8.7/32,$literal"
+			}
+		}
+		var snippets []string
+		if nginx {
+			snippets = append(snippets, `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}`)
+		}
+		if settings {
+			snippets = append(snippets, `immich: settings: ffmpeg: crf: 30`)
+		}
+		envCUE := "immich: environment: {"
+		for _, k := range sortedKeys(user) {
+			envCUE += fmt.Sprintf("%s: %s, ", k, strconvQuote(user[k]))
+		}
+		snippets = append(snippets, envCUE+"}")
+		name := fmt.Sprintf("nginx=%v,settings=%v,user=%v", nginx, settings, sortedKeys(user))
+		t.Run(name, func(t *testing.T) {
+			cfg := testenv.Config(t, nil, snippets...)
+			p := loadCompose(t, cfg)
+			srv, _ := p.GetService("immich-server")
+			want := map[string]string{}
+			for _, v := range schema.ManagedEnv {
+				if v.Value == nil {
+					if _, set := srv.Environment[v.Name]; set {
+						t.Errorf("%s is set although immich-render only refuses it", v.Name)
+					}
+					continue
+				}
+				if val, ok := v.Value(cfg); ok {
+					want[v.Name] = val
+				}
+			}
+			for k, v := range user {
+				want[k] = v
+			}
+			if len(srv.Environment) != len(want) {
+				t.Errorf("%d variables, want %d: %v", len(srv.Environment), len(want), srv.Environment)
+			}
+			for k, v := range want {
+				if got := srv.Environment[k]; got == nil || *got != v {
+					t.Errorf("%s = %v, want %q", k, deref(got), v)
+				}
+			}
+			if nginx && user["IMMICH_TRUSTED_PROXIES"] == "" && !strings.Contains(*srv.Environment["IMMICH_TRUSTED_PROXIES"], cfg.Immich.Network.Gateway) {
+				t.Errorf("behind nginx, IMMICH_TRUSTED_PROXIES lacks the gateway")
+			}
+		})
+	}
+	for _, v := range schema.ManagedEnv {
+		if v.Replaceable {
+			continue
+		}
+		_, err := testenv.Load(nil, fmt.Sprintf(`immich: environment: %s: "x"`, v.Name))
+		if err == nil || !strings.Contains(err.Error(), "immich.environment."+v.Name+": "+v.Name+" is set by immich-render") ||
+			!strings.Contains(err.Error(), "set "+v.Field+" instead") {
+			t.Errorf("%s in immich.environment: %v", v.Name, err)
+		}
+	}
+}

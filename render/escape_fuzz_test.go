@@ -558,7 +558,7 @@ func FuzzRenderFreeText(f *testing.F) {
 			}
 		}
 		for i, want := range []string{pg, vk} {
-			p := rootfs(path.Join(secretsDir(cfg), SecretFiles[i].File))
+			p := rootfs(path.Join(secretsDir(cfg), schema.ImmichSecrets()[i].File))
 			if got := string(res.Secrets[p].Data); got != want {
 				t.Fatalf("%s holds %q, want %q", p, got, want)
 			}

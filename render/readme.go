@@ -72,8 +72,8 @@ func renderReadme(cfg *schema.Config, r Result) {
 	w("None of these values is in this directory. `immich-render --secrets-out SDIR` writes\n")
 	w("them (files 0600, folders 0700) for rsync or cloud-init; keep SDIR out of git.\n\n")
 	w("| Host file | Holds | Read by |\n|---|---|---|\n")
-	for _, s := range SecretFiles {
-		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.ConfigPath, s.Name)
+	for _, s := range schema.ImmichSecrets() {
+		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret)
 	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")

@@ -9,8 +9,6 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
-// settingsContainerPath is where immich-server reads the settings file.
-const settingsContainerPath = "/config/immich.json"
 
 // SettingsPath is the host path of the rendered Immich settings file.
 func SettingsPath(cfg *schema.Config) string {

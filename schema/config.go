@@ -194,15 +194,29 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 // Secrets lists every secret of the configuration with its config path, in
 // a fixed order.
 func (c *Config) Secrets() []NamedSecret {
-	out := []NamedSecret{
-		{"immich.postgres.password", &c.Immich.Postgres.Password},
-		{"immich.valkey.password", &c.Immich.Valkey.Password},
-		{"valkey.adminPassword", &c.Valkey.AdminPassword},
-	}
-	for i := range c.Valkey.Users {
-		out = append(out, NamedSecret{fmt.Sprintf("valkey.users.%d.password", i), &c.Valkey.Users[i].Password})
+	var out []NamedSecret
+	for _, p := range expandSecretPaths(func(string) int { return len(c.Valkey.Users) }) {
+		out = append(out, NamedSecret{p, c.SecretAt(p)})
 	}
 	return out
+}
+
+// SecretAt is the secret at a concrete path of SecretFields, such as
+// "immich.postgres.password" or "valkey.users.0.password".
+func (c *Config) SecretAt(p string) *Secret {
+	switch p {
+	case "immich.postgres.password":
+		return &c.Immich.Postgres.Password
+	case "immich.valkey.password":
+		return &c.Immich.Valkey.Password
+	case "valkey.adminPassword":
+		return &c.Valkey.AdminPassword
+	}
+	var i int
+	if _, err := fmt.Sscanf(p, "valkey.users.%d.password", &i); err == nil && i >= 0 && i < len(c.Valkey.Users) {
+		return &c.Valkey.Users[i].Password
+	}
+	panic("schema: no secret at " + p + ": SecretFields and Config.secretAt disagree")
 }
 
 // Unresolved lists the secrets that were not read (Options.AllowUnresolved).

@@ -496,12 +496,8 @@ func (fl *fleet) redact(ps Problems) Problems {
 		}
 	}
 	add := func(site cue.Value) {
-		for _, p := range []string{"immich.postgres.password", "immich.valkey.password", "valkey.adminPassword"} {
-			literals(site.LookupPath(cue.ParsePath(p)), 0)
-		}
-		users, err := site.LookupPath(cue.ParsePath("valkey.users")).List()
-		for err == nil && users.Next() {
-			literals(users.Value().LookupPath(cue.ParsePath("password")), 0)
+		for _, p := range secretPathsIn(site) {
+			literals(site.LookupPath(configPath(p)), 0)
 		}
 	}
 	for _, in := range fl.l.inputs {
@@ -518,8 +514,7 @@ func (fl *fleet) redact(ps Problems) Problems {
 // to take the secrets from.
 func redactConflicts(ps Problems) Problems {
 	for i, p := range ps {
-		last := p.Path[strings.LastIndexByte(p.Path, '.')+1:]
-		if strings.HasPrefix(p.Reason, "conflicting values") && (last == "password" || last == "adminPassword" || strings.Contains(p.Reason, "assword")) {
+		if strings.HasPrefix(p.Reason, "conflicting values") && (isSecretPath(sitePath(p.Path)) || isSecretPath(p.Path) || strings.Contains(p.Reason, "assword")) {
 			ps[i].Reason = "conflicting values (not shown: this is a secret)"
 		}
 	}

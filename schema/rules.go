@@ -29,8 +29,9 @@ var rules = []rule{
 	}},
 	{[]string{"immich.environment"}, func(c *Config, add addFunc) {
 		for _, k := range sortedKeys(c.Immich.Environment) {
-			if field := managedEnv(k); field != "" {
-				add("immich.environment."+k, fmt.Sprintf("%s is set by immich-render", k), "set "+field+" instead, and remove "+k+" from immich.environment")
+			if v := managedEnv(k); v != nil && !v.Replaceable {
+				reason, hint := refusedEnvReason(v)
+				add("immich.environment."+k, reason, hint)
 			}
 		}
 	}},
@@ -123,37 +124,4 @@ func secretSettings(v any, path string) []string {
 		}
 	}
 	return out
-}
-
-// managedEnv returns the config field that owns an environment variable
-// immich-render renders itself, or "" if the variable is free to set.
-func managedEnv(k string) string {
-	owners := map[string]string{
-		"TZ":                    "immich.timezone",
-		"DB_HOSTNAME":           "immich.postgres.host",
-		"DB_PORT":               "immich.postgres.port",
-		"DB_USERNAME":           "immich.postgres.user",
-		"DB_PASSWORD":           "immich.postgres.password",
-		"DB_DATABASE_NAME":      "immich.postgres.database",
-		"DB_VECTOR_EXTENSION":   "immich.postgres.vectorExtension",
-		"DB_URL":                "immich.postgres (its fields)",
-		"REDIS_HOSTNAME":        "immich.valkey.host",
-		"REDIS_PORT":            "immich.valkey.port",
-		"REDIS_USERNAME":        "immich.valkey.user",
-		"REDIS_PASSWORD":        "immich.valkey.password",
-		"REDIS_DBINDEX":         "immich.valkey.db",
-		"REDIS_URL":             "immich.valkey (its fields)",
-		"REDIS_SOCKET":          "immich.valkey (its fields)",
-		"IMMICH_CONFIG_FILE":    "immich.settings",
-		"IMMICH_PORT":           "immich.port (the published port; the container always listens on 2283)",
-		"UPLOAD_LOCATION":       "immich.uploadLocation",
-		"IMMICH_MEDIA_LOCATION": "immich.uploadLocation",
-	}
-	if f, ok := owners[k]; ok {
-		return f
-	}
-	if strings.HasSuffix(k, "_FILE") && (strings.HasPrefix(k, "DB_") || strings.HasPrefix(k, "REDIS_")) {
-		return "the matching immich.postgres or immich.valkey field"
-	}
-	return ""
 }

@@ -13,16 +13,7 @@ import (
 const MinSecretLength = 12
 
 // secretPaths lists the config paths that hold secrets in this value.
-func (l *loaded) secretPaths() []string {
-	paths := []string{"immich.postgres.password", "immich.valkey.password", "valkey.adminPassword"}
-	users := l.value.LookupPath(cue.ParsePath("valkey.users"))
-	if it, err := users.List(); err == nil {
-		for i := 0; it.Next(); i++ {
-			paths = append(paths, fmt.Sprintf("valkey.users.%d.password", i))
-		}
-	}
-	return paths
-}
+func (l *loaded) secretPaths() []string { return secretPathsIn(l.value) }
 
 // resolveSecrets reads every secret reference and checks the resolved
 // value, so that length rules apply to the real password whatever its
