@@ -9,7 +9,6 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
-
 // SettingsPath is the host path of the rendered Immich settings file.
 func SettingsPath(cfg *schema.Config) string {
 	return path.Join(cfg.Immich.ProjectDir, "config", "immich.json")
