@@ -24,6 +24,7 @@ const MaxJsonnetImport = 4 << 20
 // to MaxJsonnetImport. Its errors name the import and never show what it
 // would have read.
 type importer struct {
+	base   string   // the directory of the file being evaluated, absolute
 	roots  []string // absolute, cleaned: the configuration's directories and jpaths
 	jpaths []string // absolute -J directories, searched in order after the importing file's
 	cache  map[string]*importEntry
@@ -34,8 +35,9 @@ type importEntry struct {
 	err      error
 }
 
-func newImporter(inputs []Input, jpaths []string) *importer {
+func newImporter(in Input, inputs []Input, jpaths []string) *importer {
 	im := &importer{cache: map[string]*importEntry{}}
+	im.base, _ = filepath.Abs(filepath.Dir(in.Name))
 	add := func(dir string) {
 		if abs, err := filepath.Abs(dir); err == nil && !slices.Contains(im.roots, abs) {
 			im.roots = append(im.roots, abs)
@@ -60,10 +62,14 @@ func (im *importer) Import(importedFrom, importedPath string) (jsonnet.Contents,
 	if filepath.IsAbs(importedPath) {
 		candidates = []string{filepath.Clean(importedPath)}
 	} else {
-		from := filepath.Dir(importedFrom)
-		if abs, err := filepath.Abs(from); err == nil {
-			candidates = append(candidates, filepath.Join(abs, importedPath))
+		// The file being evaluated is an anonymous snippet to go-jsonnet
+		// (importedFrom ""); files it imports are named by where they
+		// were found, which is absolute.
+		from := im.base
+		if importedFrom != "" {
+			from = filepath.Dir(importedFrom)
 		}
+		candidates = append(candidates, filepath.Join(from, importedPath))
 		for _, r := range im.jpaths {
 			candidates = append(candidates, filepath.Join(r, importedPath))
 		}

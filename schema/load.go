@@ -189,7 +189,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 // the configuration files (all of them) and Options.JPaths.
 func evalJsonnet(in Input, opt Options, all []Input) (string, error) {
 	vm := jsonnet.MakeVM()
-	vm.Importer(newImporter(all, opt.JPaths))
+	vm.Importer(newImporter(in, all, opt.JPaths))
 	for _, k := range sortedKeys(opt.ExtStr) {
 		vm.ExtVar(k, opt.ExtStr[k])
 	}
