@@ -49,7 +49,7 @@ func prefix(host string) string {
 func renderHosts(hosts []schema.FleetHost, opt renderOptions) rendered {
 	results := make([]render.Result, len(hosts))
 	parallel.ForEach(len(hosts), opt.Workers, func(_, i int) {
-		r := render.Render(hosts[i].Config)
+		r := render.Render(hosts[i].Config, render.Options{Secrets: opt.Secrets})
 		if !opt.Secrets {
 			r.Secrets = nil
 		}

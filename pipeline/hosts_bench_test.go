@@ -27,7 +27,7 @@ func BenchmarkSite(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		render.Render(cfg)
+		render.Render(cfg, render.Options{})
 	}
 }
 

@@ -30,9 +30,9 @@ const (
 // Immich. It holds the plaintext secrets, so it goes in the secrets tree.
 // Past UserDataLimit it also writes a gzip variant, which cloud-init
 // accepts as user-data.
-func renderCloudInit(cfg *schema.Config, r *Result) {
+func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, warnings []string) {
 	z := newGzipper()
-	files := ySeq()
+	writeFiles := ySeq()
 	add := func(hostPath string, f tree.File) {
 		item := yMap("path", hostPath)
 		owner := f.Owner
@@ -49,9 +49,9 @@ func renderCloudInit(cfg *schema.Config, r *Result) {
 			// installed: write this file in the final stage.
 			yAdd(item, "defer", true)
 		}
-		files.Content = append(files.Content, item)
+		writeFiles.Content = append(writeFiles.Content, item)
 	}
-	for i, t := range []tree.Tree{r.Out, r.Secrets} {
+	for i, t := range []tree.Tree{out, secrets} {
 		for _, p := range t.Paths() {
 			if strings.HasPrefix(p, "rootfs/") {
 				add("/"+strings.TrimPrefix(p, "rootfs/"), t[p])
@@ -70,18 +70,20 @@ func renderCloudInit(cfg *schema.Config, r *Result) {
 	for _, c := range runcmd.Content {
 		c.Style = yaml.FlowStyle
 	}
-	doc := yMap("write_files", files, "runcmd", runcmd)
+	doc := yMap("write_files", writeFiles, "runcmd", runcmd)
 	header := "#cloud-config\n" +
 		"# Rendered by immich-render for Immich " + cfg.Immich.Version + ". It holds plaintext\n" +
 		"# secrets: keep it out of git and out of logs.\n"
 	data := yEncode(header, doc)
-	r.Secrets.Add(UserDataPath, data, 0o600)
+	files = []File{secretFile(UserDataPath, data)}
 	if len(data) > UserDataLimit {
-		r.Secrets.Add(UserDataGzPath, z.gzip(data), 0o600)
-		r.Warnings = append(r.Warnings, fmt.Sprintf(
+		gz := z.gzip(data)
+		files = append(files, secretFile(UserDataGzPath, gz))
+		warnings = append(warnings, fmt.Sprintf(
 			"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
-			len(data), UserDataLimit, UserDataGzPath, len(r.Secrets[UserDataGzPath].Data)))
+			len(data), UserDataLimit, UserDataGzPath, len(gz)))
 	}
+	return files, warnings
 }
 
 // gzipper compresses many files with one writer: setting up a compressor

@@ -55,7 +55,7 @@ func decodeContent(t *testing.T, enc, content string) []byte {
 func TestCloudInitWritesEveryFile(t *testing.T) {
 	cfg := testenv.Config(t, map[string]string{"IMMICH_POSTGRES_PASSWORD": `pg 'quote" \back $x %y #z ünï`},
 		`immich: nginx: {enabled: true, hostname: "photos.example.com", tls: "webroot", acme: email: "a@example.com"}`)
-	r := Render(cfg)
+	r := Render(cfg, all)
 	ud := r.Secrets[UserDataPath]
 	if ud.Mode != 0o600 || !bytes.HasPrefix(ud.Data, []byte("#cloud-config\n")) {
 		t.Fatalf("user-data mode %o, starts %q", ud.Mode, ud.Data[:20])
@@ -127,7 +127,7 @@ func TestCloudInitSchema(t *testing.T) {
 			valkey: users: [{username: "paperless", password: "paperless-password", keyPatterns: ["paperless*"], commands: "-@all +@read +@write -@dangerous"}]`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := Render(testenv.Config(t, nil, cue))
+			r := Render(testenv.Config(t, nil, cue), all)
 			f := filepath.Join(t.TempDir(), "user-data")
 			os.WriteFile(f, r.Secrets[UserDataPath].Data, 0o600)
 			out, err := exec.Command(bin, "schema", "-c", f).CombinedOutput()
@@ -151,7 +151,7 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	for i := range 300 {
 		fmt.Fprintf(&env, "VAR_%d: %q\n", i, fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})))
 	}
-	r := Render(testenv.Config(t, nil, "immich: environment: {\n"+env.String()+"}"))
+	r := Render(testenv.Config(t, nil, "immich: environment: {\n"+env.String()+"}"), all)
 	ud := r.Secrets[UserDataPath].Data
 	if len(ud) <= UserDataLimit {
 		t.Fatalf("test config too small: %d bytes", len(ud))
@@ -168,7 +168,7 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
 		t.Errorf("gzip variant does not decompress to the user-data")
 	}
-	small := Render(testenv.Config(t, nil))
+	small := Render(testenv.Config(t, nil), all)
 	if _, ok := small.Secrets[UserDataGzPath]; ok || len(small.Warnings) > 0 {
 		t.Errorf("a small user-data got a gzip variant or a warning: %q", small.Warnings)
 	}
@@ -177,7 +177,7 @@ func TestCloudInitGzipVariant(t *testing.T) {
 // TestApplyScript runs fragments/apply.sh twice against a fake Debian root
 // and checks that it merges each fragment exactly once.
 func TestApplyScript(t *testing.T) {
-	r := Render(testenv.Config(t, nil))
+	r := Render(testenv.Config(t, nil), all)
 	dir := t.TempDir()
 	for _, p := range r.Out.Paths() {
 		if strings.HasPrefix(p, "fragments/") {

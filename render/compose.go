@@ -27,9 +27,9 @@ func ComposePath(cfg *schema.Config) string {
 // secretsDir is the host folder of the plaintext secret files.
 func secretsDir(cfg *schema.Config) string { return path.Join(cfg.Immich.ProjectDir, "secrets") }
 
-// renderCompose writes the compose file under -o and the secret files it
-// points to under --secrets-out.
-func renderCompose(cfg *schema.Config, r Result) {
+// renderCompose renders the compose file, the settings file it mounts, and
+// the secret files it points to.
+func renderCompose(cfg *schema.Config) []File {
 	im := cfg.Immich
 	doc := yMap(
 		"name", "immich",
@@ -52,14 +52,14 @@ func renderCompose(cfg *schema.Config, r Result) {
 
 	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
 		"# change the configuration and render again.\n"
-	r.Out.Add(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)
+	files := []File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
 	if settings, ok := settingsJSON(cfg); ok {
-		r.Out.Add(rootfs(SettingsPath(cfg)), settings, 0o644)
+		files = append(files, file(rootfs(SettingsPath(cfg)), settings, 0o644))
 	}
-
 	for _, s := range schema.ImmichSecrets() {
-		r.Secrets.Add(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value), 0o600)
+		files = append(files, secretFile(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value)))
 	}
+	return files
 }
 
 func serverServiceNode(cfg *schema.Config) *yaml.Node {

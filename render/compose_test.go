@@ -20,7 +20,7 @@ import (
 // loadCompose loads the rendered compose file the way docker compose does.
 func loadCompose(t *testing.T, cfg *schema.Config) *types.Project {
 	t.Helper()
-	r := Render(cfg)
+	r := Render(cfg, all)
 	f, ok := r.Out[rootfs(ComposePath(cfg))]
 	if !ok {
 		t.Fatalf("no compose file in %v", r.Out.Paths())
@@ -220,7 +220,7 @@ func TestComposePodmanCompose(t *testing.T) {
 	bin := testenv.Binary(t, "podman-compose")
 	hostile := `quote"s back\slash $HOME % ; # ü no`
 	cfg := testenv.Config(t, nil, `immich: environment: {HOSTILE: `+strconvQuote(hostile)+`, BOOLISH: "no"}`)
-	r := Render(cfg)
+	r := Render(cfg, all)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), r.Out[rootfs(ComposePath(cfg))].Data, 0o644); err != nil {
 		t.Fatal(err)

@@ -545,7 +545,7 @@ func FuzzRenderFreeText(f *testing.F) {
 			}
 			t.Skip("refused by the schema")
 		}
-		res := Render(cfg)
+		res := Render(cfg, all)
 		for p, file := range res.Out {
 			d := file.Data
 			if !utf8.Valid(d) || bytes.Contains(d, []byte("\r")) || !bytes.HasSuffix(d, []byte("\n")) {
@@ -599,7 +599,7 @@ func FuzzRenderFreeText(f *testing.F) {
 				if err != nil {
 					t.Fatalf("password %d found in %s; the same configuration with another password is refused: %v", i, p, err)
 				}
-				if !bytes.Contains(Render(cfg2).Out[p].Data, []byte(secret)) {
+				if !bytes.Contains(Render(cfg2, all).Out[p].Data, []byte(secret)) {
 					t.Fatalf("%s contains the password %q", p, secret)
 				}
 			}

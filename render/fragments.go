@@ -58,6 +58,6 @@ fi
 `
 
 // renderApplyScript adds fragments/apply.sh when there are fragments.
-func renderApplyScript(cfg *schema.Config, r Result) {
-	r.Out.Add("fragments/apply.sh", []byte(applyScript), 0o755)
+func renderApplyScript(*schema.Config) []File {
+	return []File{file("fragments/apply.sh", []byte(applyScript), 0o755)}
 }

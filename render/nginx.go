@@ -31,15 +31,16 @@ const nginxCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:
 
 // renderNginx renders the nginx vhost when nginx is enabled, and the ACME
 // issuer when the vhost uses one that immich-render owns.
-func renderNginx(cfg *schema.Config, r Result) {
+func renderNginx(cfg *schema.Config) []File {
 	n := cfg.Immich.Nginx
 	if !n.Enabled {
-		return
+		return nil
 	}
-	r.Out.Add(rootfs(nginxVhostPath), nginxVhost(cfg), 0o644)
+	files := []File{file(rootfs(nginxVhostPath), nginxVhost(cfg), 0o644)}
 	if n.TLS == "acme" && n.ACME.RenderIssuer {
-		r.Out.Add(rootfs(nginxACMEIssuerPath(n.ACME.Issuer)), nginxACMEIssuer(n), 0o644)
+		files = append(files, file(rootfs(nginxACMEIssuerPath(n.ACME.Issuer)), nginxACMEIssuer(n), 0o644))
 	}
+	return files
 }
 
 // nginxVhost renders immich.conf: the port-80 server (a redirect to HTTPS,

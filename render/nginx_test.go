@@ -33,7 +33,6 @@ import (
 
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/tree"
 )
 
 // ---------------------------------------------------------------------------
@@ -402,19 +401,17 @@ const (
 // nginxFiles renders cfg and returns its nginx files by name in conf.d.
 func nginxFiles(t *testing.T, cfg *schema.Config) map[string][]byte {
 	t.Helper()
-	r := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
-	renderNginx(cfg, r)
 	out := map[string][]byte{}
-	for p, f := range r.Out {
-		name, ok := strings.CutPrefix(p, confD)
+	for _, f := range renderNginx(cfg) {
+		name, ok := strings.CutPrefix(f.Path, confD)
 		if !ok || strings.Contains(name, "/") {
-			t.Fatalf("nginx file outside /etc/nginx/conf.d: %s", p)
+			t.Fatalf("nginx file outside /etc/nginx/conf.d: %s", f.Path)
 		}
 		if f.Mode != 0o644 {
-			t.Errorf("%s has mode %o, want 644", p, f.Mode)
+			t.Errorf("%s has mode %o, want 644", f.Path, f.Mode)
 		}
 		if !bytes.HasSuffix(f.Data, []byte("\n")) || bytes.Contains(f.Data, []byte("\r")) {
-			t.Errorf("%s does not end in a newline or has CR", p)
+			t.Errorf("%s does not end in a newline or has CR", f.Path)
 		}
 		out[name] = f.Data
 	}

@@ -38,13 +38,15 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
-func renderPostgres(cfg *schema.Config, r Result) {
-	// The verifier is not the password, but it allows an offline guess:
-	// only root and the postgres user that runs the file read it.
-	r.Out.AddOwned(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres")
-	r.Out.Add(rootfs(unitPath(DBInitUnit)), dbInitUnit(cfg), 0o644)
-	r.Out.Add(PgHBAFragment, pgHBAFragment(cfg), 0o644)
-	r.Out.Add(PostgresConfFragment, postgresConfFragment(cfg), 0o644)
+func renderPostgres(cfg *schema.Config) []File {
+	return []File{
+		// The verifier is not the password, but it allows an offline guess:
+		// only root and the postgres user that runs the file read it.
+		ownedFile(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres"),
+		file(rootfs(unitPath(DBInitUnit)), dbInitUnit(cfg), 0o644),
+		file(PgHBAFragment, pgHBAFragment(cfg), 0o644),
+		file(PostgresConfFragment, postgresConfFragment(cfg), 0o644),
+	}
 }
 
 // postgresInitSQL is a psql script, run by a superuser on every start,

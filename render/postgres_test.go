@@ -25,12 +25,14 @@ import (
 // renderPostgresOnly runs just this file's renderer, so that these tests
 // do not depend on the other artifacts.
 func renderPostgresOnly(cfg *schema.Config) tree.Tree {
-	r := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
-	renderPostgres(cfg, r)
-	if len(r.Secrets) != 0 {
-		panic("renderPostgres wrote secrets")
+	out := tree.Tree{}
+	for _, f := range renderPostgres(cfg) {
+		if f.Secret {
+			panic("renderPostgres made a secret file")
+		}
+		out.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
 	}
-	return r.Out
+	return out
 }
 
 func TestPostgresRender(t *testing.T) {

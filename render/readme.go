@@ -12,8 +12,8 @@ import (
 
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
-// cannot drift from them. It runs after every other renderer.
-func renderReadme(cfg *schema.Config, r Result) {
+// cannot drift from them: out is every other file of the -o tree.
+func renderReadme(cfg *schema.Config, out tree.Tree) File {
 	im := cfg.Immich
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -61,8 +61,8 @@ func renderReadme(cfg *schema.Config, r Result) {
 	w("`rootfs/` mirrors the host's `/`. `fragments/` holds lines to merge into files that\n")
 	w("another tool or person owns; immich-render never overwrites those.\n\n")
 	w("| File | Mode | Owner | What it is |\n|---|---|---|---|\n")
-	for _, p := range r.Out.Paths() {
-		f := r.Out[p]
+	for _, p := range out.Paths() {
+		f := out[p]
 		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(p))
 	}
 	w("| `README.md` | 0644 | | this page |\n")
@@ -78,7 +78,7 @@ func renderReadme(cfg *schema.Config, r Result) {
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
 
-	b.WriteString(deploySection(cfg, r.Out))
+	b.WriteString(deploySection(cfg, out))
 
 	w("## Database backups\n\n")
 	w("Immich's built-in database backup runs `pg_dumpall`, which needs a superuser; the\n")
@@ -88,7 +88,7 @@ func renderReadme(cfg *schema.Config, r Result) {
 		im.Postgres.Database, shellQuote(im.Postgres.Database))
 	w("Back up `%s` as well: the database only indexes the files there.\n", im.UploadLocation)
 
-	r.Out.Add("README.md", []byte(b.String()), 0o644)
+	return file("README.md", []byte(b.String()), 0o644)
 }
 
 // publicURL is where users reach Immich through nginx.

@@ -1,13 +1,50 @@
 // Package render turns a validated Config into the files a host needs.
-// Each artifact has its own file and is a pure function of the Config: no
-// renderer reads files, the environment or the clock, so the same Config
-// always gives the same bytes.
+// Each artifact has its own file and is a pure function of the Config
+// that returns the files it made: no renderer reads files, the
+// environment or the clock, so the same Config always gives the same
+// bytes. The README and cloud-init come last, over the finished trees.
 package render
 
 import (
+	"io/fs"
+
 	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/tree"
 )
+
+// File is one rendered file and where it goes.
+type File struct {
+	Path string // in the output tree, such as "rootfs/etc/valkey/users.acl"
+	tree.File
+	// Secret files hold plaintext secrets: they go under --secrets-out,
+	// never under -o.
+	Secret bool
+}
+
+func file(p string, data []byte, mode fs.FileMode) File {
+	return File{Path: p, File: tree.File{Data: data, Mode: mode}}
+}
+
+// ownedFile is a file a host account must read, owned "root:<group>".
+func ownedFile(p string, data []byte, mode fs.FileMode, owner string) File {
+	f := file(p, data, mode)
+	f.Owner = owner
+	return f
+}
+
+func secretFile(p string, data []byte) File {
+	f := file(p, data, 0o600)
+	f.Secret = true
+	return f
+}
+
+// Options say what to render besides the -o tree.
+type Options struct {
+	// Secrets renders the secrets tree: the plaintext secret files and the
+	// cloud-init user-data that embeds both trees. Without it (no
+	// --secrets-out) neither is made: cloud-init is the costliest artifact.
+	Secrets bool
+}
 
 // Result is a render: Out goes under -o and holds no plaintext secret;
 // Secrets goes under --secrets-out and holds nothing else.
@@ -19,17 +56,42 @@ type Result struct {
 	Warnings []string
 }
 
-// Render renders every artifact of cfg.
-func Render(cfg *schema.Config) Result {
+// artifacts are the renderers of the deployment's own files, in no
+// particular order: each returns what it made.
+var artifacts = []func(*schema.Config) []File{
+	renderCompose,
+	renderImmichUnit,
+	renderValkey,
+	renderPostgres,
+	renderNginx,
+	renderApplyScript,
+}
+
+// Render renders every artifact of cfg, then the README that describes
+// them, then (with opt.Secrets) the cloud-init user-data over both trees.
+func Render(cfg *schema.Config, opt Options) Result {
 	r := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
-	renderCompose(cfg, r)
-	renderImmichUnit(cfg, r)
-	renderValkey(cfg, r)
-	renderPostgres(cfg, r)
-	renderNginx(cfg, r)
-	renderApplyScript(cfg, r)
-	renderReadme(cfg, r)
-	renderCloudInit(cfg, &r)
+	add := func(files ...File) {
+		for _, f := range files {
+			t := r.Out
+			if f.Secret {
+				if !opt.Secrets {
+					continue
+				}
+				t = r.Secrets
+			}
+			t.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
+		}
+	}
+	for _, render := range artifacts {
+		add(render(cfg)...)
+	}
+	add(renderReadme(cfg, r.Out))
+	if opt.Secrets {
+		files, warnings := renderCloudInit(cfg, r.Out, r.Secrets)
+		add(files...)
+		r.Warnings = append(r.Warnings, warnings...)
+	}
 	return r
 }
 

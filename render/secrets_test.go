@@ -20,7 +20,7 @@ func TestSecretsOnlyInSecretsTree(t *testing.T) {
 	}
 	cfg := testenv.Config(t, env, `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
 		valkey: users: [{username: "svc", password: "svc-password-0123", keyPatterns: ["svc*"], commands: "-@all +@read -@dangerous"}]`)
-	r := Render(cfg)
+	r := Render(cfg, all)
 	dir := path.Join("rootfs", cfg.Immich.ProjectDir, "secrets")
 	for file, want := range map[string]string{"db_password": env["IMMICH_POSTGRES_PASSWORD"], "redis_password": env["IMMICH_VALKEY_PASSWORD"]} {
 		f, ok := r.Secrets[path.Join(dir, file)]
@@ -44,6 +44,30 @@ func TestSecretsOnlyInSecretsTree(t *testing.T) {
 		}
 		if r.Secrets[p].Mode != 0o600 {
 			t.Errorf("%s: mode %o, want 0600", p, r.Secrets[p].Mode)
+		}
+	}
+}
+
+// all renders everything, the secrets tree and cloud-init included.
+var all = Options{Secrets: true}
+
+// TestRenderWithoutSecrets: without --secrets-out, nothing of the secrets
+// tree is made (cloud-init is the costliest artifact), and -o is the same.
+func TestRenderWithoutSecrets(t *testing.T) {
+	cfg := testenv.Config(t, nil, `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}`)
+	without, with := Render(cfg, Options{}), Render(cfg, all)
+	if len(without.Secrets) != 0 {
+		t.Errorf("secrets rendered without Options.Secrets: %v", without.Secrets.Paths())
+	}
+	if _, ok := with.Secrets[UserDataPath]; !ok {
+		t.Fatalf("no user-data with Options.Secrets: %v", with.Secrets.Paths())
+	}
+	if len(without.Out) != len(with.Out) {
+		t.Fatalf("-o differs: %v vs %v", without.Out.Paths(), with.Out.Paths())
+	}
+	for p, f := range with.Out {
+		if g := without.Out[p]; !bytes.Equal(g.Data, f.Data) || g.Mode != f.Mode || g.Owner != f.Owner {
+			t.Errorf("%s differs without secrets", p)
 		}
 	}
 }

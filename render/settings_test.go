@@ -13,7 +13,7 @@ func TestSettingsFile(t *testing.T) {
 		settings: {ffmpeg: crf: 30, machineLearning: clip: enabled: false, server: publicUsers: false}
 		nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
 	}`)
-	r := Render(cfg)
+	r := Render(cfg, all)
 	f, ok := r.Out[rootfs(SettingsPath(cfg))]
 	if !ok {
 		t.Fatal("no settings file")
@@ -50,11 +50,11 @@ func TestSettingsFile(t *testing.T) {
 
 	// The user's externalDomain wins; without settings nothing is rendered.
 	cfg = testenv.Config(t, nil, `immich: settings: server: externalDomain: "https://elsewhere.example"`)
-	if !strings.Contains(string(Render(cfg).Out[rootfs(SettingsPath(cfg))].Data), `"externalDomain": "https://elsewhere.example"`) {
+	if !strings.Contains(string(Render(cfg, all).Out[rootfs(SettingsPath(cfg))].Data), `"externalDomain": "https://elsewhere.example"`) {
 		t.Error("user's externalDomain overridden")
 	}
 	cfg = testenv.Config(t, nil)
-	if _, ok := Render(cfg).Out[rootfs(SettingsPath(cfg))]; ok {
+	if _, ok := Render(cfg, all).Out[rootfs(SettingsPath(cfg))]; ok {
 		t.Error("settings file rendered without settings: it would lock Immich's settings page")
 	}
 }

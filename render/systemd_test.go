@@ -65,7 +65,7 @@ func TestUnitsVerify(t *testing.T) {
 		}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			verifyUnits(t, Render(testenv.Config(t, nil, cue)).Out)
+			verifyUnits(t, Render(testenv.Config(t, nil, cue), all).Out)
 		})
 	}
 }

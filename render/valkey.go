@@ -14,10 +14,12 @@ import (
 const valkeyACLPath = "/etc/valkey/users.acl"
 
 // renderValkey renders etc/valkey/users.acl and the Valkey server fragment.
-func renderValkey(cfg *schema.Config, r Result) {
-	// Valkey runs as its own account and must read the file; nobody else may.
-	r.Out.AddOwned(rootfs(valkeyACLPath), valkeyACL(cfg), 0o640, "root:"+cfg.Host.ValkeyGroup)
-	r.Out.Add("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644)
+func renderValkey(cfg *schema.Config) []File {
+	return []File{
+		// Valkey runs as its own account and must read the file; nobody else may.
+		ownedFile(rootfs(valkeyACLPath), valkeyACL(cfg), 0o640, "root:"+cfg.Host.ValkeyGroup),
+		file("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644),
+	}
 }
 
 // valkeyACL renders users.acl: the default (admin) user, the Immich user,

@@ -38,7 +38,7 @@ func sha(s string) string {
 func TestValkeyACLFile(t *testing.T) {
 	env := map[string]string{"PAPERLESS_VALKEY_PASSWORD": "paperless-secret-0123"}
 	cfg := testenv.Config(t, env, paperlessUser)
-	r := Render(cfg)
+	r := Render(cfg, all)
 	f, ok := r.Out["rootfs/etc/valkey/users.acl"]
 	if !ok {
 		t.Fatalf("no users.acl in %v", r.Out.Paths())
@@ -54,7 +54,7 @@ func TestValkeyACLFile(t *testing.T) {
 	if string(f.Data) != want {
 		t.Errorf("users.acl:\n%s\nwant:\n%s", f.Data, want)
 	}
-	if again := Render(cfg).Out["rootfs/etc/valkey/users.acl"]; !bytes.Equal(again.Data, f.Data) {
+	if again := Render(cfg, all).Out["rootfs/etc/valkey/users.acl"]; !bytes.Equal(again.Data, f.Data) {
 		t.Error("users.acl differs between two renders")
 	}
 	frag, ok := r.Out["fragments/valkey/valkey.conf"]
@@ -130,7 +130,7 @@ func valkeyServer(t *testing.T, cfg *schema.Config) *valkeytest.Server {
 	t.Helper()
 	bin := testenv.Binary(t, "redis-server")
 	acl := filepath.Join(t.TempDir(), "users.acl")
-	if err := os.WriteFile(acl, Render(cfg).Out["rootfs/etc/valkey/users.acl"].Data, 0o640); err != nil {
+	if err := os.WriteFile(acl, Render(cfg, all).Out["rootfs/etc/valkey/users.acl"].Data, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	// DEBUG is off by default; switched on, a refusal can only be the ACL's.
@@ -354,7 +354,7 @@ func TestValkeyFragmentOnRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testenv.Config(t, nil, `immich: hostGateway: "127.0.0.1"`, `immich: valkey: port: `+strconv.Itoa(port))
-	r := Render(cfg)
+	r := Render(cfg, all)
 	dir := t.TempDir()
 	acl, conf := filepath.Join(dir, "users.acl"), filepath.Join(dir, "valkey.conf")
 	if err := os.WriteFile(acl, r.Out["rootfs/etc/valkey/users.acl"].Data, 0o600); err != nil {
