@@ -8,7 +8,7 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
-// nginxVhostPath is the vhost PRODUCT.md promises. Debian's and nginx.org's
+// nginxVhostPath is the vhost path the README promises. Debian's and nginx.org's
 // nginx.conf both include /etc/nginx/conf.d/*.conf inside http {}.
 const nginxVhostPath = "/etc/nginx/conf.d/immich.conf"
 

@@ -35,7 +35,7 @@ func Skip(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
-// Minimal is the smallest valid site: PRODUCT.md's required fields, with
+// Minimal is the smallest valid site: the required fields only, with
 // secrets from the environment variables that Secrets provides.
 const Minimal = `
 immich: {
