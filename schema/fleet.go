@@ -514,7 +514,7 @@ func (fl *fleet) redact(ps Problems) Problems {
 // to take the secrets from.
 func redactConflicts(ps Problems) Problems {
 	for i, p := range ps {
-		if strings.HasPrefix(p.Reason, "conflicting values") && (isSecretPath(sitePath(p.Path)) || isSecretPath(p.Path) || strings.Contains(p.Reason, "assword")) {
+		if p.Kind == KindConflict && (isSecretPath(sitePath(p.Path)) || isSecretPath(p.Path) || strings.Contains(p.Reason, "assword")) {
 			ps[i].Reason = "conflicting values (not shown: this is a secret)"
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,7 +132,11 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems) {
 	l.names[in.Name] = true
 	fail := func(err error) (cue.Value, Problems) {
-		return cue.Value{}, s.cueProblems(err, l)
+		ps := s.cueProblems(err, l)
+		for i := range ps {
+			ps[i].Kind = KindSyntax
+		}
+		return cue.Value{}, ps
 	}
 	switch ext := strings.ToLower(filepath.Ext(in.Name)); ext {
 	case ".cue":
@@ -178,6 +181,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		return s.ctx.BuildExpr(expr), nil
 	default:
 		return cue.Value{}, Problems{{
+			Kind:   KindSyntax,
 			Reason: fmt.Sprintf("%s: unknown configuration format %q", in.Name, ext),
 			Hint:   "a file ending in " + strings.Join(Extensions, ", "),
 		}}
@@ -273,9 +277,7 @@ func parentPath(p string) string {
 // is already reported as unknown.
 func dropUnderUnknown(ps Problems) Problems {
 	var unknown []string
-	isUnknown := func(p Problem) bool {
-		return p.Reason == "unknown field" || strings.HasSuffix(p.Reason, "is not a valid name here")
-	}
+	isUnknown := func(p Problem) bool { return p.Kind == KindUnknownField }
 	for _, p := range ps {
 		if isUnknown(p) {
 			unknown = append(unknown, p.Path)
@@ -298,7 +300,7 @@ func dropUnderUnknown(ps Problems) Problems {
 // which case validating the others would only add noise.
 func hasSyntaxError(ps Problems) bool {
 	for _, p := range ps {
-		if p.Reason != "unknown field" && !strings.HasSuffix(p.Reason, "is not a valid name here") {
+		if p.Kind == KindSyntax {
 			return true
 		}
 	}
@@ -333,7 +335,7 @@ func (l *loaded) decodeSection(section string, c *Config) bool {
 // the reason, and the stack lines that name a file are its positions.
 func jsonnetProblem(name string, err error) Problem {
 	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	p := Problem{Reason: "Jsonnet: " + strings.TrimSpace(lines[0])}
+	p := Problem{Kind: KindSyntax, Reason: "Jsonnet: " + strings.TrimSpace(lines[0])}
 	for _, l := range lines[1:] {
 		l = strings.TrimSpace(l)
 		if loc, _, _ := strings.Cut(l, "\t"); strings.Contains(loc, ":") && !strings.HasPrefix(loc, "Field") && !strings.HasPrefix(loc, "During") {
@@ -370,14 +372,11 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 		if len(path) > 0 && strings.HasPrefix(path[0], "#") {
 			path = path[1:] // the schema's #Config
 		}
-		format, args := e.Msg()
-		reason := fmt.Sprintf(format, args...)
-		if strings.TrimSpace(reason) == "" {
-			reason = e.Error() // some decoders put everything in Error()
-		}
+		kind := cueKind(e)
 		p := Problem{
+			Kind:   kind,
 			Path:   strings.Join(path, "."),
-			Reason: friendly(reason),
+			Reason: friendly(kind, cueMessage(e)),
 			Hint:   s.hint(path),
 		}
 		// A list element (resolver.1) says what its list wants.
@@ -418,75 +417,63 @@ func (l *loaded) tidy(ps Problems) Problems {
 	// saying so adds nothing to the real problem.
 	onlyIncomplete := true
 	for _, p := range ps {
-		if !strings.HasPrefix(p.Reason, "no value given") {
+		if p.Kind != KindIncomplete {
 			onlyIncomplete = false
 		}
 	}
 	var out Problems
 	for _, path := range order {
 		group := make(Problems, 0, len(byPath[path]))
-		disjunction, required := false, false
+		has := map[Kind]bool{}
 		for _, i := range byPath[path] {
-			r := ps[i].Reason
-			disjunction = disjunction || strings.Contains(r, "errors in empty disjunction")
-			required = required || r == "required field is missing"
+			has[ps[i].Kind] = true
 			group = append(group, ps[i])
 		}
 		keep := group[:0:0]
 		for _, p := range group {
-			r := p.Reason
 			switch {
-			case strings.Contains(r, "errors in empty disjunction"):
+			case p.Kind == KindDisjunction:
 				continue
-			case disjunction && strings.HasPrefix(r, "conflicting values "):
+			case has[KindDisjunction] && p.Kind == KindConflict:
+				continue // one alternative's conflict, when none matched
+			case has[KindMissing] && p.Kind != KindMissing:
 				continue
-			case required && r != "required field is missing":
-				continue
-			case r == "field not allowed" || strings.HasPrefix(r, "unknown field (check"):
+			case p.Kind == KindUnknownField:
 				continue // reported by unknownFields, with the allowed names
-			case strings.Contains(r, "(type _|_)") && len(group) > 1:
+			case p.Kind == KindBottom && len(group) > 1:
 				continue
-			case strings.HasPrefix(r, "no value given") && !onlyIncomplete:
+			case p.Kind == KindIncomplete && !onlyIncomplete:
 				continue
 			}
-			p.Reason = outOfBound.ReplaceAllString(r, "$1 does not have the required form")
 			keep = append(keep, p)
 		}
-		if len(keep) == 0 && disjunction {
+		if len(keep) == 0 && has[KindDisjunction] {
 			p := group[0]
+			p.Kind = KindInvalid
 			p.Reason = "this value is not allowed"
 			if v := l.inputValue(path); v != "" {
-				p.Reason = v + " is not allowed"
+				p.Reason = shorten(v) + " is not allowed"
 			}
 			keep = append(keep, p)
 		}
 		out = append(out, keep...)
 	}
 	// A list that lost its default disjunction is reported at the list and
-	// at the element: keep the element, which says what is wrong.
+	// at the element: keep the element, which says what is wrong. Likewise
+	// a value refused as a whole when a field inside it says why.
 	return slices.DeleteFunc(out, func(p Problem) bool {
-		if strings.HasPrefix(p.Reason, "incompatible list lengths") {
-			for _, q := range out {
-				if strings.HasPrefix(q.Path, p.Path+".") {
-					return true // an element says what is wrong
-				}
-			}
-		}
 		for _, q := range out {
-			if q.Path == p.Path && strings.HasPrefix(p.Reason, "conflicting values ") && !strings.HasPrefix(q.Reason, "conflicting values ") {
+			inside := strings.HasPrefix(q.Path, p.Path+".")
+			if inside && (p.Kind == KindListLength || p.Kind == KindInvalid && strings.HasSuffix(p.Reason, " is not allowed")) {
 				return true
 			}
-			if strings.HasSuffix(p.Reason, " is not allowed") && strings.HasPrefix(q.Path, p.Path+".") {
+			if q.Path == p.Path && p.Kind == KindConflict && q.Kind != KindConflict {
 				return true
 			}
 		}
 		return false
 	})
 }
-
-// outOfBound matches CUE's message for a failed regular expression, which
-// shows the expression itself; the hint says what is wanted in words.
-var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound [=!]~.*\)$`)
 
 // inputValue shows the value the user gave at path, or "".
 func (l *loaded) inputValue(path string) string {
@@ -568,16 +555,17 @@ func lookupField(v cue.Value, name string) cue.Value {
 }
 
 // friendly rewrites CUE's terser messages into plain words.
-func friendly(msg string) string {
-	switch {
-	case strings.HasPrefix(msg, "incompatible list lengths"):
-		return "two inputs give this list with different lengths " + strings.TrimPrefix(msg, "incompatible list lengths ") +
+func friendly(kind Kind, msg string) string {
+	switch kind {
+	case KindListLength:
+		_, lengths, _ := strings.Cut(msg, "incompatible list lengths ")
+		return "two inputs give this list with different lengths " + lengths +
 			"; lists from several files are not merged: set it in one file only"
-	case msg == "field not allowed":
+	case KindUnknownField:
 		return "unknown field (check its spelling against `immich-render schema`)"
-	case strings.HasPrefix(msg, "field is required but not present"):
+	case KindMissing:
 		return "required field is missing"
-	case strings.HasPrefix(msg, "incomplete value"):
+	case KindIncomplete:
 		return "no value given: " + msg
 	}
 	return msg

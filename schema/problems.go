@@ -10,6 +10,7 @@ import (
 // Problem is one thing wrong with a configuration, said for an operator:
 // which field, what is wrong, what would be right, and where in the input.
 type Problem struct {
+	Kind   Kind
 	Path   string   // config path such as "immich.network.gateway"; "" for a whole file
 	Reason string   // what is wrong, in plain words
 	Hint   string   // what would be valid; may be empty
