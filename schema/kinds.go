@@ -14,6 +14,7 @@ type Kind int
 
 const (
 	KindInvalid      Kind = iota // a value the schema or a rule refuses
+	KindConstraint               // a value a built-in constraint (bound, pattern, validator) refuses
 	KindUnknownField             // a field the schema does not have
 	KindMissing                  // a required field without a value
 	KindConflict                 // two inputs give one field different values
@@ -47,6 +48,8 @@ func cueKind(e cueerrors.Error) Kind {
 		return KindIncomplete
 	case strings.Contains(format, "errors in empty disjunction"):
 		return KindDisjunction
+	case strings.HasPrefix(format, "invalid value %") && strings.Contains(format, " ("):
+		return KindConstraint
 	}
 	if strings.Contains(fmt.Sprintf(format, args...), "(type _|_)") {
 		return KindBottom

@@ -24,7 +24,9 @@ func TestCUEKinds(t *testing.T) {
 		{`a: [1], a: [1, 2]`, KindListLength},
 		{`a: int`, KindIncomplete},
 		{`a: *"x" | "y", a: "z"`, KindDisjunction},
-		{`a: =~"^x" & "y"`, KindInvalid},
+		{`a: =~"^x" & "y"`, KindConstraint},
+		{`import "net"
+a: net.IPCIDR & "10.0.0.0/33"`, KindConstraint},
 	} {
 		v := ctx.CompileString(tc.src)
 		err := v.Validate(cue.Concrete(true), cue.All())

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,16 +83,20 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 	}
 	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems
+	unreadable := false
 	for _, in := range inputs {
 		v, p := s.compile(in, opt, l)
 		probs = append(probs, p...)
+		unreadable = unreadable || p != nil
 		if p == nil {
 			probs = append(probs, s.unknownFields(v, l)...)
 			l.inputs = append(l.inputs, v)
 			l.value = l.value.Unify(v)
 		}
 	}
-	if hasSyntaxError(probs) {
+	// An input that could not be read at all: validating the others
+	// would only add noise.
+	if unreadable {
 		return nil, probs.normalize()
 	}
 	return s.validate(l, opt, probs)
@@ -132,6 +137,10 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems) {
 	l.names[in.Name] = true
 	fail := func(err error) (cue.Value, Problems) {
+		return cue.Value{}, s.cueProblems(err, l)
+	}
+	// failSyntax is for an input its parser cannot read at all.
+	failSyntax := func(err error) (cue.Value, Problems) {
 		ps := s.cueProblems(err, l)
 		for i := range ps {
 			ps[i].Kind = KindSyntax
@@ -142,7 +151,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 	case ".cue":
 		f, err := parser.ParseFile(in.Name, in.Data, parser.ParseComments)
 		if err != nil {
-			return fail(err)
+			return failSyntax(err)
 		}
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
@@ -152,7 +161,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 	case ".json":
 		expr, err := cuejson.Extract(in.Name, in.Data)
 		if err != nil {
-			return fail(err)
+			return cue.Value{}, Problems{jsonSyntaxProblem(in.Name, in.Data, s.cueProblems(err, l))}
 		}
 		return s.ctx.BuildExpr(expr), nil
 	case ".yaml", ".yml":
@@ -161,7 +170,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		data := bytes.ReplaceAll(bytes.ReplaceAll(in.Data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 		f, err := cueyaml.Extract(in.Name, data)
 		if err != nil {
-			return fail(err)
+			return failSyntax(err)
 		}
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
@@ -175,7 +184,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		expr, err := cuejson.Extract(in.Name, out)
 		if err != nil {
-			return fail(err)
+			return failSyntax(err)
 		}
 		l.noLine[in.Name] = true
 		return s.ctx.BuildExpr(expr), nil
@@ -296,16 +305,6 @@ func dropUnderUnknown(ps Problems) Problems {
 	})
 }
 
-// hasSyntaxError reports whether some input could not be read at all, in
-// which case validating the others would only add noise.
-func hasSyntaxError(ps Problems) bool {
-	for _, p := range ps {
-		if p.Kind == KindSyntax {
-			return true
-		}
-	}
-	return false
-}
 
 // decodeSection decodes one section of the value ("immich.valkey") into
 // the same place of c, and reports whether that section is valid.
@@ -430,8 +429,12 @@ func (l *loaded) tidy(ps Problems) Problems {
 			group = append(group, ps[i])
 		}
 		keep := group[:0:0]
+		constraint := false
 		for _, p := range group {
 			switch {
+			case p.Kind == KindConstraint && constraint:
+				continue // two constraints of one type (pattern and validator) say the same
+
 			case p.Kind == KindDisjunction:
 				continue
 			case has[KindDisjunction] && p.Kind == KindConflict:
@@ -445,14 +448,19 @@ func (l *loaded) tidy(ps Problems) Problems {
 			case p.Kind == KindIncomplete && !onlyIncomplete:
 				continue
 			}
+			constraint = constraint || p.Kind == KindConstraint
 			keep = append(keep, p)
 		}
 		if len(keep) == 0 && has[KindDisjunction] {
 			p := group[0]
 			p.Kind = KindInvalid
 			p.Reason = "this value is not allowed"
-			if v := l.inputValue(path); v != "" {
-				p.Reason = shorten(v) + " is not allowed"
+			if vs := l.inputValues(path); len(vs) > 1 {
+				// A field with a default that two inputs set differently.
+				p.Kind = KindConflict
+				p.Reason = fmt.Sprintf("conflicting values %s and %s: two inputs set this field", shorten(vs[0]), shorten(vs[1]))
+			} else if len(vs) == 1 {
+				p.Reason = shorten(vs[0]) + " is not allowed"
 			}
 			keep = append(keep, p)
 		}
@@ -475,17 +483,21 @@ func (l *loaded) tidy(ps Problems) Problems {
 	})
 }
 
-// inputValue shows the value the user gave at path, or "".
-func (l *loaded) inputValue(path string) string {
+// inputValues shows the distinct values the inputs give at path.
+func (l *loaded) inputValues(path string) []string {
+	var out []string
 	for _, in := range l.inputs {
 		if v := in.LookupPath(configPath(path)); v.Exists() {
+			s := fmt.Sprint(v)
 			if b, err := v.MarshalJSON(); err == nil {
-				return string(b)
+				s = string(b)
 			}
-			return fmt.Sprint(v)
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
 		}
 	}
-	return ""
+	return out
 }
 
 // position formats a source position if it is in the user's input.
@@ -628,4 +640,30 @@ func configPath(p string) cue.Path {
 		}
 	}
 	return cue.MakePath(sels...)
+}
+
+// jsonSyntaxProblem says why a JSON file cannot be read, with the line
+// and column: CUE's JSON reader says only that it is invalid. Go's own
+// decoder gives the reason and the byte offset.
+func jsonSyntaxProblem(name string, data []byte, cueProbs Problems) Problem {
+	p := Problem{Kind: KindSyntax, Reason: "invalid JSON", Pos: []string{name}}
+	if len(cueProbs) > 0 {
+		p.Reason, p.Pos = cueProbs[0].Reason, cueProbs[0].Pos
+	}
+	var v any
+	var se *json.SyntaxError
+	if err := json.Unmarshal(data, &v); errors.As(err, &se) {
+		line, col := 1, 1
+		for _, c := range string(data[:min(int(se.Offset), len(data))]) {
+			if c == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+		// The offset is just past the offending byte.
+		p.Reason = "invalid JSON: " + se.Error()
+		p.Pos = []string{fmt.Sprintf("%s:%d:%d", name, line, max(1, col-1))}
+	}
+	return p
 }
