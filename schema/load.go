@@ -305,7 +305,6 @@ func dropUnderUnknown(ps Problems) Problems {
 	})
 }
 
-
 // decodeSection decodes one section of the value ("immich.valkey") into
 // the same place of c, and reports whether that section is valid.
 func (l *loaded) decodeSection(section string, c *Config) bool {
