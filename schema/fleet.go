@@ -15,6 +15,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
@@ -345,7 +346,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	siteFields := fieldNames(s.config)
 	for it.Next() {
 		label := it.Selector().Unquoted()
-		if label == fleetHosts || label == fleetDefaults {
+		if s.fleetDef.Allows(it.Selector()) {
 			continue
 		}
 		p := Problem{Path: label, Reason: "unknown top-level field in a fleet configuration (one with hosts:)",
@@ -359,7 +360,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 
 	fl.defaults = fl.root.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
 	if fl.defaults.Exists() {
-		if !isStruct(fl.defaults) {
+		if lookupField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
 			probs = append(probs, Problem{Path: fleetDefaults, Reason: "defaults must be a partial site configuration (a struct such as {immich: {...}})",
 				Pos: fl.locate(cue.MakePath(cue.Str(fleetDefaults)))})
 		} else {
@@ -386,7 +387,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		probs = append(probs, Problem{Path: fleetHosts, Reason: "required field is missing: a fleet configuration (one with defaults:) needs hosts",
 			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}"})
 		return nil, fl.redact(probs)
-	case !isStruct(fl.hosts):
+	case s.hostsShape(fl.hosts) == KindConflict:
 		probs = append(probs, Problem{Path: fleetHosts, Reason: "hosts must map host names to site configurations",
 			Hint: "such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
 		return nil, fl.redact(probs)
@@ -397,7 +398,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		path := fleetHosts + "." + pathLabel(name)
 		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
 		switch {
-		case !ValidHostName(name):
+		case s.fleetHostName.Unify(s.ctx.Encode(name)).Err() != nil:
 			probs = append(probs, Problem{Path: path, Reason: fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), Hint: hostNameHint, Pos: pos})
 		case !isStruct(hit.Value()):
 			probs = append(probs, Problem{Path: path, Reason: "a host must be a site configuration (a struct such as {immich: {...}})", Pos: pos})
@@ -407,7 +408,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		}
 	}
 	slices.Sort(fl.names)
-	if len(fl.names) == 0 && len(probs) == 0 {
+	if len(fl.names) == 0 && len(probs) == 0 && s.hostsShape(fl.hosts) == KindConstraint {
 		probs = append(probs, Problem{Path: fleetHosts, Reason: "a fleet needs at least one host",
 			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
 	}
@@ -415,6 +416,19 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		return nil, fl.redact(probs)
 	}
 	return fl, probs
+}
+
+// hostsShape checks the hosts: field against #Fleet: KindConflict when it
+// is not a struct of hosts, KindConstraint when it has none, else
+// KindInvalid for a shape that is right (each host is checked on its own).
+func (s *Schema) hostsShape(hosts cue.Value) Kind {
+	err := lookupField(s.fleetDef, fleetHosts).Unify(hosts).Err()
+	for _, e := range cueerrors.Errors(err) {
+		if len(e.Path()) == 2 { // #Fleet.hosts itself, not one host
+			return cueKind(e)
+		}
+	}
+	return KindInvalid
 }
 
 // isStruct reports whether v is a struct, even one with an error inside

@@ -29,8 +29,10 @@ const schemaPrefix = "schema/"
 // Schema is the compiled schema. Compile it once; Load may be called many
 // times, but not concurrently (a CUE context is not safe for that).
 type Schema struct {
-	ctx    *cue.Context
-	config cue.Value // #Config
+	ctx           *cue.Context
+	config        cue.Value // #Config
+	fleetDef      cue.Value // #Fleet: the shape of a fleet configuration
+	fleetHostName cue.Value // #FleetHostName
 }
 
 // Compile parses and builds the embedded schema.
@@ -63,7 +65,11 @@ func Compile() (*Schema, error) {
 	if err := def.Err(); err != nil {
 		return nil, fmt.Errorf("embedded schema: %w", err)
 	}
-	return &Schema{ctx: ctx, config: def}, nil
+	fleetDef := v.LookupPath(cue.ParsePath("#Fleet"))
+	if err := fleetDef.Err(); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	return &Schema{ctx: ctx, config: def, fleetDef: fleetDef, fleetHostName: v.LookupPath(cue.ParsePath("#FleetHostName"))}, nil
 }
 
 // Source returns the schema's CUE source as one file, as `immich-render
