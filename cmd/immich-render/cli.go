@@ -35,6 +35,7 @@ Usage:
   immich-render vet [-c CONFIG ...]                           validate only
   immich-render init [--format cue|yaml|json|jsonnet]         print a commented starter configuration
   immich-render schema                                        print the CUE schema
+  immich-render import ansible -i INVENTORY [-o DIR]          import the Ansible role's inventory
   immich-render --version | --help
 
 Without -c, every immich.cue, immich.json, immich.yaml, immich.yml and
@@ -103,6 +104,8 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 			return runVet(args[1:], stdout, stderr)
 		case "init":
 			return runInit(args[1:], stdout, stderr)
+		case "import":
+			return runImport(args[1:], stdout, stderr)
 		case "schema":
 			if len(args) > 1 {
 				return 0, usageError{"schema takes no arguments"}
