@@ -71,7 +71,6 @@ func (t *tree) expr() *ast.StructLit {
 	return st
 }
 
-
 func label(s string) ast.Label {
 	if ast.IsValidIdent(s) && !strings.HasPrefix(s, "_") && !strings.HasPrefix(s, "#") {
 		return ast.NewIdent(s)

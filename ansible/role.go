@@ -34,8 +34,8 @@ type hostImport struct {
 	fields   []field
 	secrets  map[string]string // env name -> value
 	warnings []string
-	todo     []string            // values left for the user, for the file's header
-	resolved map[string]any      // role variable -> value used, for the oracle test
+	todo     []string       // values left for the user, for the file's header
+	resolved map[string]any // role variable -> value used, for the oracle test
 	problems Problems
 }
 
