@@ -1,0 +1,194 @@
+package ansible_test
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// readmeInventory builds an inventory from the role README's own examples:
+// the playbook's vars in group_vars/all.yml, "Complete Example with Valkey
+// ACL" in host_vars/yourserver.yml with its passwords encrypted by
+// ansible-vault encrypt_string (as the README's Security section says),
+// and its nginx example.
+func readmeInventory(f *fixture) string {
+	f.write("inv/hosts", "[servers]\nyourserver\n")
+	f.write("inv/group_vars/all.yml", `# The README's "Example Playbook" vars, moved into the inventory.
+immich_postgres_password: "your-secure-postgres-password"
+immich_valkey_password: "your-secure-valkey-password"
+immich_upload_location: /mnt/storage/immich/upload
+immich_timezone: America/New_York
+immich_version: v1.140.0
+
+# Enable Nginx reverse proxy
+immich_nginx_enabled: true
+immich_nginx_hostname: "photos.example.com"
+acme_email: "admin@example.com"
+`)
+	f.write("inv/host_vars/yourserver.yml", `# Podman external networks
+podman_external_networks:
+  - name: immich
+    subnet: 172.20.0.0/16
+    gateway: 172.20.0.1
+
+# Valkey admin password
+valkey_admin_password: "your-valkey-admin-password"
+
+# Valkey ACL users - register all service users here
+valkey_acl_users:
+  - username: immich
+    password: "{{ immich_valkey_password }}"
+    keypattern: "immich_bull* immich_channel*"
+    commands: "&* -@dangerous +@read +@write +@pubsub +select +auth +ping +info +eval +evalsha"
+  # Add other services here as needed
+
+# Immich passwords
+`+f.encryptString("immich_postgres_password", "host-postgres-password-1", "")+
+		f.encryptString("immich_valkey_password", "host-valkey-password-22", "prod"))
+	return f.path("hosts")
+}
+
+func TestReadmeExamples(t *testing.T) {
+	f := newFixture(t)
+	inv := readmeInventory(f)
+	res := checkOracle(t, f, inv)
+	for _, secret := range []string{"host-postgres-password-1", "host-valkey-password-22", "your-valkey-admin-password"} {
+		if bytes.Contains(res.CUE, []byte(secret)) {
+			t.Errorf("immich.cue contains a secret:\n%s", res.CUE)
+		}
+		if !bytes.Contains(res.Env, []byte("'"+secret+"'")) {
+			t.Errorf("immich.secrets.env lacks %s:\n%s", secret, res.Env)
+		}
+	}
+	if bytes.Contains(res.Env, []byte("your-secure-postgres-password")) {
+		t.Error("the group_vars password won over host_vars")
+	}
+	warned := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(warned, `"&* -@dangerous +@read +@write +@pubsub +select +auth +ping +info +eval +evalsha" -> "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha"`) ||
+		!strings.Contains(warned, "FLUSHDB, FLUSHALL") {
+		t.Errorf("no warning about the seed's ACL:\n%s", warned)
+	}
+}
+
+// TestFleetYAML is a two-host YAML inventory with nested groups that
+// override each other, group_vars and host_vars as directories, a whole
+// vars file encrypted with a vault id, references with white space
+// variants and an unsafe ACL for another service.
+func TestFleetYAML(t *testing.T) {
+	f := newFixture(t)
+	f.write("inv/inventory.yml", `all:
+  vars:
+    immich_version: v1.140.0
+    immich_port: 2283
+  children:
+    nas:
+      vars:
+        immich_timezone: Europe/Berlin
+        immich_upload_location: /srv/immich/upload
+        podman_projects_dir: /opt/podman
+      hosts:
+        nas1:
+      children:
+        nas_big:
+          vars:
+            immich_upload_location: /mnt/big/immich/upload
+            immich_timezone: "{{tz_big}}"
+          hosts:
+            NAS-2.example.com:
+              immich_port: 2290
+              podman_subnet_gateway: 10.89.0.1
+`)
+	f.write("inv/group_vars/all/10-network.yml", `immich_network_name: immich
+podman_external_networks:
+  - name: other
+    subnet: 10.10.0.0/16
+    gateway: 10.10.0.1
+  - name: "{{ immich_network_name }}"
+    subnet: 172.20.0.0/16
+    gateway: 172.20.0.1
+tz_big: America/Chicago
+`)
+	f.write("inv/group_vars/all/20-secrets.yml", `shared_valkey: shared-valkey-password-7
+immich_valkey_password: "{{- shared_valkey -}}"
+valkey_admin_password: fleet-admin-password-9
+paperless_password: paperless-password-55
+valkey_acl_users:
+  - username: immich
+    password: "{{  immich_valkey_password  }}"
+    keypattern: "immich_bull* immich_channel*"
+    commands: "&* -@dangerous +@read +@write +@pubsub +select +auth +ping +info +eval +evalsha"
+  - username: paperless
+    password: "{{ paperless_password }}"
+    keypattern: "paperless*"
+    commands: "&* -@dangerous +@read +@write"
+`)
+	f.encryptFile("inv/group_vars/all/20-secrets.yml", "prod")
+	f.write("inv/group_vars/nas_big.yml", "immich_nginx_enabled: \"yes\"\nimmich_nginx_hostname: big.example.com\nacme_email: ops@example.com\n")
+	f.write("inv/host_vars/nas1/main.yml", f.encryptString("immich_postgres_password", "nas1-postgres-password", ""))
+	f.write("inv/host_vars/NAS-2.example.com.yml", f.encryptString("immich_postgres_password", "nas2-postgres-password", "prod"))
+	res := checkOracle(t, f, f.path("inventory.yml"))
+	cue := string(res.CUE)
+	for _, want := range []string{"defaults:", "hosts:", `"nas-2-example-com":`, "nas1:",
+		`env: "IMMICH_POSTGRES_PASSWORD_NAS1"`, `env: "IMMICH_POSTGRES_PASSWORD_NAS_2_EXAMPLE_COM"`, `env: "IMMICH_VALKEY_PASSWORD"`,
+		`"&* +@read +@write -@dangerous" // valkey_acl_users[1].commands`, `projectDir: "/opt/podman/immich"`} {
+		if !strings.Contains(cue, want) {
+			t.Errorf("immich.cue lacks %s:\n%s", want, cue)
+		}
+	}
+	warned := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"inventory host NAS-2.example.com is named nas-2-example-com",
+		`"&* -@dangerous +@read +@write" -> "&* +@read +@write -@dangerous"`} {
+		if !strings.Contains(warned, want) {
+			t.Errorf("warnings lack %q:\n%s", want, warned)
+		}
+	}
+}
+
+// TestINI is an INI inventory: [all:vars], [group:vars] with quoted and
+// numeric values, [group:children], inline host variables, a host range,
+// and group_vars/all.yml, which Ansible ranks above the INI file's child
+// group variables.
+func TestINI(t *testing.T) {
+	f := newFixture(t)
+	f.write("inv/hosts.ini", `# the role's hosts
+[all:vars]
+immich_version=v1.140.0
+immich_timezone="Europe/Paris"
+
+[photos]
+photo[1:2] immich_port=2300
+photo3 immich_port='2301' immich_nginx_enabled=True
+
+[photos:vars]
+immich_upload_location = '/data/immich upload'
+immich_timezone = Europe/Rome
+immich_nginx_enabled = no
+
+[servers:children]
+photos
+
+[servers:vars]
+immich_valkey_password="{{ vk }}"
+`)
+	f.write("inv/group_vars/all.yml", "immich_timezone: Asia/Tokyo\nvk: ini-valkey-password-1\n"+
+		f.encryptString("immich_postgres_password", "ini-postgres-password", ""))
+	f.write("inv/host_vars/photo2.yml", "immich_upload_location: \"{{ inventory_hostname }}-{{immich_version}}\"\nimmich_network_subnet: 172.30.0.0/16\nimmich_network_gateway: 172.30.0.1\n")
+	res := checkOracle(t, f, f.path("hosts.ini"))
+	if len(res.Resolved) != 3 {
+		t.Errorf("hosts %v, want photo1, photo2, photo3", res.Hosts)
+	}
+}
+
+// TestComplexLeftToUser: an expression is not resolved but reported.
+func TestComplexLeftToUser(t *testing.T) {
+	f := newFixture(t)
+	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n      immich_timezone: \"{{ lookup('env', 'TZ') }}\"\n      immich_nginx_hostname: \"{{ inventory_hostname | upper }}\"\n")
+	res := checkOracle(t, f, f.path("hosts.yml"), "immich_timezone", "immich_nginx_hostname")
+	for _, want := range []string{"hosts.yml:5: immich_timezone", "hosts.yml:6: immich_nginx_hostname"} {
+		if !strings.Contains(string(res.CUE), want) || !strings.Contains(strings.Join(res.Warnings, "\n"), want) {
+			t.Errorf("%q not reported in the file and the warnings:\n%s\n%s", want, res.CUE, strings.Join(res.Warnings, "\n"))
+		}
+	}
+	_ = os.Remove
+}
