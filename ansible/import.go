@@ -127,7 +127,7 @@ func Import(opt Options) (*Result, error) {
 		}
 	}
 
-	secrets := map[string]string{}
+	var secrets map[string]string
 	if len(imports) == 1 {
 		hi := imports[0]
 		res.CUE, err = siteCUE(header, hi.fields)
