@@ -586,6 +586,7 @@ func (inv *Inventory) finish() {
 				direct = append(direct, gn)
 			}
 		}
+		slices.Sort(direct)
 		seen := map[string]bool{}
 		var add func(n string)
 		add = func(n string) {

@@ -3,8 +3,13 @@ package ansible_test
 import (
 	"bytes"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/immich-render/immich-render/ansible"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // readmeInventory builds an inventory from the role README's own examples:
@@ -128,6 +133,24 @@ valkey_acl_users:
 	f.write("inv/host_vars/nas1/main.yml", f.encryptString("immich_postgres_password", "nas1-postgres-password", ""))
 	f.write("inv/host_vars/NAS-2.example.com.yml", f.encryptString("immich_postgres_password", "nas2-postgres-password", "prod"))
 	res := checkOracle(t, f, f.path("inventory.yml"))
+	again, err := ansible.Import(ansible.Options{Inventory: f.path("inventory.yml"), Vault: f.vault()})
+	if err != nil || !bytes.Equal(again.CUE, res.CUE) || !bytes.Equal(again.Env, res.Env) || !slices.Equal(again.Warnings, res.Warnings) {
+		t.Errorf("a second import differs (%v)", err)
+	}
+	// The fleet passes vet, with the secrets from the env file.
+	out := filepath.Join(f.dir, "site")
+	if _, err := ansible.Write(out, res, false); err != nil {
+		t.Fatal(err)
+	}
+	env := loadEnv(t, filepath.Join(out, ansible.EnvFile))
+	fl, err := schema.LoadFleet([]schema.Input{{Name: ansible.CUEFile, Data: res.CUE}},
+		schema.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}, schema.FleetOptions{})
+	if err != nil {
+		t.Fatalf("the imported fleet does not pass vet:\n%v\n%s", err, res.CUE)
+	}
+	if len(fl.Hosts) != 2 || fl.Hosts[0].Config.Immich.Port != 2290 || fl.Hosts[1].Config.Immich.UploadLocation != "/srv/immich/upload" {
+		t.Errorf("fleet hosts: %+v", fl.Hosts)
+	}
 	cue := string(res.CUE)
 	for _, want := range []string{"defaults:", "hosts:", `"nas-2-example-com":`, "nas1:",
 		`env: "IMMICH_POSTGRES_PASSWORD_NAS1"`, `env: "IMMICH_POSTGRES_PASSWORD_NAS_2_EXAMPLE_COM"`, `env: "IMMICH_VALKEY_PASSWORD"`,

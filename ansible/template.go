@@ -96,7 +96,8 @@ func (r *resolver) resolve(name string, v *Value) (*Value, error) {
 	case v.Kind == Map:
 		out := *v
 		out.Map = make(map[string]*Value, len(v.Map))
-		for k, e := range v.Map {
+		for _, k := range v.Keys {
+			e := v.Map[k]
 			re, err := r.resolve(name, e)
 			if err != nil {
 				return nil, err
