@@ -492,7 +492,7 @@ func shlexSplit(s string) ([]string, error) {
 type hostName struct{ name, port string }
 
 var (
-	hostPort  = regexp.MustCompile(`^([^:\[\]]+):(\d+)$`)
+	hostPort  = regexp.MustCompile(`^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$`)
 	hostRange = regexp.MustCompile(`\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]`)
 )
 
