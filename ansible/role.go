@@ -59,6 +59,9 @@ var scalarVars = []struct {
 	{"valkey_admin_password", "valkey.adminPassword", "secret", "VALKEY_ADMIN_PASSWORD"},
 }
 
+// secretVars hold passwords: their text never appears in a message.
+var secretVars = []string{"immich_postgres_password", "immich_valkey_password", "valkey_admin_password", "valkey_acl_users"}
+
 // Network variables of the role: immich_network_name names the entry of
 // podman_external_networks that Immich joins.
 var networkVars = []string{"immich_network_name", "immich_network_subnet", "immich_network_gateway"}
@@ -97,8 +100,12 @@ func importHost(invName string, groups []string, vars map[string]*Value, vault *
 			return v
 		case isComplex(err):
 			c := err.(errComplex)
+			if slices.Contains(secretVars, name) {
+				// The text may be a password with braces in it: never shown.
+				c.Expr = "(not shown: it holds a secret)"
+			}
 			hi.todo = append(hi.todo, fmt.Sprintf("%s at %s: %s", name, c.Pos, c.Expr))
-			hi.warnings = append(hi.warnings, err.Error())
+			hi.warnings = append(hi.warnings, c.Error())
 		default:
 			if p, ok := err.(Problem); ok {
 				hi.problems = append(hi.problems, p)
@@ -194,6 +201,9 @@ func importHost(invName string, groups []string, vars map[string]*Value, vault *
 		hi.warnings = append(hi.warnings, fmt.Sprintf("not imported, not variables of the immich role: %s", strings.Join(others, ", ")))
 	}
 	for _, req := range []string{"immich_version", "immich_upload_location", "immich_postgres_password", "immich_valkey_password", "valkey_admin_password"} {
+		if _, fromACL := hi.secrets["IMMICH_VALKEY_PASSWORD"]; req == "immich_valkey_password" && fromACL {
+			continue
+		}
 		if _, set := vars[req]; !set {
 			hi.warnings = append(hi.warnings, fmt.Sprintf("host %s: %s is not set in the inventory (the role's defaults/main.yml or the playbook may set it); fill it in", invName, req))
 			hi.todo = append(hi.todo, req+": not set in the inventory")

@@ -206,8 +206,11 @@ immich_valkey_password="{{ vk }}"
 // TestComplexLeftToUser: an expression is not resolved but reported.
 func TestComplexLeftToUser(t *testing.T) {
 	f := newFixture(t)
-	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n      immich_timezone: \"{{ lookup('env', 'TZ') }}\"\n      immich_nginx_hostname: \"{{ inventory_hostname | upper }}\"\n")
-	res := checkOracle(t, f, f.path("hosts.yml"), "immich_timezone", "immich_nginx_hostname")
+	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n      immich_timezone: \"{{ lookup('env', 'TZ') }}\"\n      immich_nginx_hostname: \"{{ inventory_hostname | upper }}\"\n      immich_postgres_password: \"pw-{{ 'braces' }}-secret\"\n")
+	res := checkOracle(t, f, f.path("hosts.yml"), "immich_timezone", "immich_nginx_hostname", "immich_postgres_password")
+	if strings.Contains(string(res.CUE)+strings.Join(res.Warnings, ""), "braces") {
+		t.Errorf("a secret's text is shown:\n%s\n%s", res.CUE, res.Warnings)
+	}
 	for _, want := range []string{"hosts.yml:5: immich_timezone", "hosts.yml:6: immich_nginx_hostname"} {
 		if !strings.Contains(string(res.CUE), want) || !strings.Contains(strings.Join(res.Warnings, "\n"), want) {
 			t.Errorf("%q not reported in the file and the warnings:\n%s\n%s", want, res.CUE, strings.Join(res.Warnings, "\n"))
