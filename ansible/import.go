@@ -337,3 +337,36 @@ func Write(dir string, res *Result, force bool) ([]string, error) {
 	}
 	return written, nil
 }
+
+// ResolveAll resolves every variable of each host (all, or opt.Hosts)
+// as the import resolves role variables: precedence, vault, plain
+// references. A variable whose value is left to the user, or refers to
+// something undefined, is left out. Tests compare the result with
+// Ansible's own.
+func ResolveAll(opt Options) (map[string]map[string]any, error) {
+	inv, err := Load(opt.Inventory, opt.Vault)
+	if err != nil {
+		return nil, err
+	}
+	hosts := opt.Hosts
+	if len(hosts) == 0 {
+		hosts = inv.Hosts()
+	}
+	out := map[string]map[string]any{}
+	for _, h := range hosts {
+		vars, err := inv.Vars(h)
+		if err != nil {
+			return nil, err
+		}
+		r := newResolver(h, inv.hosts[h].groups, vars, opt.Vault)
+		out[h] = map[string]any{}
+		for _, name := range sortedKeys(vars) {
+			v, err := r.Lookup(name)
+			if err != nil || v == nil {
+				continue
+			}
+			out[h][name] = v.Interface()
+		}
+	}
+	return out, nil
+}

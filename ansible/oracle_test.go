@@ -134,6 +134,10 @@ func checkOracle(t *testing.T, f *fixture, inv string, complexVars ...string) *a
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
+	all, err := ansible.ResolveAll(ansible.Options{Inventory: inv, Vault: f.vault()})
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
 	vaultArgs := []string{"--vault-id", "default@" + f.passFile, "--vault-id", "prod@" + f.prodScript}
 	covered := ansible.Covered()
 	for host, mine := range res.Resolved {
@@ -186,6 +190,29 @@ func checkOracle(t *testing.T, f *fixture, inv string, complexVars ...string) *a
 			t.Errorf("%s: no role variable compared", host)
 		}
 		t.Logf("%s: %d role variables equal to Ansible's", host, checked)
+
+		// Every other variable too, wherever the import can resolve it.
+		others := 0
+		for name, got := range all[host] {
+			if slices.Contains(covered, name) {
+				continue
+			}
+			want, ok := rendered[name]
+			if !ok {
+				t.Errorf("%s %s: the import has %#v, Ansible does not define it", host, name, got)
+				continue
+			}
+			if g := normalize(t, got); !reflect.DeepEqual(g, want) {
+				t.Errorf("%s %s: import resolves %#v, Ansible %#v", host, name, g, want)
+			}
+			others++
+		}
+		for name := range raw {
+			if _, ok := all[host][name]; !ok && !slices.Contains(covered, name) {
+				t.Logf("%s %s: not resolved by the import (left to the user)", host, name)
+			}
+		}
+		t.Logf("%s: %d other variables equal to Ansible's", host, others)
 	}
 	return res
 }

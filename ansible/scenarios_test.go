@@ -218,3 +218,49 @@ func TestComplexLeftToUser(t *testing.T) {
 	}
 	_ = os.Remove
 }
+
+// TestYAMLTypes: YAML 1.1 scalars as PyYAML (and so Ansible) reads them,
+// references to them, and INI literals, against Ansible.
+func TestYAMLTypes(t *testing.T) {
+	f := newFixture(t)
+	f.write("inv/hosts", "box immich_version=v1.140.0 n=0x1f s='a b' l=\"[1, 'x']\" t=True u=true\n")
+	f.write("inv/host_vars/box.yml", `b1: yes
+b2: Off
+b3: "yes"
+i1: 0x10
+i2: 010
+i3: 1_000
+i4: 12:30
+i5: 0b101
+i6: 09
+f1: .5
+f2: 1e3
+f3: 1.5e+3
+n1: ~
+n2:
+s1: !unsafe "{{ not templated }}"
+s2: 'single ''quoted'''
+s3: >
+  folded
+  text
+anchors: &base {a: 1, b: [x, y]}
+merged:
+  <<: *base
+  b: z
+r1: "{{ b1 }}"
+r2: "{{ i1 }}"
+r3: "x{{ i4 }}y"
+r4: "{{ anchors }}"
+r5: "{{ f1 }}"
+r6: "{{ n1 }}"
+r7: "{{ s2 }} {{ b2 }}"
+r8: "{{ l }}"
+sx: "True"
+r9: "{{ sx }}"
+sz: "[1, 2]"
+r10: "{{ sz }}"
+r11: " {{ i3 }}"
+r12: "{{ i3 }}{{ i3 }}"
+`)
+	checkOracle(t, f, f.path("hosts"))
+}

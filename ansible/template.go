@@ -109,10 +109,11 @@ func (r *resolver) resolve(name string, v *Value) (*Value, error) {
 	return v, nil
 }
 
-// template renders a string holding plain references. Like Ansible
-// without jinja2_native, a lone reference gives the referenced value's
-// text, or the value itself when that text reads as a list, a mapping or
-// a boolean; text around references gives a string.
+// template renders a string holding plain references as Ansible 2.14
+// does without jinja2_native: a lone reference keeps a non-string value
+// as it is; otherwise the text (Python's str of each value) is the
+// result, read back as a list, a mapping or a boolean when it looks like
+// one ("True", "[1, 2]").
 func (r *resolver) template(name string, v *Value) (*Value, error) {
 	s := v.Str
 	if strings.Contains(s, "{%") || strings.Contains(s, "{#") {
@@ -175,7 +176,8 @@ func (r *resolver) template(name string, v *Value) (*Value, error) {
 	}
 	parts = slices.DeleteFunc(parts, func(p part) bool { return p.ref == nil && p.text == "" })
 	var out string
-	if len(parts) == 1 && parts[0].ref != nil && (parts[0].ref.Kind == List || parts[0].ref.Kind == Map) {
+	if len(parts) == 1 && parts[0].ref != nil && parts[0].ref.Kind != String {
+		// A lone reference keeps the value's type.
 		res := *parts[0].ref
 		res.Pos = v.Pos
 		return &res, nil

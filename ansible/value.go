@@ -196,7 +196,13 @@ func yamlValue(n *yaml.Node, file string) (*Value, error) {
 	}
 	// Scalars.
 	v := &Value{Pos: pos, Literal: n.Value}
-	switch n.Tag {
+	// yaml.v3 resolves plain scalars with YAML 1.2 rules and records the
+	// result as the tag; only a tag written in the file counts here.
+	tag := ""
+	if n.Style&yaml.TaggedStyle != 0 {
+		tag = n.Tag
+	}
+	switch tag {
 	case "!vault":
 		v.Kind, v.Vault = String, []byte(n.Value)
 		return v, nil
@@ -207,15 +213,15 @@ func yamlValue(n *yaml.Node, file string) (*Value, error) {
 		v.Kind, v.Str = String, n.Value
 		return v, nil
 	}
-	if n.Style != 0 && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		v.Kind, v.Str = String, n.Value
 		return v, nil
 	}
 	s := n.Value
 	switch {
-	case n.Tag == "!!null" || yamlNull.MatchString(s):
+	case tag == "!!null" || yamlNull.MatchString(s):
 		v.Kind = Null
-	case n.Tag == "!!bool" || yamlBool.MatchString(s):
+	case tag == "!!bool" || yamlBool.MatchString(s):
 		v.Kind = Bool
 		switch strings.ToLower(s) {
 		case "yes", "true", "on":
