@@ -51,13 +51,19 @@ valkey_acl_users:
 # Immich passwords
 `+f.encryptString("immich_postgres_password", "host-postgres-password-1", "")+
 		f.encryptString("immich_valkey_password", "host-valkey-password-22", "prod"))
-	return f.path("hosts")
+	// The inventory directory itself, as most playbook repositories pass
+	// it; a stray .ini file in it is ignored, as Ansible ignores it.
+	f.write("inv/old.ini", "[servers]\nstale-host\n")
+	return f.path("")
 }
 
 func TestReadmeExamples(t *testing.T) {
 	f := newFixture(t)
 	inv := readmeInventory(f)
 	res := checkOracle(t, f, inv)
+	if len(res.Hosts) != 1 || res.Hosts["yourserver"] != "yourserver" {
+		t.Errorf("hosts %v, want yourserver only", res.Hosts)
+	}
 	for _, secret := range []string{"host-postgres-password-1", "host-valkey-password-22", "your-valkey-admin-password"} {
 		if bytes.Contains(res.CUE, []byte(secret)) {
 			t.Errorf("immich.cue contains a secret:\n%s", res.CUE)
@@ -183,7 +189,14 @@ immich_timezone="Europe/Paris"
 photo[1:2] immich_port=2300
 photo3 immich_port='2301' immich_nginx_enabled=True
 
+photo4 a="x y" b=1.5 c=[1,2] d="{'k': 'v'}" e=None f='it''s' g=01 h=-3 # comment
+
 [photos:vars]
+c1 = value # trailing
+c2="quoted # hash"
+c3 = 'x' 'y'
+c4 = [1, "two", {'three': 3}]
+c5 = 1e3
 immich_upload_location = '/data/immich upload'
 immich_timezone = Europe/Rome
 immich_nginx_enabled = no
@@ -198,8 +211,8 @@ immich_valkey_password="{{ vk }}"
 		f.encryptString("immich_postgres_password", "ini-postgres-password", ""))
 	f.write("inv/host_vars/photo2.yml", "immich_upload_location: \"{{ inventory_hostname }}-{{immich_version}}\"\nimmich_network_subnet: 172.30.0.0/16\nimmich_network_gateway: 172.30.0.1\n")
 	res := checkOracle(t, f, f.path("hosts.ini"))
-	if len(res.Resolved) != 3 {
-		t.Errorf("hosts %v, want photo1, photo2, photo3", res.Hosts)
+	if len(res.Resolved) != 4 {
+		t.Errorf("hosts %v, want photo1 to photo4", res.Hosts)
 	}
 }
 
