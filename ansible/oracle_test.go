@@ -7,9 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"cuelang.org/go/cue/format"
 
 	"github.com/immich-render/immich-render/ansible"
 	"github.com/immich-render/immich-render/internal/testenv"
@@ -109,6 +112,26 @@ func (f *fixture) vault() *ansible.Vault {
 	return ansible.NewVault(pws...)
 }
 
+// checkCUE: the file is as CUE's formatter writes it, and every field
+// with a value says which variable and file it came from.
+func checkCUE(t *testing.T, data []byte) {
+	t.Helper()
+	formatted, err := format.Source(data)
+	if err != nil || !bytes.Equal(formatted, data) {
+		t.Errorf("immich.cue is not formatted (%v):\n%s", err, data)
+	}
+	field := regexp.MustCompile(`^\s*("[^"]+"|[A-Za-z][A-Za-z0-9]*):\s`)
+	for i, line := range strings.Split(string(data), "\n") {
+		code, _, _ := strings.Cut(line, "//")
+		if !field.MatchString(line) || strings.HasSuffix(strings.TrimSpace(code), "{") || strings.HasSuffix(strings.TrimSpace(code), "[") {
+			continue
+		}
+		if !regexp.MustCompile(`// \S+ at \S+:\d+`).MatchString(line) {
+			t.Errorf("immich.cue:%d has no comment naming its variable and file: %s", i+1, line)
+		}
+	}
+}
+
 // normalize makes a value comparable with one decoded from Ansible's JSON.
 func normalize(t *testing.T, v any) any {
 	data, err := json.Marshal(v)
@@ -134,6 +157,7 @@ func checkOracle(t *testing.T, f *fixture, inv string, complexVars ...string) *a
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
+	checkCUE(t, res.CUE)
 	all, err := ansible.ResolveAll(ansible.Options{Inventory: inv, Vault: f.vault()})
 	if err != nil {
 		t.Fatalf("resolve: %v", err)

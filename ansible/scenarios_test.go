@@ -219,8 +219,11 @@ immich_valkey_password="{{ vk }}"
 // TestComplexLeftToUser: an expression is not resolved but reported.
 func TestComplexLeftToUser(t *testing.T) {
 	f := newFixture(t)
-	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n      immich_timezone: \"{{ lookup('env', 'TZ') }}\"\n      immich_nginx_hostname: \"{{ inventory_hostname | upper }}\"\n      immich_postgres_password: \"pw-{{ 'braces' }}-secret\"\n")
+	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n      immich_timezone: \"{{ lookup('env', 'TZ') }}\"\n      immich_nginx_hostname: \"{{ inventory_hostname | upper }}\"\n      immich_postgres_password: \"pw-{{ 'braces' }}-secret\"\n      immich_extra_option: 1\n")
 	res := checkOracle(t, f, f.path("hosts.yml"), "immich_timezone", "immich_nginx_hostname", "immich_postgres_password")
+	if !slices.Contains(res.Warnings, f.path("hosts.yml")+":8: immich_extra_option is not a role variable immich-render knows; not imported") {
+		t.Errorf("no warning about an unknown role variable:\n%s", strings.Join(res.Warnings, "\n"))
+	}
 	if strings.Contains(string(res.CUE)+strings.Join(res.Warnings, ""), "braces") {
 		t.Errorf("a secret's text is shown:\n%s\n%s", res.CUE, res.Warnings)
 	}
