@@ -179,7 +179,7 @@ func (inv *Inventory) addChild(parent, child string) {
 func (inv *Inventory) readSource(path string) ([]byte, *Problem) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Problem{Pos: Pos{File: path}, Msg: "cannot read: " + errors.Unwrap(err).Error()}
+		return nil, &Problem{Pos: Pos{File: path}, Msg: "cannot read: " + pathErr(err).Error()}
 	}
 	if IsVault(data) {
 		plain, err := inv.vault.Decrypt(data)

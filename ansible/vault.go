@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -39,7 +40,7 @@ type Vault struct {
 func ReadVaultPassword(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("vault password file %s: %w", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("vault password file %s: %w", path, pathErr(err))
 	}
 	var pw []byte
 	if st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
@@ -54,7 +55,7 @@ func ReadVaultPassword(path string) ([]byte, error) {
 	} else {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("vault password file %s: %w", path, errors.Unwrap(err))
+			return nil, fmt.Errorf("vault password file %s: %w", path, pathErr(err))
 		}
 		pw = bytes.TrimSpace(data)
 	}
@@ -62,6 +63,15 @@ func ReadVaultPassword(path string) ([]byte, error) {
 		return nil, fmt.Errorf("vault password file %s is empty", path)
 	}
 	return pw, nil
+}
+
+// pathErr drops the path from an *fs.PathError, which messages name already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // NewVault returns a Vault that tries each password in turn.
