@@ -52,17 +52,14 @@ func TestImportRendersSafely(t *testing.T) {
 	inv := readmeInventory(f)
 	// Another service with the role's kind of rules, and a password that
 	// needs quoting in sh.
-	hv := strings.Replace(readFile(t, f.path("host_vars/yourserver.yml")), "  # Add other services here as needed\n", `  - username: paperless
-    password: "paperless-pass-'quoted' $HOME"
-    keypattern: "paperless*"
+	// Its password is a !vault value inside the list.
+	hv := strings.Replace(readFile(t, f.path("host_vars/yourserver.yml")), "  # Add other services here as needed\n",
+		"  - username: paperless\n    "+f.encryptString("password", "paperless-pass-'quoted' $HOME", "")+`    keypattern: "paperless*"
     commands: "-@dangerous +@read +@write"
 `, 1)
 	f.write("inv/host_vars/yourserver.yml", hv)
 
-	res, err := ansible.Import(ansible.Options{Inventory: inv, Vault: f.vault()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := checkOracle(t, f, inv)
 	out := filepath.Join(f.dir, "site")
 	if _, err := ansible.Write(out, res, false); err != nil {
 		t.Fatal(err)
