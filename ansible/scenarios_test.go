@@ -280,3 +280,56 @@ r12: "{{ i3 }}{{ i3 }}"
 `)
 	checkOracle(t, f, f.path("hosts"))
 }
+
+// TestWarnings: what the import changes or cannot carry over is said,
+// never silently dropped, and no warning shows a password.
+func TestWarnings(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yml")
+	if err := os.WriteFile(inv, []byte(`all:
+  hosts:
+    box:
+      immich_version: v1.140.0
+      immich_valkey_password: valkey-password-one
+      immich_network_subnet: 172.21.0.0/16
+      podman_external_networks:
+        - {name: immich, subnet: 172.20.0.0/16, gateway: 172.20.0.1}
+      valkey_acl_users:
+        - username: immich
+          password: other-password-two
+          keypattern: "immich_bull* immich_channel* extra*"
+          commands: "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha"
+        - {username: svc, password: svc-password-three, keypattern: "~svc*", commands: "+@read +@write +keys", channels: x}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ansible.Import(ansible.Options{Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{
+		inv + ":6: immich_network_subnet is 172.21.0.0/16 but the podman_external_networks entry says 172.20.0.0/16; the entry is what the podman role creates, so it is used",
+		inv + ":11: valkey_acl_users[0].password differs from immich_valkey_password",
+		inv + `:14: valkey_acl_users[1].commands (user svc) rewritten: "+@read +@write +keys" -> "+@read +@write -@dangerous +keys": the old rules let svc run FLUSHDB, FLUSHALL`,
+		inv + ":14: valkey_acl_users[1].channels is not a field immich-render knows; not imported",
+		"host box: immich_postgres_password is not set in the inventory",
+	} {
+		if !strings.Contains(warned, want) {
+			t.Errorf("warnings lack %q:\n%s", want, warned)
+		}
+	}
+	if strings.Contains(warned, "user immich) is not copied") {
+		t.Errorf("the immich user's rules equal the default, yet a warning says they are not copied:\n%s", warned)
+	}
+	for _, secret := range []string{"valkey-password-one", "other-password-two", "svc-password-three"} {
+		if strings.Contains(warned, secret) || strings.Contains(string(res.CUE), secret) {
+			t.Errorf("%s shown in warnings or immich.cue", secret)
+		}
+	}
+	for _, want := range []string{`keyPatterns: ["immich_bull*", "immich_channel*", "extra*"]`, `keyPatterns: ["svc*"]`, `subnet:  "172.20.0.0/16"`} {
+		if !strings.Contains(string(res.CUE), want) {
+			t.Errorf("immich.cue lacks %s:\n%s", want, res.CUE)
+		}
+	}
+}
