@@ -15,10 +15,9 @@ func pyLiteral(s string, pos Pos) *Value {
 	v, ok := p.value()
 	p.space()
 	if !ok || p.i != len(p.s) {
-		return &Value{Kind: String, Str: s, Pos: pos, Literal: s}
+		return &Value{Kind: String, Str: s, Pos: pos}
 	}
 	setPos(v, pos)
-	v.Literal = s
 	return v
 }
 

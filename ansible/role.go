@@ -125,6 +125,9 @@ func importHost(invName string, groups []string, vars map[string]*Value, vault *
 		if v == nil {
 			continue
 		}
+		if v.Secret && s.kind != "secret" {
+			hi.warnings = append(hi.warnings, fmt.Sprintf("%s: %s is vault-encrypted in the inventory, but %s is not a secret in immich-render: its value is written into %s in clear", v.Pos, s.name, s.path, CUEFile))
+		}
 		switch s.kind {
 		case "string", "projects":
 			if v.Kind != String {

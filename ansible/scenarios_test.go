@@ -333,3 +333,15 @@ func TestWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestVaultedPlainField: a vaulted value of a field that is no secret in
+// immich-render is written in clear, and said so.
+func TestVaultedPlainField(t *testing.T) {
+	f := newFixture(t)
+	f.write("inv/hosts.yml", "all:\n  hosts:\n    box:\n      immich_version: v1.140.0\n")
+	f.write("inv/host_vars/box.yml", f.encryptString("immich_nginx_hostname", "hidden.example.com", ""))
+	res := checkOracle(t, f, f.path("hosts.yml"))
+	if !slices.Contains(res.Warnings, f.path("host_vars/box.yml")+":1: immich_nginx_hostname is vault-encrypted in the inventory, but immich.nginx.hostname is not a secret in immich-render: its value is written into immich.cue in clear") {
+		t.Errorf("no warning:\n%s", strings.Join(res.Warnings, "\n"))
+	}
+}

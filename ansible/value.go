@@ -49,10 +49,9 @@ type Value struct {
 	Map   map[string]*Value
 	Pos   Pos
 
-	Unsafe  bool   // tagged !unsafe: never templated
-	Vault   []byte // tagged !vault: the payload, decrypted on use
-	Secret  bool   // came out of a vault
-	Literal string // the text as written, for messages about expressions
+	Unsafe bool   // tagged !unsafe: never templated
+	Vault  []byte // tagged !vault: the payload, decrypted on use
+	Secret bool   // came out of a vault
 }
 
 // Interface returns the value as JSON would carry it: string, int64,
@@ -195,7 +194,7 @@ func yamlValue(n *yaml.Node, file string) (*Value, error) {
 		return v, nil
 	}
 	// Scalars.
-	v := &Value{Pos: pos, Literal: n.Value}
+	v := &Value{Pos: pos}
 	// yaml.v3 resolves plain scalars with YAML 1.2 rules and records the
 	// result as the tag; only a tag written in the file counts here.
 	tag := ""
