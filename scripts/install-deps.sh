@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real consumers the tests run against (Debian 12 packages):
 # redis-server (Valkey's ACL file syntax), PostgreSQL 15, nginx, podman and
-# podman-compose, cloud-init, systemd-analyze. Idempotent and quiet when
+# podman-compose, cloud-init, systemd-analyze, and ansible (the oracle of
+# 'immich-render import ansible'). Idempotent and quiet when
 # everything is there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ have /usr/lib/postgresql/15/bin/postgres || need+=(postgresql-15 postgresql-cont
 have psql || need+=(postgresql-client-15)
 have patch || need+=(patch)
 have diff || need+=(diffutils)
+have ansible-inventory || need+=(ansible)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

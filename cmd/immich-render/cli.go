@@ -37,6 +37,7 @@ Usage:
   immich-render vet [-c CONFIG ...]                           validate only (works without the secret values)
   immich-render init [--format cue|yaml|json|jsonnet]         print a commented starter configuration
   immich-render schema                                        print the CUE schema
+  immich-render import ansible -i INVENTORY [-o DIR]          import the Ansible role's inventory
   immich-render --version | --help
 
 Without -c, every immich.cue, immich.json, immich.yaml, immich.yml and
@@ -57,6 +58,7 @@ type usageError = pipeline.UsageError
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) (int, error){
 	"vet":    runVet,
 	"init":   runInit,
+	"import": runImport,
 	"schema": runSchema,
 }
 
