@@ -224,7 +224,11 @@ func validateAll(v cue.Value) error {
 			errs = cueerrors.Append(errs, cueerrors.Promote(err, ""))
 		}
 	}
-	add(v.Validate(cue.Concrete(true), cue.All()))
+	first := v.Validate(cue.Concrete(true), cue.All())
+	if first == nil {
+		return nil // nothing to find: the walk only finds more of what Validate stopped at
+	}
+	add(first)
 	var walk func(v cue.Value)
 	walk = func(v cue.Value) {
 		// An erroneous struct reports BottomKind, so try the shapes in turn.
