@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/schema"
 )
@@ -17,15 +18,15 @@ type hostMessage struct {
 }
 
 // byText groups identical messages, in the order they first appear, with
-// the hosts that have each. It is how every message that concerns many
-// hosts (warnings, upgrade notes) is said once.
+// the hosts that have each, so that a message many hosts share (warnings,
+// upgrade notes) is said once.
 func byText(msgs []hostMessage) (texts []string, hosts map[string][]string) {
+	texts, groups := group.By(msgs, func(m hostMessage) string { return m.Text })
 	hosts = map[string][]string{}
-	for _, m := range msgs {
-		if _, ok := hosts[m.Text]; !ok {
-			texts = append(texts, m.Text)
+	for text, ms := range groups {
+		for _, m := range ms {
+			hosts[text] = append(hosts[text], m.Host)
 		}
-		hosts[m.Text] = append(hosts[m.Text], m.Host)
 	}
 	return texts, hosts
 }

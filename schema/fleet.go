@@ -16,10 +16,12 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
+
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	cueyaml "cuelang.org/go/encoding/yaml"
+	"github.com/immich-render/immich-render/internal/group"
 )
 
 // A fleet is a configuration with a top-level hosts: field: one site
@@ -250,21 +252,20 @@ const maxListed = 5
 // reported once: under defaults.<path> when the defaults set that field,
 // with the hosts it affects.
 func (fl *fleet) group(ps []hostProblem, all bool) Problems {
-	type key struct{ path, reason, hint, pos string }
-	var order []key
-	hosts := map[key][]string{}
-	first := map[key]Problem{}
-	for _, p := range ps {
-		k := key{p.Path, p.Reason, p.Hint, strings.Join(p.Pos, "\n")}
-		if _, ok := hosts[k]; !ok {
-			order = append(order, k)
-			first[k] = p.Problem
-		}
-		hosts[k] = append(hosts[k], p.host)
+	type key struct {
+		kind                    Kind
+		path, reason, hint, pos string
 	}
+	order, groups := group.By(ps, func(p hostProblem) key {
+		return key{p.Kind, p.Path, p.Reason, p.Hint, strings.Join(p.Pos, "\n")}
+	})
 	var out Problems
 	for _, k := range order {
-		p, names := first[k], hosts[k]
+		p := groups[k][0].Problem
+		var names []string
+		for _, hp := range groups[k] {
+			names = append(names, hp.host)
+		}
 		if len(names) == 1 {
 			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
 			out = append(out, p)
