@@ -6,12 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -22,6 +19,7 @@ import (
 	"cuelang.org/go/cue/token"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	"github.com/immich-render/immich-render/internal/group"
+	"github.com/immich-render/immich-render/internal/parallel"
 )
 
 // A fleet is a configuration with a top-level hosts: field: one site
@@ -687,57 +685,41 @@ type hostResult struct {
 }
 
 // validateHosts merges and validates the hosts, in parallel. Merging
-// needs the fleet's values, which belong to s's context, so it runs here
-// while workers 1..n-1, each with its own freshly compiled schema, take
-// the merged hosts as they come; worker 0 reuses s once merging is done.
-// results[i] is selected[i]'s.
+// needs the fleet's values, which belong to s's context, so it runs first,
+// here; then each worker validates its share of the merged hosts with its
+// own compiled schema (a CUE context is not safe for concurrent use),
+// worker 0 with s. results[i] is selected[i]'s.
 func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo FleetOptions) ([]hostResult, error) {
 	results := make([]hostResult, len(selected))
-	workers := fo.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	exprs := make([]ast.Expr, len(selected))
+	for i, name := range selected {
+		exprs[i] = fl.merged(name)
 	}
-	workers = max(1, min(workers, len(selected)))
 	// The input names decide which positions are the user's; workers only
 	// read them.
 	names, noLine := fl.l.names, fl.l.noLine
-	exprs := make([]ast.Expr, len(selected))
-	jobs := make(chan int, len(selected))
-	var wg sync.WaitGroup
-	var compileErr atomic.Value
-	var done atomic.Int64
-	work := func(ws *Schema) {
-		defer wg.Done()
-		for i := range jobs {
-			results[i] = ws.validateHost(exprs[i], names, noLine, opt)
-			exprs[i] = nil
-			if fo.Progress != nil {
-				fo.Progress(int(done.Add(1)), len(selected))
-			}
+	workers := parallel.Workers(fo.Workers, len(selected))
+	schemas := make([]*Schema, workers)
+	errs := make([]error, workers)
+	schemas[0] = s
+	parallel.ForEach(len(selected), workers, func(w, i int) {
+		if schemas[w] == nil && errs[w] == nil {
+			schemas[w], errs[w] = Compile()
 		}
-	}
-	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			ws, err := Compile()
-			if err != nil {
-				compileErr.Store(err)
-				wg.Done()
-				return
-			}
-			work(ws)
-		}()
-	}
-	for i, name := range selected {
-		exprs[i] = fl.merged(name)
-		jobs <- i
-	}
-	close(jobs)
-	wg.Add(1)
-	work(s)
-	wg.Wait()
-	if err, ok := compileErr.Load().(error); ok {
-		return nil, err
+		if errs[w] != nil {
+			return
+		}
+		results[i] = schemas[w].validateHost(exprs[i], names, noLine, opt)
+		exprs[i] = nil
+	}, func(done int) {
+		if fo.Progress != nil {
+			fo.Progress(done, len(selected))
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return results, nil
 }
