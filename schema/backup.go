@@ -1,0 +1,55 @@
+package schema
+
+import (
+	"path"
+	"slices"
+)
+
+// Backup is immich.backup: the pg_dump timer.
+type Backup struct {
+	Enabled   bool   `json:"enabled"`
+	Schedule  string `json:"schedule"` // a systemd calendar expression, checked by checkCalendar
+	Keep      int    `json:"keep"`
+	Directory string `json:"directory"`
+}
+
+// sharedDirs are folders that belong to the system or to other programs:
+// the backup unit makes its directory the postgres user's with mode 0700,
+// which would lock everyone else out of these.
+var sharedDirs = []string{
+	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/media", "/mnt", "/opt", "/proc", "/root",
+	"/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/backups", "/var/cache", "/var/lib",
+	"/var/lib/postgresql", "/var/log", "/var/tmp",
+}
+
+// checkBackup is the rule for immich.backup that the schema cannot say:
+// the schedule is systemd's calendar syntax, and the directory is the
+// backups' own.
+func checkBackup(c *Config, add addFunc) {
+	b := c.Immich.Backup
+	if !b.Enabled {
+		return
+	}
+	if reason := checkCalendar(b.Schedule); reason != "" {
+		add("immich.backup.schedule", reason, calendarHint)
+	}
+	dir := path.Clean(b.Directory)
+	if slices.Contains(sharedDirs, dir) {
+		add("immich.backup.directory", dir+" is shared with the rest of the system; the backup unit makes its directory the postgres user's own, mode 0700",
+			"a directory of its own such as \"/var/backups/immich\"")
+	}
+	for _, p := range []struct{ field, dir string }{
+		{"immich.uploadLocation", c.Immich.UploadLocation},
+		{"immich.projectDir", c.Immich.ProjectDir},
+	} {
+		if p.dir != "" && (dir == p.dir || isUnder(p.dir, dir)) {
+			add("immich.backup.directory", dir+" contains "+p.field+" ("+p.dir+"); the backup unit would make it the postgres user's own, mode 0700",
+				"a directory of its own such as \"/var/backups/immich\"")
+		}
+	}
+}
+
+// isUnder reports whether p is inside dir.
+func isUnder(p, dir string) bool {
+	return dir == "/" || len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
+}
