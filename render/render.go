@@ -28,6 +28,7 @@ func Render(cfg *schema.Config) Result {
 	renderPostgres(cfg, r)
 	renderNginx(cfg, r)
 	renderApplyScript(cfg, r)
+	renderBackup(cfg, r)
 	renderReadme(cfg, r)
 	renderCloudInit(cfg, &r)
 	return r

@@ -49,6 +49,16 @@ func checkBackup(c *Config, add addFunc) {
 	}
 }
 
+// checkBackupSetting refuses turning Immich's own database backup on in
+// immich.settings: it runs pg_dumpall, which needs a superuser.
+func checkBackupSetting(c *Config, add addFunc) {
+	b, _ := c.Immich.Settings["backup"].(map[string]any)
+	if db, ok := b["database"].(map[string]any); ok && db["enabled"] == true {
+		add("immich.settings.backup.database.enabled", "Immich's own database backup runs pg_dumpall, which needs a superuser, and Immich's role is none: it would fail every night",
+			"false, or leave it out (immich-render turns it off); immich.backup dumps the database instead")
+	}
+}
+
 // isUnder reports whether p is inside dir.
 func isUnder(p, dir string) bool {
 	return dir == "/" || len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'

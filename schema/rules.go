@@ -53,6 +53,7 @@ var rules = []rule{
 		}
 	}},
 	{[]string{"immich.backup"}, checkBackup},
+	{[]string{"immich.settings"}, checkBackupSetting},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
 		for _, p := range checkValkey(c, func(string) []string { return nil }) {
 			add(p.Path, p.Reason, p.Hint)

@@ -165,8 +165,11 @@ func runRender(args []string, stdout, stderr io.Writer) (int, error) {
 		Meta:   map[string]string{"immichVersion": cfg.Immich.Version},
 		OnWait: func() { fmt.Fprintf(stderr, "immich-render: waiting for another render of %s to finish\n", *out) }}
 	if !*quiet {
+		// A clean --check prints nothing: warnings are the render's.
 		for _, w := range res.Warnings {
-			fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
+			if !*check {
+				fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
+			}
 		}
 		// What the deployed version was is in the manifest of the last render.
 		if prev, err := output.ReadManifest(*out); err == nil {

@@ -80,8 +80,11 @@ func runFleet(r fleetRun, stdout, stderr io.Writer) (int, error) {
 	sopt.OnWait = func() { prog.printf("immich-render: waiting for another render of %s to finish\n", r.secretsOut) }
 
 	if !r.quiet {
+		// A clean --check prints nothing: warnings are the render's.
 		for _, line := range groupWarnings(res.Warnings) {
-			prog.printf("immich-render: warning: %s\n", line)
+			if !r.check {
+				prog.printf("immich-render: warning: %s\n", line)
+			}
 		}
 		if hasPrev {
 			for _, block := range upgradeNotes(fl.Hosts, prev.Meta) {
