@@ -35,7 +35,7 @@ func checkBackup(c *Config, add addFunc) {
 	}
 	dir := path.Clean(b.Directory)
 	if slices.Contains(sharedDirs, dir) {
-		add("immich.backup.directory", dir+" is shared with the rest of the system; the backup unit makes its directory the postgres user's own, mode 0700",
+		add("immich.backup.directory", dir+" is shared with the rest of the system; the backup unit would make it the postgres user's own, mode 0700",
 			"a directory of its own such as \"/var/backups/immich\"")
 	}
 	for _, p := range []struct{ field, dir string }{
