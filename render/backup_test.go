@@ -173,7 +173,10 @@ func (r *backupRig) command(t *testing.T) *exec.Cmd {
 			t.Fatalf("ExecStartPre %q: %v\n%s", argv, err, out)
 		}
 	}
-	c := r.s.Cmd(append([]string{"PGHOST=" + r.s.Dir}, r.env...), r.start.argv[0], r.start.argv[1:]...)
+	// The script finds pg_dump on PATH: the test server's own first, as
+	// Debian's pg_wrapper picks the server's version.
+	env := append([]string{"PGHOST=" + r.s.Dir, "PATH=" + r.s.Bin + ":/usr/bin:/bin"}, r.env...)
+	c := r.s.Cmd(env, r.start.argv[0], r.start.argv[1:]...)
 	if c.SysProcAttr == nil {
 		c.SysProcAttr = &syscall.SysProcAttr{}
 	}
