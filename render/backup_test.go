@@ -256,6 +256,10 @@ CREATE TABLE runs (n int, at timestamptz DEFAULT now());`, rows)); err != nil {
 	}
 
 	r := newBackupRig(t, s, cfg)
+	// A directory that exists, too open and root's, is made postgres's own.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// A dump kept by hand under another name is never rotated away.
 	manual := "immich-before-upgrade.dump"
 
@@ -277,9 +281,9 @@ CREATE TABLE runs (n int, at timestamptz DEFAULT now());`, rows)); err != nil {
 				if st.Mode().Perm() != 0o700 {
 					t.Errorf("backup directory mode %o, want 0700", st.Mode().Perm())
 				}
-				if os.Geteuid() == 0 {
-					if uid := st.Sys().(*syscall.Stat_t).Uid; uid == 0 {
-						t.Errorf("backup directory owned by root, want postgres")
+				if pgUser, err := user.Lookup("postgres"); err == nil && os.Geteuid() == 0 {
+					if uid := fmt.Sprint(st.Sys().(*syscall.Stat_t).Uid); uid != pgUser.Uid {
+						t.Errorf("backup directory owned by uid %s, want postgres (%s)", uid, pgUser.Uid)
 					}
 				}
 				s.WriteFile(t, filepath.Join(dir, manual), "kept by hand\n")
