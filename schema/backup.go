@@ -22,16 +22,20 @@ var sharedDirs = []string{
 	"/var/lib/postgresql", "/var/log", "/var/tmp",
 }
 
-// checkBackup is the rule for immich.backup that the schema cannot say:
-// the schedule is systemd's calendar syntax, and the directory is the
-// backups' own.
-func checkBackup(c *Config, add addFunc) {
+// checkBackupSchedule checks immich.backup.schedule as systemd would read
+// it (calendar.go), also while backups are off: it is still configuration.
+func checkBackupSchedule(c *Config, add addFunc) {
+	if reason := checkCalendar(c.Immich.Backup.Schedule); reason != "" {
+		add("immich.backup.schedule", reason, calendarHint)
+	}
+}
+
+// checkBackupDirectory refuses a backup directory that is not the
+// backups' own: the unit makes it postgres's, mode 0700.
+func checkBackupDirectory(c *Config, add addFunc) {
 	b := c.Immich.Backup
 	if !b.Enabled {
 		return
-	}
-	if reason := checkCalendar(b.Schedule); reason != "" {
-		add("immich.backup.schedule", reason, calendarHint)
 	}
 	dir := path.Clean(b.Directory)
 	if slices.Contains(sharedDirs, dir) {
