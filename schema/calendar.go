@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +38,9 @@ type calSpec struct {
 	weekdays                        int // bit 0 = Monday; 0 = any
 	year, month, day, hour, min, us []calComp
 	endOfMonth                      bool
+	utc                             bool
+	zone                            string // an IANA name, "" for local time
+	timeGiven                       int    // 0: no time, 2: HH:MM, 3: HH:MM:SS
 }
 
 // calError is a refusal: what is wrong and the byte offset where.
@@ -95,16 +100,14 @@ func parseCalendar(s string) (*calSpec, *calError) {
 	// A time zone at the end: " UTC" in any case, else the last word when
 	// it is a zone name.
 	if len(s) >= 4 && strings.EqualFold(s[len(s)-4:], " UTC") {
-		p.s = s[:len(s)-4]
+		p.s, p.spec.utc = s[:len(s)-4], true
 	} else if sp := strings.LastIndexByte(s, ' '); sp >= 0 && knownZone(s[sp+1:]) {
-		p.s = s[:sp]
+		p.s, p.spec.zone = s[:sp], s[sp+1:]
 	}
 	if p.s == "" {
 		return nil, p.fail(0, "it is empty")
 	}
-	switch strings.ToLower(p.s) {
-	case "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually", "anually", "quarterly",
-		"semiannually", "semi-annually", "biannually", "bi-annually":
+	if special(&p.spec, strings.ToLower(p.s)) {
 		return &p.spec, nil
 	}
 	if err := p.weekdays(); err != nil {
@@ -126,6 +129,38 @@ func parseCalendar(s string) (*calSpec, *calError) {
 		return nil, err
 	}
 	return &p.spec, nil
+}
+
+// special fills in one of systemd's named schedules.
+func special(c *calSpec, name string) bool {
+	zero := func() []calComp { return []calComp{{stop: -1}} }
+	one := func() []calComp { return []calComp{{start: 1, stop: -1}} }
+	c.timeGiven = 3
+	switch name {
+	case "minutely":
+		c.us = zero()
+	case "hourly":
+		c.min, c.us = zero(), zero()
+	case "daily":
+		c.hour, c.min, c.us = zero(), zero(), zero()
+	case "weekly":
+		c.weekdays = 1
+		c.hour, c.min, c.us = zero(), zero(), zero()
+	case "monthly":
+		c.day, c.hour, c.min, c.us = one(), zero(), zero(), zero()
+	case "yearly", "annually", "anually":
+		c.month, c.day, c.hour, c.min, c.us = one(), one(), zero(), zero(), zero()
+	case "quarterly":
+		c.month = []calComp{{start: 1, stop: -1}, {start: 4, stop: -1}, {start: 7, stop: -1}, {start: 10, stop: -1}}
+		c.day, c.hour, c.min, c.us = one(), zero(), zero(), zero()
+	case "semiannually", "semi-annually", "biannually", "bi-annually":
+		c.month = []calComp{{start: 1, stop: -1}, {start: 7, stop: -1}}
+		c.day, c.hour, c.min, c.us = one(), zero(), zero(), zero()
+	default:
+		c.timeGiven = 0
+		return false
+	}
+	return true
 }
 
 // unexpected explains leftover text; a last word that looks like a time
@@ -294,6 +329,7 @@ func (p *calParser) time() *calError {
 	if p.spec.min, err = p.chain(false); err != nil {
 		return err
 	}
+	p.spec.timeGiven = 2
 	if p.i == len(p.s) {
 		return nil
 	}
@@ -304,6 +340,7 @@ func (p *calParser) time() *calError {
 	if p.spec.us, err = p.chain(true); err != nil {
 		return err
 	}
+	p.spec.timeGiven = 3
 	return nil
 }
 
@@ -556,4 +593,140 @@ func knownZone(name string) bool {
 	}
 	_, err := time.LoadLocation(name)
 	return err == nil
+}
+
+// normalized is the expression as systemd prints it ("Normalized form:"
+// of systemd-analyze calendar), for the tests to compare meanings.
+func (c *calSpec) normalized() string {
+	cp := *c
+	switch cp.timeGiven {
+	case 0:
+		if cp.hour == nil && cp.min == nil {
+			cp.hour = []calComp{{stop: -1}}
+			cp.min = []calComp{{stop: -1}}
+		}
+		fallthrough
+	case 2:
+		if cp.us == nil {
+			cp.us = []calComp{{stop: -1}}
+		}
+	}
+	var b strings.Builder
+	if cp.weekdays > 0 && cp.weekdays < 127 {
+		formatWeekdays(&b, cp.weekdays)
+		b.WriteByte(' ')
+	}
+	eom := cp.endOfMonth && cp.day != nil
+	formatChain(&b, 4, normChain(cp.year), false)
+	b.WriteByte('-')
+	formatChain(&b, 2, normChain(cp.month), false)
+	if eom {
+		b.WriteByte('~')
+	} else {
+		b.WriteByte('-')
+	}
+	formatChain(&b, 2, normChain(cp.day), false)
+	b.WriteByte(' ')
+	formatChain(&b, 2, normChain(cp.hour), false)
+	b.WriteByte(':')
+	formatChain(&b, 2, normChain(cp.min), false)
+	b.WriteByte(':')
+	formatChain(&b, 2, normChain(cp.us), true)
+	if cp.utc {
+		b.WriteString(" UTC")
+	} else if cp.zone != "" {
+		b.WriteString(" " + cp.zone)
+	}
+	return b.String()
+}
+
+// normChain shortens ranges to a multiple of their repetition, makes
+// ranges that cannot repeat single values, sorts and drops repeats.
+func normChain(in []calComp) []calComp {
+	if in == nil {
+		return nil
+	}
+	out := make([]calComp, 0, len(in))
+	for _, c := range in {
+		c.pos = 0
+		if c.stop > c.start && c.repeat > 0 {
+			c.stop -= (c.stop - c.start) % c.repeat
+		}
+		if c.stop > c.start && c.repeat > 0 && c.start+c.repeat > c.stop || c.start == c.stop {
+			c.stop, c.repeat = -1, 0
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b calComp) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.stop, b.stop), cmp.Compare(a.repeat, b.repeat))
+	})
+	return slices.Compact(out)
+}
+
+func formatChain(b *strings.Builder, width int, chain []calComp, usec bool) {
+	d := 1
+	if usec {
+		d = usecPerSec
+	}
+	if chain == nil || usec && len(chain) == 1 && chain[0].start == 0 && chain[0].repeat == usecPerSec && chain[0].stop < 0 {
+		b.WriteByte('*')
+		return
+	}
+	for i, c := range chain {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(b, "%0*d", width, c.start/d)
+		if c.start%d > 0 {
+			fmt.Fprintf(b, ".%06d", c.start%d)
+		}
+		if c.stop > 0 {
+			fmt.Fprintf(b, "..%0*d", width, c.stop/d)
+		}
+		if c.stop%d > 0 {
+			fmt.Fprintf(b, ".%06d", c.stop%d)
+		}
+		if c.repeat > 0 && !(c.stop > 0 && c.repeat == d) {
+			fmt.Fprintf(b, "/%d", c.repeat/d)
+		}
+		if c.repeat%d > 0 {
+			fmt.Fprintf(b, ".%06d", c.repeat%d)
+		}
+	}
+}
+
+func formatWeekdays(b *strings.Builder, bits int) {
+	days := []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+	l, comma := -1, false
+	x := 0
+	for ; x < len(days); x++ {
+		if bits&(1<<x) != 0 {
+			if l < 0 {
+				if comma {
+					b.WriteByte(',')
+				}
+				comma = true
+				b.WriteString(days[x])
+				l = x
+			}
+		} else if l >= 0 {
+			if x > l+1 {
+				if x > l+2 {
+					b.WriteString("..")
+				} else {
+					b.WriteByte(',')
+				}
+				b.WriteString(days[x-1])
+			}
+			l = -1
+		}
+	}
+	if l >= 0 && x > l+1 {
+		if x > l+2 {
+			b.WriteString("..")
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(days[x-1])
+	}
 }

@@ -131,6 +131,18 @@ func TestCalendarMatchesSystemd(t *testing.T) {
 		default:
 			agree++
 		}
+		// Where both accept, both must mean the same schedule.
+		if reason == "" && sysOK {
+			var norm string
+			for l := range strings.Lines(string(out)) {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Normalized form: "); ok {
+					norm = v
+				}
+			}
+			if got := schema.NormalizeCalendar(e); got != norm {
+				t.Errorf("%q: immich-render reads %q, systemd %q", e, got, norm)
+			}
+		}
 	}
 	t.Logf("%d expressions: %d decided alike, %d in the documented subset systemd takes and immich-render refuses", len(exprs), agree, subset)
 }
