@@ -75,8 +75,11 @@ func Run(req Request) (drift bool, err error) {
 		return false, err
 	}
 	if !req.Quiet {
+		// A clean --check prints nothing: warnings are the render's.
 		for _, line := range formatWarnings(res.Warnings) {
-			prog.printf("immich-render: warning: %s\n", line)
+			if !req.Check {
+				prog.printf("immich-render: warning: %s\n", line)
+			}
 		}
 		if p.prev != nil {
 			for _, block := range upgradeNotes(dep.Hosts, p.prev.Meta) {

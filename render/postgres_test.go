@@ -24,16 +24,7 @@ import (
 
 // renderPostgresOnly runs just this file's renderer, so that these tests
 // do not depend on the other artifacts.
-func renderPostgresOnly(cfg *schema.Config) tree.Tree {
-	out := tree.Tree{}
-	for _, f := range renderPostgres(cfg) {
-		if f.Secret {
-			panic("renderPostgres made a secret file")
-		}
-		out.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
-	}
-	return out
-}
+func renderPostgresOnly(cfg *schema.Config) tree.Tree { return treeOf(renderPostgres(cfg)) }
 
 func TestPostgresRender(t *testing.T) {
 	const pw = "Pg-Secret 'quoted' \\ $x %y #z ü"

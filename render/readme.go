@@ -63,7 +63,7 @@ func renderReadme(cfg *schema.Config, out tree.Tree) File {
 	w("| File | Mode | Owner | What it is |\n|---|---|---|---|\n")
 	for _, p := range out.Paths() {
 		f := out[p]
-		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(p))
+		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p))
 	}
 	w("| `README.md` | 0644 | | this page |\n")
 	w("| `.immich-render.json` | 0644 | | manifest: tool version and every file's mode and SHA-256 |\n\n")
@@ -80,13 +80,8 @@ func renderReadme(cfg *schema.Config, out tree.Tree) File {
 
 	b.WriteString(deploySection(cfg, out))
 
-	w("## Database backups\n\n")
-	w("Immich's built-in database backup runs `pg_dumpall`, which needs a superuser; the\n")
-	w("`%s` role is deliberately not one, so that job fails here. Back up the database\n", im.Postgres.User)
-	w("on the host instead, for example from a systemd timer:\n\n")
-	w("```sh\nrunuser -u postgres -- pg_dump --format=custom --file=/var/backups/immich-%s.dump %s\n```\n\n",
-		im.Postgres.Database, shellQuote(im.Postgres.Database))
-	w("Back up `%s` as well: the database only indexes the files there.\n", im.UploadLocation)
+	_, settings := settingsJSON(cfg)
+	b.WriteString(backupSection(cfg, settings))
 
 	return file("README.md", []byte(b.String()), 0o644)
 }
@@ -194,7 +189,11 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("```\n\n")
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade.\n")
+	w("   database migrations have no downgrade.")
+	if im.Backup.Enabled {
+		w(" `systemctl start %s` dumps the database now.", BackupUnit)
+	}
+	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
 	w("3. Run the same rsync commands, then on the host:\n\n```sh\n")
 	w("systemctl daemon-reload\n")
@@ -219,15 +218,15 @@ func startCommands(cfg *schema.Config) []string {
 	if cfg.Immich.Nginx.Enabled {
 		cmds = append(cmds, "systemctl reload-or-restart "+cfg.Host.NginxService+".service")
 	}
-	cmds = append(cmds,
-		"systemctl restart "+DBInitUnit,
-		"systemctl enable --now "+ImmichUnit,
-	)
-	return cmds
+	cmds = append(cmds, "systemctl restart "+DBInitUnit)
+	if cfg.Immich.Backup.Enabled {
+		cmds = append(cmds, "systemctl enable --now "+BackupTimer)
+	}
+	return append(cmds, "systemctl enable --now "+ImmichUnit)
 }
 
 // describe says what a rendered file is, from its path.
-func describe(p string) string {
+func describe(cfg *schema.Config, p string) string {
 	switch {
 	case strings.HasSuffix(p, "/docker-compose.yml"):
 		return "the compose stack: immich-server and immich-machine-learning"
@@ -237,6 +236,12 @@ func describe(p string) string {
 		return "starts the compose stack after the database init; stops it with `down`"
 	case strings.HasSuffix(p, "/"+DBInitUnit):
 		return "runs init.sql as the postgres user before Immich starts"
+	case strings.HasSuffix(p, "/"+BackupUnit):
+		return "dumps the database with pg_dump as the postgres user, keeps the newest " + fmt.Sprint(cfg.Immich.Backup.Keep)
+	case strings.HasSuffix(p, "/"+BackupTimer):
+		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
+	case strings.HasSuffix(p, BackupScript):
+		return "the backup script " + BackupUnit + " runs"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):

@@ -65,6 +65,7 @@ var artifacts = []func(*schema.Config) []File{
 	renderPostgres,
 	renderNginx,
 	renderApplyScript,
+	renderBackup,
 }
 
 // Render renders every artifact of cfg, then the README that describes

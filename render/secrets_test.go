@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/tree"
 )
 
 // TestSecretsOnlyInSecretsTree: the plaintext passwords, however hostile,
@@ -50,6 +51,19 @@ func TestSecretsOnlyInSecretsTree(t *testing.T) {
 
 // all renders everything, the secrets tree and cloud-init included.
 var all = Options{Secrets: true}
+
+// treeOf is the -o tree of one renderer's files, for tests of that
+// renderer alone; a secret file among them is a bug.
+func treeOf(files []File) tree.Tree {
+	out := tree.Tree{}
+	for _, f := range files {
+		if f.Secret {
+			panic(f.Path + " is a secret file")
+		}
+		out.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
+	}
+	return out
+}
 
 // TestRenderWithoutSecrets: without --secrets-out, nothing of the secrets
 // tree is made (cloud-init is the costliest artifact), and -o is the same.

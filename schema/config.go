@@ -38,6 +38,7 @@ type Immich struct {
 	// Settings is Immich's system configuration as given, or nil.
 	Settings map[string]any `json:"settings,omitempty"`
 	Nginx    Nginx          `json:"nginx"`
+	Backup   Backup         `json:"backup"`
 }
 
 // Network is the external Podman network the containers join.

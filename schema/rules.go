@@ -53,6 +53,9 @@ var rules = []rule{
 			add(p, "this setting would put a secret in the committed output", "leave it out of immich.settings and set it in Immich's web interface, or keep the settings file out of git")
 		}
 	}},
+	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
+	{[]string{"immich.backup"}, checkBackupDirectory},
+	{[]string{"immich.settings"}, checkBackupSetting},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
 		for _, p := range checkValkey(c, func(string) []string { return nil }) {
 			add(p.Path, p.Reason, p.Hint)

@@ -21,6 +21,9 @@ local env(name) = { env: name };
       { hostPath: '/mnt/scans', containerPath: '/mnt/external/scans', readOnly: false },
     ],
     environment: { IMMICH_LOG_LEVEL: 'warn' },
+    // pg_dump every night at 03:30 Berlin time (after the library scan),
+    // four weeks of dumps, on the storage disk rather than the system one.
+    backup: { schedule: '*-*-* 03:30:00 Europe/Berlin', keep: 28, directory: '/srv/backups/immich' },
     nginx: {
       enabled: true,
       hostname: hostname,

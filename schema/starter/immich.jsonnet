@@ -19,6 +19,8 @@ local env(name) = { env: name };
     machineLearning: { enabled: true, acceleration: 'cpu' },
     transcoding: { acceleration: 'cpu' },
     externalLibraries: [],
+    // pg_dump of the database as the postgres user, from a systemd timer.
+    backup: { enabled: true, schedule: 'daily', keep: 14, directory: '/var/backups/immich' },
     nginx: { enabled: false },
   },
   valkey: {
