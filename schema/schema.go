@@ -49,7 +49,7 @@ func Compile() (*Schema, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := parser.ParseFile(schemaPrefix+path.Base(name), src, parser.ParseComments)
+		f, err := parser.ParseFile(schemaPrefix+path.Base(name), src)
 		if err != nil {
 			return nil, fmt.Errorf("embedded schema: %w", err)
 		}
