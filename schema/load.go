@@ -83,16 +83,26 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 	}
 	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems
-	unreadable := false
 	for _, in := range inputs {
 		v, p := s.compile(in, opt, l)
 		probs = append(probs, p...)
-		unreadable = unreadable || p != nil
 		if p == nil {
-			probs = append(probs, s.unknownFields(v, l)...)
 			l.inputs = append(l.inputs, v)
 			l.value = l.value.Unify(v)
 		}
+	}
+	// The walk that names unknown fields with their alternatives is only
+	// needed when something is wrong: the schema is closed, so an
+	// unknown field fails validation, and a configuration that passes has
+	// none. Most runs pass, so they validate once without it.
+	unreadable := len(probs) > 0
+	if !unreadable {
+		if cfg, err := s.validate(l, opt, nil); err == nil {
+			return cfg, nil
+		}
+	}
+	for _, v := range l.inputs {
+		probs = append(probs, s.unknownFields(v, l)...)
 	}
 	// An input that could not be read at all: validating the others
 	// would only add noise.
