@@ -8,6 +8,7 @@ package render
 import (
 	"io/fs"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/tree"
 )
@@ -56,8 +57,8 @@ type Result struct {
 	Warnings []string
 }
 
-// artifacts are the renderers of the deployment's own files, in no
-// particular order: each returns what it made.
+// artifacts are the renderers of the deployment's own files: each returns
+// what it made, and none depends on another's files.
 var artifacts = []func(*schema.Config) []File{
 	renderCompose,
 	renderImmichUnit,
@@ -84,8 +85,13 @@ func Render(cfg *schema.Config, opt Options) Result {
 			t.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
 		}
 	}
-	for _, render := range artifacts {
-		add(render(cfg)...)
+	// The artifacts are independent, and one (the SCRAM verifier in
+	// init.sql) costs as much as the rest together: render them at once,
+	// adding their files in table order.
+	made := make([][]File, len(artifacts))
+	parallel.ForEach(len(artifacts), 0, func(_, i int) { made[i] = artifacts[i](cfg) }, nil)
+	for _, files := range made {
+		add(files...)
 	}
 	add(renderReadme(cfg, r.Out))
 	if opt.Secrets {
