@@ -35,7 +35,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 		} else if env, err := v.LookupPath(cue.ParsePath("env")).String(); err == nil {
 			val, ok := opt.LookupEnv(env)
 			if !ok && opt.AllowUnresolved {
-				out[path] = Secret{Source: "environment variable " + env + " (not set)", Unresolved: true}
+				out[path] = Secret{Source: "environment variable " + env + " is not set", Unresolved: true}
 				continue
 			}
 			if !ok {
@@ -46,7 +46,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 		} else if file, err := v.LookupPath(cue.ParsePath("file")).String(); err == nil {
 			b, err := opt.ReadFile(file)
 			if err != nil && opt.AllowUnresolved {
-				out[path] = Secret{Source: fmt.Sprintf("file %s (%v)", file, unwrapPathError(err)), Unresolved: true}
+				out[path] = Secret{Source: fmt.Sprintf("file %s: %v", file, unwrapPathError(err)), Unresolved: true}
 				continue
 			}
 			if err != nil {

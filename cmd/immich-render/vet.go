@@ -39,7 +39,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 			if h.Name != "" {
 				path = "hosts." + h.Name + "." + path
 			}
-			fmt.Fprintf(stdout, "not resolved: %s (%s)\n", path, ns.Secret.Source)
+			fmt.Fprintf(stdout, "not resolved: %s: %s\n", path, ns.Secret.Source)
 			n++
 		}
 	}
