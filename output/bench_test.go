@@ -107,3 +107,12 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkManifest hashes a tree and encodes its manifest.
+func BenchmarkManifest(b *testing.B) {
+	benchSizes(b, func(b *testing.B, t tree.Tree) {
+		for b.Loop() {
+			NewManifest(t, testOpt).Marshal()
+		}
+	})
+}
