@@ -38,7 +38,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Time the CLI as whole processes beside cue export, a bare writer and Ansible
-# (installed with apt if missing); rewrites BENCHMARKS.md. About 25 minutes.
+# (installed with apt if missing); rewrites BENCHMARKS.md. Most of an hour, for
+# Ansible on 200 hosts; BENCH_QUICK=1 make bench-cli takes a few minutes.
 bench-cli:
 	./bench/run.sh
 

@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
-# bench/run.sh: time immich-render as a whole process, beside the tools a
-# user would pick instead, in the same run on the same disk, and write
-# BENCHMARKS.md. Run from the repository root (make bench-cli).
+# bench/run.sh: time immich-render as a whole process beside its references,
+# each pair side by side in the same run on the same disk, and write
+# BENCHMARKS.md with the performance issue's table. Run from the repository
+# root (make bench-cli; BENCH_QUICK=1 make bench-cli for a run of a few
+# minutes).
 #
-# Measured, each as the median of several runs:
-#   - a cold single-site render (a new process, a new output directory);
-#   - fleets of 100, 200, 500 and 1,000 hosts rendered into new directories,
-#     a re-render and a --check of the unchanged 1,000-host tree, and
-#     `vet` (validation only) of 1,000 hosts; peak memory of each;
-#   - `cue export` of an equivalent CUE-only module (immich-render's schema
-#     and the same hosts), with the cue CLI at the version immich-render
-#     links;
-#   - bench/writefiles, a Go program that only writes the same number of
-#     files of the same sizes at the same paths: plainly, and crash-safe
-#     (temporary file, fsync, rename) as immich-render's writer does;
+# Measured, each as the median (with min and max) of several runs:
+#   - one site: a render into a new directory, a re-render into the
+#     unchanged directory, a --check; beside `cue export` of a compose-only
+#     CUE module for the same host (bench/fleetgen ComposeModule), with the
+#     cue CLI at the version immich-render links;
+#   - 200 hosts: a render into an empty directory, a re-render into the
+#     unchanged one, beside `cue export` of the 200 hosts' compose and
+#     bench/writefiles (a Go program that writes the same files, of the
+#     same sizes, at the same paths, with os.WriteFile);
+#   - 1,000 hosts: a render into an empty directory, a --check, beside
+#     bench/writefiles; the same render into tmpfs (/dev/shm); peak memory;
 #   - Ansible's template module rendering the same files for ANSIBLE_HOSTS
-#     hosts (bench/ansible), extrapolated to 200 hosts.
+#     hosts (bench/ansible), beside immich-render on the same hosts.
 #
-# Knobs (environment): RUNS (small runs, default 10), RUNS_FLEET (fleet
-# runs, default 5), RUNS_BIG (1,000 hosts, default 3), ANSIBLE_HOSTS
-# (default "10 20"), ANSIBLE_RUNS (default 2), BENCH_DIR (work directory;
-# default a new directory inside the repository, on its disk), OUT
-# (default BENCHMARKS.md).
+# Knobs (environment): BENCH_QUICK=1 (fewer runs, Ansible on 1 host only;
+# a few minutes), RUNS (single site, default 11), RUNS_FLEET (200 hosts,
+# default 7), RUNS_BIG (1,000 hosts, default 5), ANSIBLE_HOSTS (default
+# "1 50 200": Ansible takes seconds per host, so the full run takes most
+# of an hour), ANSIBLE_RUNS (default 1), BENCH_DIR (work directory; default
+# a new directory inside the repository, on its disk), OUT (default
+# BENCHMARKS.md).
 set -euo pipefail
 
-RUNS=${RUNS:-10}
-RUNS_FLEET=${RUNS_FLEET:-5}
-RUNS_BIG=${RUNS_BIG:-3}
-ANSIBLE_HOSTS=${ANSIBLE_HOSTS:-"10 20"}
-ANSIBLE_RUNS=${ANSIBLE_RUNS:-2}
+if [ -n "${BENCH_QUICK:-}" ]; then
+	RUNS=${RUNS:-5} RUNS_FLEET=${RUNS_FLEET:-3} RUNS_BIG=${RUNS_BIG:-3} ANSIBLE_HOSTS=${ANSIBLE_HOSTS:-1}
+fi
+RUNS=${RUNS:-11}
+RUNS_FLEET=${RUNS_FLEET:-7}
+RUNS_BIG=${RUNS_BIG:-5}
+ANSIBLE_HOSTS=${ANSIBLE_HOSTS:-"1 50 200"}
+ANSIBLE_RUNS=${ANSIBLE_RUNS:-1}
 OUT=${OUT:-BENCHMARKS.md}
 CUE_VERSION=v0.17.1
 
@@ -36,7 +43,9 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 work=${BENCH_DIR:-$(mktemp -d -p "$repo" .bench.XXXXXX)}
 mkdir -p "$work"
-trap 'rm -rf "$work"' EXIT
+shm=
+cleanup() { rm -rf "$work" ${shm:+"$shm"}; }
+trap cleanup EXIT
 bin=$work/bin gen=$work/gen res=$work/results.tsv
 mkdir -p "$bin" "$gen"
 : >"$res"
@@ -52,7 +61,9 @@ go build -o "$bin/writefiles" ./bench/writefiles
 GOBIN=$bin go install "cuelang.org/go/cmd/cue@$CUE_VERSION"
 IR=$bin/immich-render WF=$bin/writefiles CUE=$bin/cue
 
-go run ./bench/gen -o "$gen" -fleets 100,200,500,1000 -cue 1,100,1000 -ansible "$(echo $ANSIBLE_HOSTS | tr ' ' ,)"
+fleets="50,200,1000"
+for h in $ANSIBLE_HOSTS; do [ "$h" = 1 ] || fleets="$fleets,$h"; done
+go run ./bench/gen -o "$gen" -fleets "$fleets" -cue "" -compose 1,200 -ansible "$(echo $ANSIBLE_HOSTS | tr ' ' ,)"
 eval "$(go run ./bench/gen -env)"
 export ANSIBLE_HOME=$work/ansible-home ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 export ANSIBLE_STDOUT_CALLBACK=null ANSIBLE_RETRY_FILES_ENABLED=false
@@ -81,73 +92,55 @@ list() { (cd "$1" && find . -type f -printf '%s %P\n' | sort -k2) >"$2"; }
 
 uptime_before=$(uptime)
 
-say "bench: single site ($RUNS runs each)"
+say "bench: one site ($RUNS runs)"
+"$IR" -q -c "$gen/site.cue" -o "$work/single"
+list "$work/single" "$work/single.list"
 for _ in $(seq "$RUNS"); do
 	rm -rf "$work/single"
 	measure single_render "$IR" -q -c "$gen/site.cue" -o "$work/single"
+	measure single_rerender "$IR" -q -c "$gen/site.cue" -o "$work/single"
+	measure cue_compose_1 "$CUE" export "$gen/compose-1.cue" -e compose --out yaml
 	measure single_check "$IR" -q -c "$gen/site.cue" -o "$work/single" --check
-	measure cue_export_1 "$CUE" export "$gen"/cue-1/*.cue -e hosts --out json
-done
-list "$work/single" "$work/single.list"
-for _ in $(seq "$RUNS"); do
 	rm -rf "$work/wf"
 	measure writefiles_1 "$WF" -list "$work/single.list" -o "$work/wf"
-	rm -rf "$work/wf"
-	measure writefiles_sync_1 "$WF" -list "$work/single.list" -o "$work/wf" -sync file
 done
 
-for n in 100 200 500; do
-	say "bench: fleet of $n hosts ($RUNS_FLEET runs)"
-	for _ in $(seq "$RUNS_FLEET"); do
-		rm -rf "$work/f$n"
-		measure "fleet_render_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
-	done
-	list "$work/f$n" "$work/f$n.list"
-	for _ in $(seq "$RUNS_FLEET"); do
-		rm -rf "$work/wf"
-		measure "writefiles_$n" "$WF" -list "$work/f$n.list" -o "$work/wf"
-	done
-	rm -rf "$work/f$n" "$work/wf"
-done
+n=200
+say "bench: $n hosts ($RUNS_FLEET runs)"
+"$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
+list "$work/f$n" "$work/f$n.list"
 for _ in $(seq "$RUNS_FLEET"); do
-	measure cue_export_100 "$CUE" export "$gen"/cue-100/*.cue -e hosts --out json
+	rm -rf "$work/f$n"
+	measure "fleet_render_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
+	rm -rf "$work/wf"
+	measure "writefiles_$n" "$WF" -list "$work/f$n.list" -o "$work/wf"
+	measure "fleet_rerender_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
+	measure "cue_compose_$n" "$CUE" export "$gen/compose-$n.cue" -e compose --out yaml
+	rm -rf "$work/f50"
+	measure fleet_render_50 "$IR" -q -c "$gen/fleet-50.cue" -o "$work/f50"
 done
+rm -rf "$work/f$n" "$work/f50" "$work/wf"
 
 n=1000
-say "bench: fleet of $n hosts ($RUNS_BIG runs)"
+say "bench: $n hosts ($RUNS_BIG runs)"
+"$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
+list "$work/f$n" "$work/f$n.list"
 for _ in $(seq "$RUNS_BIG"); do
 	rm -rf "$work/f$n"
 	measure "fleet_render_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
-	measure "fleet_rerender_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n"
-	measure "fleet_check_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n" --check
-	measure "fleet_vet_$n" "$IR" vet -q -c "$gen/fleet-$n.cue"
-	GOGC=100 measure "fleet_vet_gogc100_$n" "$IR" vet -q -c "$gen/fleet-$n.cue"
-done
-list "$work/f$n" "$work/f$n.list"
-for _ in $(seq "$RUNS_BIG"); do
 	rm -rf "$work/wf"
 	measure "writefiles_$n" "$WF" -list "$work/f$n.list" -o "$work/wf"
-	rm -rf "$work/wf"
-	measure "writefiles_sync_$n" "$WF" -list "$work/f$n.list" -o "$work/wf" -sync file
-	measure cue_export_1000 "$CUE" export "$gen"/cue-1000/*.cue -e hosts --out json
+	measure "fleet_check_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$work/f$n" --check
 done
 rm -rf "$work/wf"
-# Where the disk is not the limit: the same renders, and the bare writer,
-# into memory. The disk of a shared machine makes ratios of wall times
-# (linearity, against Ansible) measure the neighbours as much as us.
+# The same into memory, where the disk (and its neighbours) are out of
+# the picture.
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	say "bench: the same into tmpfs"
+	say "bench: $n hosts into tmpfs ($RUNS_BIG runs)"
 	shm=$(mktemp -d -p /dev/shm immich-render-bench.XXXXXX)
-	trap 'rm -rf "$work" "$shm"' EXIT
-	for m in 200 500 1000; do
-		runs=$RUNS_FLEET
-		[ "$m" = 1000 ] && runs=$RUNS_BIG
-		for _ in $(seq "$runs"); do
-			rm -rf "$shm/f"
-			measure "fleet_render_tmpfs_$m" "$IR" -q -c "$gen/fleet-$m.cue" -o "$shm/f"
-		done
-	done
 	for _ in $(seq "$RUNS_BIG"); do
+		rm -rf "$shm/f"
+		measure "fleet_render_tmpfs_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$shm/f"
 		rm -rf "$shm/wf"
 		measure "writefiles_tmpfs_$n" "$WF" -list "$work/f$n.list" -o "$shm/wf"
 	done
@@ -156,17 +149,22 @@ fi
 rm -rf "$work/f$n"
 
 for h in $ANSIBLE_HOSTS; do
-	say "bench: Ansible, $h hosts, 2 forks ($ANSIBLE_RUNS runs)"
+	say "bench: Ansible, $h hosts, $(nproc) forks ($ANSIBLE_RUNS runs)"
 	for _ in $(seq "$ANSIBLE_RUNS"); do
 		rm -rf "$work/ans"
-		measure "ansible_$h" ansible-playbook -f 2 -i "$gen/inventory-$h.yml" bench/ansible/render.yml -e "out_dir=$work/ans"
+		measure "ansible_$h" ansible-playbook -f "$(nproc)" -i "$gen/inventory-$h.yml" bench/ansible/render.yml -e "out_dir=$work/ans"
+		case $h in 1 | 50 | 200) ;; *)
+			rm -rf "$work/fa"
+			measure "fleet_render_$h" "$IR" -q -c "$gen/fleet-$h.cue" -o "$work/fa"
+			;;
+		esac
 	done
-	# The same files as immich-render's per host (the index aside).
-	want=$(($(wc -l <"$work/single.list") - 1))
+	# The same files as immich-render's per host (index and cloud-init aside).
 	got=$(find "$work/ans/nas0000" -type f | wc -l)
+	want=$(grep -vc -e '^[0-9]* \.immich-render\.json$' -e 'cloud-init' "$work/single.list" || true)
 	[ "$got" = "$want" ] || say "bench: warning: Ansible wrote $got files per host, immich-render $want"
 done
-rm -rf "$work/ans"
+rm -rf "$work/ans" "$work/fa"
 
 uptime_after=$(uptime)
 
@@ -180,14 +178,15 @@ uptime_after=$(uptime)
 	echo "go=$(go version | cut -d' ' -f3)"
 	echo "cue=$("$CUE" version | head -n1)"
 	echo "ansible=$(ansible --version | head -n1)"
-	echo "python=$(python3 --version)"
+	echo "commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' ':!bench/results.tsv' ':!bench/machine.txt' ':!bench/analysis.md' || echo ' (with uncommitted changes)')"
 	echo "load_before=${uptime_before##*load average: }"
 	echo "load_after=${uptime_after##*load average: }"
-	echo "date=$(date -u +%Y-%m-%d)"
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "runs=$RUNS/$RUNS_FLEET/$RUNS_BIG/$ANSIBLE_RUNS"
+	echo "quick=${BENCH_QUICK:-}"
 	echo "ansible_hosts=$ANSIBLE_HOSTS"
 } >"$work/machine.txt"
 
-go run ./bench/report -results "$res" -machine "$work/machine.txt" -o "$OUT"
-cp "$res" "$work/machine.txt" bench/ 2>/dev/null || true
+cp "$res" "$work/machine.txt" bench/
+go run ./bench/report -results bench/results.tsv -machine bench/machine.txt -o "$OUT"
 say "bench: wrote $OUT"

@@ -124,7 +124,14 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		return d, err
 	}
 	defer h.close()
-	entries, err := h.scan()
+	manifest := NewManifest(t, opt).Marshal()
+	entries, err := h.scan(func(p string) ([]byte, bool) {
+		if p == ManifestName {
+			return manifest, true
+		}
+		f, ok := t[p]
+		return f.Data, ok
+	})
 	if err != nil {
 		return d, err
 	}
@@ -148,7 +155,7 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 	}
 	d.Removed = l.removed
 	if d.Empty() {
-		c, differs, err := h.compare(ManifestName, entries, NewManifest(t, opt).Marshal(), opt.manifestMode(), opt)
+		c, differs, err := h.compare(ManifestName, entries, manifest, opt.manifestMode(), opt)
 		switch {
 		case err != nil:
 			return d, err
@@ -177,6 +184,9 @@ func (h *handle) compare(p string, entries map[string]entry, data []byte, mode f
 	c.OldMode = e.mode & modeBits
 	if opt.GitModes && c.OldMode&0o100 == mode&0o100 {
 		c.OldMode = mode // the same to git
+	}
+	if e.same {
+		return c, c.OldMode != c.NewMode, nil
 	}
 	disk, err := h.root.ReadFile(filepath.FromSlash(p))
 	if err != nil {

@@ -72,8 +72,37 @@ func assertOldOrNew(t *testing.T, dir string, old, new tree.Tree, opt Options, t
 
 // Fail a write at every step it takes, one run per step: each time, every
 // file is whole (old or new), no temporary file is left, and the next run
-// converges to exactly the new tree.
+// converges to exactly the new tree. Both ways of making the files durable
+// are tested: an fsync of each, and one syncfs for all (a large tree's).
 func TestWriteFailureAtEveryStep(t *testing.T) {
+	for _, mode := range durabilityModes() {
+		t.Run(mode.name, func(t *testing.T) { testFailureAtEveryStep(t, mode.opt) })
+	}
+}
+
+// durabilityModes are testOpt set to fsync each file, and, where the
+// system has syncfs, to sync the file system once, whatever the tree's size.
+func durabilityModes() []struct {
+	name string
+	opt  Options
+} {
+	each, batch := testOpt, testOpt
+	each.batchFrom = 1 << 30
+	batch.batchFrom = 1
+	modes := []struct {
+		name string
+		opt  Options
+	}{{"fsync each", each}}
+	if canSyncFS {
+		modes = append(modes, struct {
+			name string
+			opt  Options
+		}{"syncfs", batch})
+	}
+	return modes
+}
+
+func testFailureAtEveryStep(t *testing.T, opt Options) {
 	prepare := func(t *testing.T) string {
 		dir := t.TempDir()
 		mustWrite(t, dir, site(), testOpt)
@@ -81,7 +110,7 @@ func TestWriteFailureAtEveryStep(t *testing.T) {
 		return dir
 	}
 	var steps []string
-	count := testOpt
+	count := opt
 	count.hook = func(op, p string) error { steps = append(steps, op+" "+p); return nil }
 	mustWrite(t, prepare(t), next(), count)
 	if len(steps) < 10 {
@@ -90,7 +119,7 @@ func TestWriteFailureAtEveryStep(t *testing.T) {
 	for k, step := range steps {
 		t.Run(fmt.Sprintf("%02d %s", k, step), func(t *testing.T) {
 			dir := prepare(t)
-			failing := testOpt
+			failing := opt
 			calls := 0
 			failing.hook = func(op, p string) error {
 				if calls++; calls == k+1 {
@@ -140,9 +169,11 @@ func TestWriteFirstRunFailureConverges(t *testing.T) {
 // trees into a directory until it is killed. With killPauseEnv=N it stops
 // halfway through its Nth file write and says "paused", so that a kill
 // lands there for certain.
+// killModeEnv picks the durability mode by its index in durabilityModes.
 const (
 	killHelperEnv = "OUTPUT_TEST_KILL_HELPER_DIR"
 	killPauseEnv  = "OUTPUT_TEST_KILL_HELPER_PAUSE"
+	killModeEnv   = "OUTPUT_TEST_KILL_HELPER_MODE"
 )
 
 // bigTree is a tree large enough for a kill to land inside a file write.
@@ -167,7 +198,8 @@ func TestKillHelper(t *testing.T) {
 		t.Skip("helper process for TestWriteKilled")
 	}
 	pause, _ := strconv.Atoi(os.Getenv(killPauseEnv))
-	opt := testOpt
+	mode, _ := strconv.Atoi(os.Getenv(killModeEnv))
+	opt := durabilityModes()[mode].opt
 	writes := 0
 	opt.hook = func(op, p string) error {
 		if op == "write" {
@@ -208,7 +240,9 @@ func TestWriteKilled(t *testing.T) {
 	for round := range rounds {
 		paused := round%2 == 0
 		cmd := exec.Command(exe, "-test.run=^TestKillHelper$")
-		cmd.Env = append(os.Environ(), killHelperEnv+"="+dir)
+		// Rounds 0, 1, 4, 5, ... fsync each file; 2, 3, 6, 7, ... syncfs.
+		mode := (round / 2) % len(durabilityModes())
+		cmd.Env = append(os.Environ(), killHelperEnv+"="+dir, fmt.Sprintf("%s=%d", killModeEnv, mode))
 		if paused {
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", killPauseEnv, 1+rng.IntN(70)))
 		}

@@ -47,10 +47,23 @@ func NewManifest(t tree.Tree, opt Options) Manifest {
 			m.Meta[k] = v
 		}
 	}
-	for _, p := range t.Paths() {
+	paths := t.Paths()
+	m.Files = m.Files[:len(paths)]
+	hash := func(i int) error {
+		p := paths[i]
 		sum := sha256.Sum256(t[p].Data)
-		m.Files = append(m.Files, ManifestFile{Mode: octal(t[p].Mode), Path: p, SHA256: hex.EncodeToString(sum[:])})
+		m.Files[i] = ManifestFile{Mode: octal(t[p].Mode), Path: p, SHA256: hex.EncodeToString(sum[:])}
+		return nil
 	}
+	// A fleet's tree is thousands of files: hash them in parallel, in
+	// chunks large enough to outweigh a goroutine.
+	const chunk = 256
+	forEach((len(paths)+chunk-1)/chunk, func(c int) error {
+		for i := c * chunk; i < min((c+1)*chunk, len(paths)); i++ {
+			hash(i)
+		}
+		return nil
+	})
 	return m
 }
 

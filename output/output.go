@@ -12,12 +12,17 @@
 //   - a file whose bytes and mode are already right is not touched, so its
 //     mtime stays and rsync or make see nothing new;
 //   - a changed file is written to a temporary file in its own directory,
-//     fsynced, given its exact mode (whatever the umask) and renamed over
-//     the old one, so every path holds either the old or the new version,
-//     never a mix; a temporary file left by a killed run is a stray that the
-//     next run removes;
+//     given its exact mode (whatever the umask), made durable, and only
+//     then renamed over the old one, so every path holds either the old or
+//     the new version, never a mix, even after a crash; a temporary file
+//     left by a killed run is a stray that the next run removes;
+//   - durability costs a constant, not a sync per file: the temporary files
+//     are written in parallel, then one syncfs(2) makes them all durable,
+//     they are renamed, and a second syncfs makes the renames durable (a
+//     tree of a few files, or a system without syncfs, gets an fsync of
+//     each file and each changed directory instead);
 //   - files and directories the tree no longer has are removed, and the
-//     manifest is written last;
+//     manifest is written last, once everything it lists is durable;
 //   - the next run compares what is on disk, not what the manifest says, so
 //     it converges whatever state an interruption left behind;
 //   - a first write into a new or empty directory (or a forced one) starts
@@ -102,6 +107,10 @@ type Options struct {
 	// "manifest") and can fail it, to prove that an interrupted write
 	// leaves a consistent directory.
 	hook func(op, path string) error
+
+	// batchFrom, set only by tests, replaces batchMin, so that both ways
+	// of making files durable are tested on small trees.
+	batchFrom int
 }
 
 func (o Options) dirMode() fs.FileMode {

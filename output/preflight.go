@@ -17,7 +17,7 @@ func Preflight(dir string, opt Options) error {
 		return err
 	}
 	defer h.close()
-	entries, err := h.scan()
+	entries, err := h.scan(nil)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,18 @@
 package output
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/immich-render/immich-render/tree"
 )
@@ -21,6 +25,9 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 type entry struct {
 	mode fs.FileMode
 	size int64
+	// same is set by a scan that was given the expected contents: the
+	// path is a regular file with exactly those bytes (its mode aside).
+	same bool
 }
 
 func (e entry) isDir() bool     { return e.mode.IsDir() }
@@ -91,40 +98,109 @@ func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 }
 
 // scan lists everything under DIR with Lstat. It never descends into a
-// symbolic link: fs.WalkDir enters only entries that are directories.
-func (h *handle) scan() (map[string]entry, error) {
-	entries := map[string]entry{}
-	err := fs.WalkDir(h.root.FS(), ".", func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == "." {
-			return nil
-		}
-		fi, err := h.root.Lstat(filepath.FromSlash(p))
-		if err != nil {
-			return err
-		}
-		entries[p] = entry{mode: fi.Mode(), size: fi.Size()}
-		return nil
-	})
-	if err != nil {
+// symbolic link: it opens only entries that Lstat found to be directories,
+// and os.Root refuses a link in their place.
+//
+// When want is not nil, a regular file for which want returns contents of
+// its size is read and compared as well (entry.same), in the same pass:
+// the directory is open already, so the file is one openat away.
+//
+// Directories are read in parallel, each through a root of its own, so
+// that every call names one path component rather than walking the path
+// from DIR again.
+func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, error) {
+	s := &scanner{want: want, pool: newPool(), entries: map[string]entry{}}
+	s.pool.run(func() error { return s.dir(h.root, ".", false) })
+	if err := s.pool.wait(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", h.dir, err)
 	}
-	return entries, nil
+	return s.entries, nil
 }
 
-// same reports whether p is a regular file that already has data and mode.
-func (h *handle) same(p string, entries map[string]entry, data []byte, mode fs.FileMode) (bool, error) {
-	e, ok := entries[p]
-	if !ok || !e.isRegular() || e.mode&modeBits != mode || e.size != int64(len(data)) {
-		return false, nil
+type scanner struct {
+	want    func(string) ([]byte, bool)
+	pool    *pool
+	mu      sync.Mutex
+	entries map[string]entry
+}
+
+// dir lists the directory rel, open as r (closed at the end when own),
+// and hands its subdirectories to the pool.
+func (s *scanner) dir(r *os.Root, rel string, own bool) error {
+	if own {
+		defer r.Close()
 	}
-	disk, err := h.root.ReadFile(filepath.FromSlash(p))
+	if s.pool.stopped() {
+		return nil
+	}
+	f, err := r.Open(".")
 	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", h.show(p), err)
+		return err
 	}
-	return string(disk) == string(data), nil
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	found := make(map[string]entry, len(names))
+	for _, name := range names {
+		p := name
+		if rel != "." {
+			p = rel + "/" + name
+		}
+		fi, err := r.Lstat(name)
+		if err != nil {
+			return err
+		}
+		e := entry{mode: fi.Mode(), size: fi.Size()}
+		if e.isRegular() && s.want != nil {
+			if data, ok := s.want(p); ok && int64(len(data)) == e.size {
+				if e.same, err = sameBytes(r, name, data); err != nil {
+					return err
+				}
+			}
+		}
+		found[p] = e
+		if e.isDir() {
+			sub, err := r.OpenRoot(name)
+			if err != nil {
+				return err
+			}
+			s.pool.run(func() error { return s.dir(sub, p, true) })
+		}
+	}
+	s.mu.Lock()
+	maps.Copy(s.entries, found)
+	s.mu.Unlock()
+	return nil
+}
+
+// sameBytes reports whether the regular file name in r holds exactly data.
+func sameBytes(r *os.Root, name string, data []byte) (bool, error) {
+	f, err := r.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	if cap(*bp) < len(data)+1 {
+		*bp = make([]byte, len(data)+1)
+	}
+	buf := (*bp)[:len(data)+1] // one byte more, to see a file that grew
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return false, err
+	}
+	return n == len(data) && bytes.Equal(buf[:n], data), nil
+}
+
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// holds reports whether e is a regular file that a scan found to hold the
+// expected bytes, with exactly mode.
+func (e entry) holds(mode fs.FileMode) bool {
+	return e.isRegular() && e.same && e.mode&modeBits == mode
 }
 
 // layout compares what is under DIR with what a write of t leaves there.

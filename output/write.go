@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/immich-render/immich-render/tree"
 )
@@ -87,11 +91,18 @@ func Write(dir string, t tree.Tree, opt Options) (Report, error) {
 			return Report{}, fmt.Errorf("setting the mode of %s: %w", dir, err)
 		}
 	}
-	entries, err := h.scan()
+	manifest := NewManifest(t, opt).Marshal()
+	entries, err := h.scan(func(p string) ([]byte, bool) {
+		if p == ManifestName {
+			return manifest, true
+		}
+		f, ok := t[p]
+		return f.Data, ok
+	})
 	if err != nil {
 		return Report{}, err
 	}
-	w := &writer{handle: h, opt: opt, dirty: map[string]bool{}}
+	w := newWriter(h, t, opt)
 	claimed := false
 	if reason := owned(h, entries, opt); reason != "" {
 		if len(entries) > 0 && !opt.Force {
@@ -108,7 +119,7 @@ func Write(dir string, t tree.Tree, opt Options) (Report, error) {
 			claimed = true
 		}
 	}
-	r, err := w.apply(entries, t)
+	r, err := w.apply(entries, t, manifest)
 	r.Manifest = r.Manifest || claimed
 	return r, err
 }
@@ -170,13 +181,67 @@ func notOwned(dir string, entries map[string]entry, reason string) error {
 
 type writer struct {
 	*handle
-	opt   Options
-	dirty map[string]bool // directories whose entries changed, to fsync
+	opt  Options
+	tree tree.Tree // being written
+	// batch: the files are made durable by one syncFS before they are
+	// renamed, not by an fsync each (see batchMin).
+	batch bool
+	temp  string        // the random part of this write's temporary names
+	seq   atomic.Uint64 // numbers the temporary files
+	hook  sync.Mutex    // serialises opt.hook, which tests call from any worker
+
+	mu    sync.Mutex
+	dirty map[string]bool // directories whose entries changed, to sync
 }
 
-// apply removes what must go, creates directories, writes changed files,
-// then the manifest.
-func (w *writer) apply(entries map[string]entry, t tree.Tree) (Report, error) {
+func newWriter(h *handle, t tree.Tree, opt Options) *writer {
+	var b [8]byte
+	rand.Read(b[:])
+	return &writer{handle: h, opt: opt, tree: t, temp: tempInfix + hex.EncodeToString(b[:]), dirty: map[string]bool{}}
+}
+
+// tempName returns a new temporary file name: random per write, so that
+// two runs never collide, numbered within it.
+func (w *writer) tempName() string {
+	return w.temp + "-" + strconv.FormatUint(w.seq.Add(1), 36)
+}
+
+func (w *writer) step(op, p string) error {
+	if w.opt.hook == nil {
+		return nil
+	}
+	w.hook.Lock()
+	defer w.hook.Unlock()
+	return w.opt.step(op, p)
+}
+
+func (w *writer) touched(dir string) {
+	w.mu.Lock()
+	w.dirty[dir] = true
+	w.mu.Unlock()
+}
+
+// pending is a file written under a temporary name, to be renamed.
+type pending struct {
+	dir, tmp, name string // the directory (slash-separated), two names in it
+	renamed        bool
+}
+
+// apply removes what must go, then makes the files durable in three
+// steps, whatever their number:
+//
+//  1. create the missing directories and write every changed file to a
+//     temporary file in its directory, in parallel;
+//  2. one barrier (syncFS) makes all of them durable, then each is renamed
+//     over its final name;
+//  3. a second barrier makes the renames durable, and only then is the
+//     manifest written (fsynced, renamed, its directory fsynced).
+//
+// A file is thus renamed into place only once its bytes are on disk, so a
+// crash at any moment leaves each path with its old or its new version,
+// and a new manifest only after every file it lists. Where syncFS is
+// missing, each file is fsynced instead, and each changed directory.
+func (w *writer) apply(entries map[string]entry, t tree.Tree, manifest []byte) (Report, error) {
 	var r Report
 	l := plan(entries, t)
 	for _, p := range l.strays {
@@ -190,39 +255,40 @@ func (w *writer) apply(entries map[string]entry, t tree.Tree) (Report, error) {
 		}
 		delete(entries, d)
 	}
-	mode := w.opt.dirMode()
-	for _, d := range sortedKeys(l.needed) {
-		if err := w.mkdir(d, entries, mode); err != nil {
-			return r, err
+	r.Removed = l.removed
+
+	root, written := w.work(entries, t, l.needed)
+	from := batchMin
+	if w.opt.batchFrom > 0 {
+		from = w.opt.batchFrom
+	}
+	w.batch = canSyncFS && len(written) >= from
+	files, err := w.fill(root)
+	if err == nil && len(files) > 0 && w.batch {
+		if err = syncFS(w.lock); err != nil {
+			err = fmt.Errorf("syncing %s: %w", w.dir, err)
 		}
+	}
+	if err == nil {
+		err = w.renameAll(files)
+	}
+	if err != nil {
+		w.discard(files)
+		return r, err
 	}
 	for _, p := range t.Paths() {
-		f := t[p]
-		same, err := w.same(p, entries, f.Data, f.Mode)
-		if err != nil {
-			return r, err
-		}
-		if same {
+		if written[p] {
+			r.Written = append(r.Written, p)
+		} else {
 			r.Unchanged = append(r.Unchanged, p)
-			continue
 		}
-		if err := w.writeFile(p, f.Data, f.Mode); err != nil {
-			return r, err
-		}
-		r.Written = append(r.Written, p)
 	}
-	r.Removed = l.removed
 	if err := w.syncDirs(); err != nil {
 		return r, err
 	}
 
-	manifest := NewManifest(t, w.opt).Marshal()
-	same, err := w.same(ManifestName, entries, manifest, w.opt.manifestMode())
-	if err != nil {
-		return r, err
-	}
-	if !same {
-		if err := w.opt.step("manifest", ManifestName); err != nil {
+	if !entries[ManifestName].holds(w.opt.manifestMode()) {
+		if err := w.step("manifest", ManifestName); err != nil {
 			return r, err
 		}
 		if err := w.writeFile(ManifestName, manifest, w.opt.manifestMode()); err != nil {
@@ -233,92 +299,268 @@ func (w *writer) apply(entries map[string]entry, t tree.Tree) (Report, error) {
 	return r, w.syncDirs()
 }
 
+// batchMin is the number of files from which Write syncs the whole file
+// system once rather than each file. syncfs(2) also writes out whatever
+// other processes left dirty on that file system, which costs more than a
+// few fsyncs; fsyncs cost a journal commit each, which adds up over
+// hundreds of files (a fleet).
+const batchMin = 32
+
+// dirNode is a directory with something to do: to be created or chmod'ed,
+// files to write, or such a directory below it.
+type dirNode struct {
+	path   string // slash-separated; "." is DIR
+	create bool   // missing: Mkdir, then Chmod
+	chmod  bool   // there, with another mode
+	files  []string
+	subs   []*dirNode
+	busy   bool // this directory or one below it has work
+}
+
+// work returns the directories to visit, as a tree under DIR, and the
+// files to write.
+func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]bool) (*dirNode, map[string]bool) {
+	mode := w.opt.dirMode()
+	nodes := map[string]*dirNode{".": {path: "."}}
+	var node func(d string) *dirNode
+	node = func(d string) *dirNode {
+		if n, ok := nodes[d]; ok {
+			return n
+		}
+		n := &dirNode{path: d}
+		nodes[d] = n
+		parent := node(path.Dir(d))
+		parent.subs = append(parent.subs, n)
+		return n
+	}
+	// mark flags d and every directory above it as having work.
+	mark := func(d string) {
+		for ; d != "." && !node(d).busy; d = path.Dir(d) {
+			node(d).busy = true
+		}
+	}
+	for _, d := range sortedKeys(needed) {
+		e, ok := entries[d]
+		switch {
+		case !ok || !e.isDir():
+			node(d).create = true
+		case e.mode&modeBits != mode:
+			node(d).chmod = true
+		default:
+			continue
+		}
+		mark(d)
+	}
+	written := map[string]bool{}
+	for _, p := range t.Paths() {
+		if entries[p].holds(t[p].Mode) {
+			continue
+		}
+		written[p] = true
+		d := path.Dir(p)
+		node(d).files = append(node(d).files, p)
+		mark(d)
+	}
+	for _, n := range nodes {
+		n.subs = slices.DeleteFunc(n.subs, func(c *dirNode) bool { return !c.busy })
+	}
+	return nodes["."], written
+}
+
+// fill creates the missing directories and writes each file of the tree
+// to a temporary file, in parallel. It returns the files written, even on
+// an error, so that they can be removed.
+func (w *writer) fill(root *dirNode) ([]*pending, error) {
+	p := newPool()
+	var mu sync.Mutex
+	var files []*pending
+	var dir func(r *os.Root, n *dirNode, own bool) error
+	dir = func(r *os.Root, n *dirNode, own bool) error {
+		if own {
+			defer r.Close()
+		}
+		if p.stopped() {
+			return nil
+		}
+		mode := w.opt.dirMode()
+		for _, c := range n.subs {
+			base := path.Base(c.path)
+			if c.create {
+				if err := r.Mkdir(base, mode); err != nil {
+					return fmt.Errorf("creating %s: %w", w.show(c.path), err)
+				}
+				w.touched(n.path)
+			}
+			if c.create || c.chmod {
+				// Mkdir applied the umask; chmod makes the mode exact.
+				if err := r.Chmod(base, mode); err != nil {
+					return fmt.Errorf("setting the mode of %s: %w", w.show(c.path), err)
+				}
+			}
+			if len(c.files) == 0 && len(c.subs) == 0 {
+				continue
+			}
+			sub, err := r.OpenRoot(base)
+			if err != nil {
+				return fmt.Errorf("opening %s: %w", w.show(c.path), err)
+			}
+			p.run(func() error { return dir(sub, c, true) })
+		}
+		for _, f := range n.files {
+			if p.stopped() {
+				return nil
+			}
+			tmp, err := w.writeTemp(r, f, w.tree[f].Data, w.tree[f].Mode)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			files = append(files, &pending{dir: n.path, tmp: tmp, name: path.Base(f)})
+			mu.Unlock()
+		}
+		return nil
+	}
+	p.run(func() error { return dir(w.root, root, false) })
+	err := p.wait()
+	return files, err
+}
+
+// writeTemp writes the tree's file p to a new temporary file in r (its
+// directory), with p's exact mode (chmod, so the umask does not matter),
+// and returns the temporary name. Without a batch barrier the file is
+// fsynced too.
+func (w *writer) writeTemp(r *os.Root, p string, data []byte, mode fs.FileMode) (tmp string, err error) {
+	tmp = w.tempName()
+	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", w.show(p), err)
+	}
+	if err := w.writeData(f, p, data, mode, !w.batch); err != nil {
+		r.Remove(tmp)
+		return "", fmt.Errorf("writing %s: %w", w.show(p), err)
+	}
+	return tmp, nil
+}
+
+// writeData writes data to f halfway, calls the "write" hook, writes the
+// rest, sets mode, fsyncs f when asked to, and closes f.
+func (w *writer) writeData(f *os.File, p string, data []byte, mode fs.FileMode, fsync bool) error {
+	half := len(data) / 2
+	_, err := f.Write(data[:half])
+	if err == nil {
+		err = w.step("write", p)
+	}
+	if err == nil {
+		_, err = f.Write(data[half:])
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil && fsync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// renameAll renames each temporary file over its final name, directory by
+// directory, in parallel. A rename replaces a symbolic link at the final
+// name, never follows it.
+func (w *writer) renameAll(files []*pending) error {
+	byDir := map[string][]*pending{}
+	for _, f := range files {
+		byDir[f.dir] = append(byDir[f.dir], f)
+	}
+	dirs := slices.Sorted(maps.Keys(byDir))
+	return forEach(len(dirs), func(i int) error {
+		d := dirs[i]
+		r := w.root
+		if d != "." {
+			var err error
+			if r, err = w.root.OpenRoot(filepath.FromSlash(d)); err != nil {
+				return fmt.Errorf("opening %s: %w", w.show(d), err)
+			}
+			defer r.Close()
+		}
+		for _, f := range byDir[d] {
+			p := path.Join(d, f.name)
+			if err := w.step("rename", p); err != nil {
+				return err
+			}
+			if err := r.Rename(f.tmp, f.name); err != nil {
+				return fmt.Errorf("writing %s: %w", w.show(p), err)
+			}
+			f.renamed = true
+		}
+		w.touched(d)
+		return nil
+	})
+}
+
+// discard removes the temporary files that were not renamed.
+func (w *writer) discard(files []*pending) {
+	for _, f := range files {
+		if !f.renamed {
+			w.root.Remove(filepath.FromSlash(path.Join(f.dir, f.tmp)))
+		}
+	}
+}
+
 func (w *writer) remove(p string) error {
-	if err := w.opt.step("remove", p); err != nil {
+	if err := w.step("remove", p); err != nil {
 		return err
 	}
 	if err := w.root.Remove(filepath.FromSlash(p)); err != nil {
 		return fmt.Errorf("removing %s: %w", w.show(p), err)
 	}
+	w.mu.Lock()
 	delete(w.dirty, p) // a removed directory has nothing left to sync
 	w.dirty[path.Dir(p)] = true
+	w.mu.Unlock()
 	return nil
 }
 
-// mkdir makes d a directory with exactly mode. A non-directory at d was
-// removed as a stray already.
-func (w *writer) mkdir(d string, entries map[string]entry, mode fs.FileMode) error {
-	name := filepath.FromSlash(d)
-	e, ok := entries[d]
-	if ok && e.isDir() && e.mode&modeBits == mode {
-		return nil
-	}
-	if !ok || !e.isDir() {
-		if err := w.root.Mkdir(name, mode); err != nil {
-			return fmt.Errorf("creating %s: %w", w.show(d), err)
-		}
-		w.dirty[path.Dir(d)] = true
-	}
-	// Mkdir applied the umask; chmod makes the mode exact.
-	if err := w.root.Chmod(name, mode); err != nil {
-		return fmt.Errorf("setting the mode of %s: %w", w.show(d), err)
-	}
-	return nil
-}
-
-// writeFile replaces p with data and mode atomically: a temporary file in
-// the same directory, fsynced, chmod'ed (so the umask does not matter),
-// renamed over p. A rename replaces a symbolic link at p, never follows it.
-func (w *writer) writeFile(p string, data []byte, mode fs.FileMode) (err error) {
+// writeFile replaces p with data and mode atomically, on its own: a
+// temporary file in the same directory, fsynced, renamed over p. For the
+// manifest, which is written alone.
+func (w *writer) writeFile(p string, data []byte, mode fs.FileMode) error {
 	name := filepath.FromSlash(p)
-	tmp := filepath.Join(filepath.Dir(name), tempName())
+	tmp := filepath.Join(filepath.Dir(name), w.tempName())
 	f, err := w.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = w.writeData(f, p, data, mode, true)
+		if err == nil {
+			if err = w.step("rename", p); err == nil {
+				err = w.root.Rename(tmp, name)
+			}
+		}
+		if err != nil {
+			w.root.Remove(tmp)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", w.show(p), err)
 	}
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				f.Close()
-			}
-			w.root.Remove(tmp)
-			err = fmt.Errorf("writing %s: %w", w.show(p), err)
-		}
-	}()
-	half := len(data) / 2
-	if _, err := f.Write(data[:half]); err != nil {
-		return err
-	}
-	if err := w.opt.step("write", p); err != nil {
-		return err
-	}
-	if _, err := f.Write(data[half:]); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := w.opt.step("rename", p); err != nil {
-		return err
-	}
-	if err := w.root.Rename(tmp, name); err != nil {
-		return err
-	}
-	w.dirty[path.Dir(p)] = true
+	w.touched(path.Dir(p))
 	return nil
 }
 
-// syncDirs fsyncs the directories whose entries changed, so that renames
-// and removals are on disk before the manifest says the write is done.
+// syncDirs makes the renames and removals so far durable, so that the
+// manifest that follows never gets to disk before them: one syncFS when
+// several directories changed, else an fsync of each.
 func (w *writer) syncDirs() error {
+	if len(w.dirty) == 0 {
+		return nil
+	}
+	defer clear(w.dirty)
+	if w.batch && len(w.dirty) > 1 {
+		if err := syncFS(w.lock); err != nil {
+			return fmt.Errorf("syncing %s: %w", w.dir, err)
+		}
+		return nil
+	}
 	for _, d := range sortedKeys(w.dirty) {
 		f, err := w.root.Open(filepath.FromSlash(d))
 		if err != nil {
@@ -330,12 +572,5 @@ func (w *writer) syncDirs() error {
 			return fmt.Errorf("syncing %s: %w", w.show(d), err)
 		}
 	}
-	clear(w.dirty)
 	return nil
-}
-
-func tempName() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return tempInfix + hex.EncodeToString(b[:])
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 )
 
 // SCRAM-SHA-256 parameters: PostgreSQL's defaults (scram_iterations=4096,
@@ -44,7 +46,52 @@ const (
 // SASLprep; Immich's client (postgres.js) does not. Both agree for ASCII
 // passwords and for passwords that SASLprep leaves unchanged (NFKC-normal,
 // no non-ASCII spaces or ignorable characters), such as "pässwörd-日本".
+//
+// The two PBKDF2 runs cost about a millisecond; a fleet's hosts usually
+// share one role and password, so each pair is derived once per process
+// (see scramVerifiers) and the hosts rendered in parallel wait for it
+// rather than derive it again.
 func scramVerifier(role, password string) string {
+	return scramVerifiers.get(role, password)
+}
+
+// scramMemo remembers the verifier of each (role, password) pair. Since the
+// verifier is a pure function of the pair, remembering it changes no
+// output. The key is a hash of the pair, so the memo holds no password.
+type scramMemo struct {
+	mu   sync.Mutex
+	done map[[sha256.Size]byte]*scramOnce
+}
+
+type scramOnce struct {
+	once     sync.Once
+	verifier string
+}
+
+// scramVerifiers is the process's memo: the only state this package keeps
+// between renders, and it only saves time.
+var scramVerifiers = &scramMemo{done: map[[sha256.Size]byte]*scramOnce{}}
+
+func (m *scramMemo) get(role, password string) string {
+	h := sha256.New()
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(role))))
+	h.Write([]byte(role))
+	h.Write([]byte(password))
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	m.mu.Lock()
+	e := m.done[key]
+	if e == nil {
+		e = &scramOnce{}
+		m.done[key] = e
+	}
+	m.mu.Unlock()
+	e.once.Do(func() { e.verifier = deriveSCRAMVerifier(role, password) })
+	return e.verifier
+}
+
+// deriveSCRAMVerifier is scramVerifier without the memo.
+func deriveSCRAMVerifier(role, password string) string {
 	salt := mustPBKDF2(password, []byte(scramSaltContext+role), scramIterations, scramSaltLen)
 	return scramVerifierWithSalt(password, salt, scramIterations)
 }

@@ -1,6 +1,7 @@
 // Command gen writes the benchmark inputs of bench/run.sh into a
-// directory: site.cue, fleet-N.cue, cue-N/ (a CUE-only module) and
-// inventory-N.yml for each N given.
+// directory: site.cue, fleet-N.cue, cue-N/ (a CUE-only module),
+// compose-N.cue (a compose-only CUE file) and inventory-N.yml for each N
+// given.
 package main
 
 import (
@@ -18,6 +19,7 @@ func main() {
 	dir := flag.String("o", "", "output `DIR`")
 	fleets := flag.String("fleets", "100,1000", "comma-separated fleet sizes for immich-render")
 	cue := flag.String("cue", "1,100,1000", "comma-separated fleet sizes for the CUE-only module (1 is the single site)")
+	compose := flag.String("compose", "1,200", "comma-separated fleet sizes for the compose-only CUE file")
 	ansible := flag.String("ansible", "10,20", "comma-separated fleet sizes for the Ansible inventory")
 	env := flag.Bool("env", false, "print the secrets as shell assignments and exit")
 	schemaDir := flag.String("schema", "schema/cue", "immich-render's schema `DIR`, copied into each CUE-only module")
@@ -42,6 +44,9 @@ func main() {
 		must(os.MkdirAll(mod, 0o755))
 		schemaFiles(*schemaDir, mod)
 		write(filepath.Join(mod, "hosts.cue"), fleetgen.CUEModule(n))
+	}
+	for _, n := range sizes(*compose) {
+		write(filepath.Join(*dir, fmt.Sprintf("compose-%d.cue", n)), fleetgen.ComposeModule(n))
 	}
 	for _, n := range sizes(*ansible) {
 		write(filepath.Join(*dir, fmt.Sprintf("inventory-%d.yml", n)), fleetgen.AnsibleInventory(n))
