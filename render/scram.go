@@ -26,7 +26,7 @@ const (
 //
 //	SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>
 //
-// The output must be reproducible (PRODUCT.md), so the salt is not random
+// The output must be reproducible (see the README), so the salt is not random
 // but derived from the role name and the password:
 //
 //	salt = PBKDF2-HMAC-SHA256(password, scramSaltContext || role, 4096, 16)

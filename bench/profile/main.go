@@ -1,9 +1,8 @@
-// Command profile runs immich-render's pipeline (load and validate, render,
-// write or check) in one process under the CPU profiler, so that a render
-// can be profiled as a whole without a profiling flag in the CLI. It does
-// what `immich-render -q -c FILE -o DIR [--check]` does for a single site
-// or a whole fleet, minus the CLI's messages, and prints how long each
-// stage took on stderr.
+// Command profile runs immich-render's pipeline (pipeline.Run: load and
+// validate, render, write or check) in one process under the CPU profiler,
+// so that a render can be profiled as a whole without a profiling flag in
+// the CLI. It does what `immich-render -q -c FILE -o DIR [--check]` does,
+// for a single site or a whole fleet, and prints how long each run took.
 //
 //	go run ./bench/profile -c GEN/fleet-200.cue -o DIR -cpuprofile cpu.out
 //	go tool pprof -top cpu.out
@@ -15,15 +14,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"time"
 
-	"github.com/immich-render/immich-render/fleet"
-	"github.com/immich-render/immich-render/output"
-	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/pipeline"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/tree"
 )
 
 func main() {
@@ -59,43 +56,13 @@ func main() {
 	}
 }
 
+// run is one render or check through the pipeline the command uses.
 func run(inputs []schema.Input, opt schema.Options, out string, check bool) {
 	start := time.Now()
-	stage := func(name string) {
-		fmt.Fprintf(os.Stderr, "%-9s %6.1f ms\n", name, float64(time.Since(start).Microseconds())/1000)
-		start = time.Now()
-	}
-	var t tree.Tree
-	meta := map[string]string{}
-	if schema.IsFleet(inputs, opt) {
-		fl, err := schema.LoadFleet(inputs, opt, schema.FleetOptions{})
-		must(err)
-		stage("load")
-		res := fleet.Render(fl.Hosts, fleet.Options{})
-		res.Out.Add(fleet.IndexName, fleet.Index(res.Summaries, nil), 0o644)
-		t, meta = res.Out, fleet.Meta(res.Summaries)
-		stage("render")
-	} else {
-		s, err := schema.Compile()
-		must(err)
-		stage("compile")
-		cfg, err := s.Load(inputs, opt)
-		must(err)
-		stage("load")
-		t = render.Render(cfg).Out
-		meta["immichVersion"] = cfg.Immich.Version
-		stage("render")
-	}
-	o := output.Options{DirMode: 0o755, Tool: "immich-render", Version: "profile", Meta: meta}
-	if check {
-		_, err := output.Check(out, t, o)
-		must(err)
-		stage("check")
-		return
-	}
-	_, err := output.Write(out, t, o)
+	_, err := pipeline.Run(pipeline.Request{Inputs: inputs, Options: opt, Out: out, Check: check, Quiet: true,
+		Tool: "immich-render", Version: "profile", Stdout: io.Discard, Stderr: os.Stderr})
 	must(err)
-	stage("write")
+	fmt.Fprintf(os.Stderr, "run %6.1f ms\n", float64(time.Since(start).Microseconds())/1000)
 }
 
 func must(err error) {
