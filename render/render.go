@@ -30,6 +30,7 @@ func Render(cfg *schema.Config) Result {
 	renderApplyScript(cfg, r)
 	renderReadme(cfg, r)
 	renderCloudInit(cfg, &r)
+	r.Warnings = append(r.Warnings, gatewayWarnings(cfg)...)
 	return r
 }
 

@@ -162,7 +162,7 @@ func runRender(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	res := render.Render(cfg)
 	opt := output.Options{Force: *force, DirMode: 0o755, Tool: "immich-render", Version: Version,
-		Meta:   map[string]string{"immichVersion": cfg.Immich.Version},
+		Meta:   map[string]string{"immichVersion": cfg.Immich.Version, "hostGateway": cfg.Immich.HostGateway},
 		OnWait: func() { fmt.Fprintf(stderr, "immich-render: waiting for another render of %s to finish\n", *out) }}
 	if !*quiet {
 		for _, w := range res.Warnings {
@@ -170,7 +170,9 @@ func runRender(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 		// What the deployed version was is in the manifest of the last render.
 		if prev, err := output.ReadManifest(*out); err == nil {
-			if notes := render.UpgradeNotes(prev.Meta["immichVersion"], cfg.Immich.Version); notes != nil {
+			notes := render.UpgradeNotes(prev.Meta["immichVersion"], cfg.Immich.Version)
+			notes = append(notes, render.HostGatewayNotes(prev.Meta["hostGateway"], cfg.Immich.HostGateway)...)
+			if notes != nil {
 				fmt.Fprintf(stderr, "upgrade notes:\n  %s\n", strings.Join(notes, "\n  "))
 			}
 		}
