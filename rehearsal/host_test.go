@@ -51,6 +51,8 @@ type host struct {
 	work    string // this host's temporary folder
 	standin string // the stand-in binary
 	res     result
+	// lastOutput is what the last unit command line printed.
+	lastOutput string
 
 	root    string // the temporary root of the rendered host paths
 	cfg     *schema.Config
@@ -101,6 +103,7 @@ func (h *host) deploy() {
 		h.step("immich-db-init.service ExecStart", func() (string, error) { return h.unitLines(render.DBInitUnit, "ExecStart") }) &&
 		h.step("immich.service ExecStartPre", func() (string, error) { return h.unitLines(render.ImmichUnit, "ExecStartPre") }) &&
 		h.step("immich.service ExecStart", func() (string, error) { return h.unitLines(render.ImmichUnit, "ExecStart") }) &&
+		h.step("compose created the containers", h.checkContainers) &&
 		h.standinSteps() &&
 		h.step("upload in uploadLocation", h.checkUpload) &&
 		h.step("HTTP on the published port", h.checkPublished) &&
@@ -551,13 +554,13 @@ http {
 	if _, err := run("nginx", "-t", "-q"); err != nil {
 		return "", err
 	}
+	// Its own process group, so that the workers go with the master.
 	h.nginx = exec.Command("nginx", "-g", "daemon off;")
-	var log bytes.Buffer
-	h.nginx.Stdout, h.nginx.Stderr = &log, &log
+	h.nginx.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := h.nginx.Start(); err != nil {
 		return "", err
 	}
-	h.t.Cleanup(func() { h.nginx.Process.Kill(); h.nginx.Wait() })
+	h.t.Cleanup(func() { syscall.Kill(-h.nginx.Process.Pid, syscall.SIGKILL); h.nginx.Wait() })
 	return "tls " + ng.TLS, nil
 }
 
@@ -601,6 +604,7 @@ func (h *host) unitLines(unit, key string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%q: %v\n%s", argv, err, out)
 		}
+		h.lastOutput = string(out)
 		outputs = append(outputs, fmt.Sprintf("%q", argv))
 	}
 	if len(outputs) == 0 {
@@ -804,4 +808,25 @@ func (h *host) teardown() {
 			}
 		}
 	}
+}
+
+// checkContainers checks that compose created every container: Debian
+// 12's podman-compose exits 0 even when a container cannot be created (a
+// secret file missing), and immich.service then looks started.
+func (h *host) checkContainers() (string, error) {
+	out, err := run("podman", "ps", "-a", "--format", "{{.Names}}")
+	if err != nil {
+		return "", err
+	}
+	want := []string{"immich_server"}
+	if h.cfg.Immich.MachineLearning.Enabled {
+		want = append(want, "immich_machine_learning")
+	}
+	have := strings.Fields(out)
+	for _, name := range want {
+		if !slices.Contains(have, name) {
+			return "", fmt.Errorf("no container %s after compose up (which exited 0); it printed:\n%s", name, h.lastOutput)
+		}
+	}
+	return strings.Join(have, ", "), nil
 }

@@ -38,13 +38,13 @@ var scenarios = []scenario{
 	// Each breaks one thing the deployment needs; the rehearsal must fail
 	// where Immich would.
 	{Name: "mutation-legacy-gateway", Example: "minimal", Mutate: mutateGateway,
-		FailStep: "standin:postgres-connect", FailText: "timeout"},
+		FailStep: "standin:postgres-connect", FailText: "dial tcp 10.88.0.1:"},
 	{Name: "mutation-no-pg_hba-line", Example: "minimal", Mutate: mutateHBA,
 		FailStep: "standin:postgres-connect", FailText: "no pg_hba.conf entry"},
 	{Name: "mutation-acl-without-eval", Example: "minimal", Mutate: mutateACL,
 		FailStep: "standin:valkey-lua", FailText: "NOPERM"},
 	{Name: "mutation-secret-file-left-out", Example: "minimal", Mutate: mutateSecret,
-		FailStep: "immich.service ExecStart", FailText: "redis_password"},
+		FailStep: "compose created the containers", FailText: "redis_password"},
 }
 
 // result is what a host reports back: every step with its time, and the
