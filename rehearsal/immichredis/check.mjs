@@ -64,6 +64,13 @@ async function main() {
     if (processed.length < 4) throw new Error(`processed ${processed.length} of 4 jobs`);
     return processed.length;
   });
+  await step('add with jobId and delay', () => queue.add('album-1', { id: 'album-1' }, { jobId: 'album-1', delay: 60000 }).then((j) => j.id));
+  await step('getJob and remove', async () => {
+    const j = await queue.getJob('album-1');
+    if (!j) throw new Error('delayed job not found');
+    await j.remove();
+    return j.id;
+  });
   await step('getActiveCount', () => queue.getActiveCount());
   await step('isPaused', () => queue.isPaused());
   await step('pause', () => queue.pause());
