@@ -5,7 +5,7 @@ BIN := immich-render
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 EXAMPLE ?= minimal
 
-.PHONY: all build test unit integration golden lint bench bench-cli fuzz example deps clean
+.PHONY: all build test unit integration golden lint bench bench-cli fuzz example deps clean rehearse
 
 all: build
 
@@ -19,6 +19,11 @@ deps:
 # unless IMMICH_RENDER_INTEGRATION=1 (as in CI), where a skip is a failure.
 test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The deploy rehearsal alone: examples deployed end to end with real Podman,
+# PostgreSQL, redis-server and nginx (root; part of `make test` too).
+rehearse: deps
+	IMMICH_RENDER_INTEGRATION=1 $(GO) test -count=1 -timeout 10m -v -run '^TestRehearsal$$' ./rehearsal
 
 # Fast tests only: no real servers.
 unit:

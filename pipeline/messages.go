@@ -54,6 +54,9 @@ func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string
 	var msgs []hostMessage
 	for _, h := range hosts {
 		notes := render.UpgradeNotes(prevMeta[metaKey(h.Name, "immichVersion")], h.Config.Immich.Version)
+		if h.Name == "" { // fleet manifests do not record the gateway yet
+			notes = append(notes, render.HostGatewayNotes(prevMeta["hostGateway"], h.Config.Immich.HostGateway)...)
+		}
 		if notes != nil {
 			msgs = append(msgs, hostMessage{h.Name, strings.Join(notes, "\n  ")})
 		}

@@ -138,6 +138,7 @@ func (p *plan) build(prog *progress) error {
 		meta = Meta(sums)
 	} else {
 		meta["immichVersion"] = p.dep.Hosts[0].Config.Immich.Version
+		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
 	}
 
 	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,

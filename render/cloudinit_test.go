@@ -168,7 +168,7 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
 		t.Errorf("gzip variant does not decompress to the user-data")
 	}
-	small := Render(testenv.Config(t, nil), all)
+	small := Render(testenv.Config(t, nil, `immich: backup: enabled: false`), all)
 	if _, ok := small.Secrets[UserDataGzPath]; ok || len(small.Warnings) > 0 {
 		t.Errorf("a small user-data got a gzip variant or a warning: %q", small.Warnings)
 	}

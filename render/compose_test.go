@@ -89,7 +89,7 @@ func TestComposeLoadsInComposeGo(t *testing.T) {
 	if len(srv.Ports) != 1 || srv.Ports[0].Published != "2283" || srv.Ports[0].Target != 2283 || srv.Ports[0].HostIP != "" {
 		t.Errorf("ports = %+v, want 2283 on all addresses without nginx", srv.Ports)
 	}
-	if got := srv.ExtraHosts["host.containers.internal"]; len(got) != 1 || got[0] != "10.88.0.1" {
+	if got := srv.ExtraHosts["host.containers.internal"]; len(got) != 1 || got[0] != "172.20.0.1" {
 		t.Errorf("extra_hosts = %v", srv.ExtraHosts)
 	}
 	if srv.HealthCheck == nil || len(srv.HealthCheck.Test) == 0 {
@@ -242,7 +242,7 @@ func TestComposePodmanCompose(t *testing.T) {
 		t.Fatalf("podman-compose --dry-run: %v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"BOOLISH=no", "immich-server:v3.1.0", "/run/secrets/immich_db_password", "--net immich", "host.containers.internal:10.88.0.1", "-e HOSTILE=" + hostile + " -v"} {
+	for _, want := range []string{"BOOLISH=no", "immich-server:v3.1.0", "/run/secrets/immich_db_password", "--net immich", "host.containers.internal:172.20.0.1", "-e HOSTILE=" + hostile + " -v"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("podman-compose dry run lacks %q:\n%s", want, s)
 		}

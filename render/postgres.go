@@ -218,14 +218,13 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # before, so merge the lists by hand if you already listen on other
 # addresses or preload other libraries.
 
-# The containers reach the host as host.containers.internal = %s.
-# PostgreSQL binds these addresses only when it starts, and fails to bind
-# one that does not exist yet: a Podman bridge appears only when its first
-# container starts, so either let the kernel bind it early
-# (sysctl net.ipv4.ip_nonlocal_bind=1) or restart PostgreSQL after the
-# bridge is up.
+# The containers reach the host as host.containers.internal = %s%s.
+# PostgreSQL binds its addresses only when it starts, before any container:
+# with the sysctl net.ipv4.ip_nonlocal_bind=1 (apply.sh sets it) it binds
+# this one before the bridge that carries it exists, and accepts
+# connections on it from the moment the bridge comes up.
 listen_addresses = %s
-`, im.Version, im.HostGateway, confString("localhost,"+im.HostGateway))
+`, im.Version, im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
 	if _, preload := vectorExtensions(im.Postgres.VectorExtension); preload != "" {
 		fmt.Fprintf(&b, `
 # The vector search extension (%s) must be loaded at server start.

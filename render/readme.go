@@ -57,6 +57,8 @@ func renderReadme(cfg *schema.Config, out tree.Tree) File {
 	w("## Topology\n\n")
 	b.WriteString(topology(cfg))
 
+	b.WriteString(hostAccessSection(cfg))
+
 	w("## Files\n\n")
 	w("`rootfs/` mirrors the host's `/`. `fragments/` holds lines to merge into files that\n")
 	w("another tool or person owns; immich-render never overwrites those.\n\n")
@@ -125,7 +127,7 @@ func topology(cfg *schema.Config) string {
 	}
 	w("    pg[(\"PostgreSQL :%d<br/>db %s, role %s\")]\n", im.Postgres.Port, im.Postgres.Database, im.Postgres.User)
 	w("    valkey[(\"Valkey :%d<br/>user %s, db %d\")]\n", im.Valkey.Port, im.Valkey.User, im.Valkey.DB)
-	w("    gw{{\"podman bridge gateway %s<br/>host.containers.internal\"}}\n", im.HostGateway)
+	w("    gw{{\"host.containers.internal<br/>%s\"}}\n", im.HostGateway)
 	w("    subgraph net[\"podman network %s %s, gateway %s\"]\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
 	w("      server[\"immich-server :%d\"]\n", ContainerPort)
 	if im.MachineLearning.Enabled {

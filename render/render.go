@@ -94,6 +94,7 @@ func Render(cfg *schema.Config, opt Options) Result {
 		add(files...)
 	}
 	add(renderReadme(cfg, r.Out))
+	r.Warnings = append(r.Warnings, gatewayWarnings(cfg)...)
 	if opt.Secrets {
 		files, warnings := renderCloudInit(cfg, r.Out, r.Secrets)
 		add(files...)

@@ -82,14 +82,14 @@ func valkeyFragment(cfg *schema.Config) []byte {
 # as the default user.
 aclfile %[1]s
 #
-# Loopback for the host itself, and the Podman bridge gateway
-# (immich.hostGateway) that host.containers.internal points to in the
-# containers. Podman creates that address with its bridge; a Valkey that
-# starts first cannot bind it and fails, so start Valkey after the bridge
-# exists or allow binding it early with the sysctl
-# net.ipv4.ip_nonlocal_bind=1. ("-" marks ::1 optional.)
+# Loopback for the host itself, and immich.hostGateway, where
+# host.containers.internal points in the containers%[5]s.
+# Podman puts that address on its bridge when the first container attaches,
+# after Valkey has started: the sysctl net.ipv4.ip_nonlocal_bind=1
+# (apply.sh sets it) lets Valkey bind it before, and it accepts connections
+# from the moment the bridge is up. ("-" marks ::1 optional.)
 bind %[2]s
 port %[3]s
-`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup)
+`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup, gatewayNote(cfg))
 	return b.Bytes()
 }

@@ -61,7 +61,7 @@ func TestValkeyACLFile(t *testing.T) {
 	if !ok || frag.Mode != 0o644 {
 		t.Fatalf("fragments/valkey/valkey.conf missing or mode %o", frag.Mode)
 	}
-	for _, line := range []string{"aclfile /etc/valkey/users.acl\n", "bind 127.0.0.1 -::1 10.88.0.1\n", "port 6379\n"} {
+	for _, line := range []string{"aclfile /etc/valkey/users.acl\n", "bind 127.0.0.1 -::1 172.20.0.1\n", "port 6379\n"} {
 		if !bytes.Contains(frag.Data, []byte(line)) {
 			t.Errorf("fragment lacks %q:\n%s", line, frag.Data)
 		}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real consumers the tests run against (Debian 12 packages):
 # redis-server (Valkey's ACL file syntax), PostgreSQL 15, nginx, podman and
-# podman-compose, cloud-init, systemd-analyze, and ansible (the oracle of
-# 'immich-render import ansible'). Idempotent and quiet when
+# podman-compose, cloud-init, systemd-analyze, ansible (the oracle of
+# 'immich-render import ansible') and what the deploy rehearsal needs
+# besides (runc, the CNI dnsname plugin). Idempotent and quiet when
 # everything is there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -19,6 +20,14 @@ have psql || need+=(postgresql-client-15)
 have patch || need+=(patch)
 have diff || need+=(diffutils)
 have ansible-inventory || need+=(ansible)
+# The deploy rehearsal: rootful containers need runc here (crun fails on
+# this machine kind's cgroups), container name resolution on Podman 4.3's
+# CNI needs the dnsname plugin, and the host setup needs ip and openssl.
+have runc || need+=(runc)
+have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dnsname)
+have ip || need+=(iproute2)
+have openssl || need+=(openssl)
+have unshare || need+=(util-linux)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

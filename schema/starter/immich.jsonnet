@@ -13,7 +13,7 @@ local env(name) = { env: name };
     // Debian 12 (podman 4.3) has no `podman compose`: use /usr/bin/podman-compose.
     composeCommand: '/usr/bin/podman compose',
     network: { name: 'immich', subnet: '172.20.0.0/16', gateway: '172.20.0.1' },
-    hostGateway: '10.88.0.1',  // host.containers.internal points here
+    // hostGateway (host.containers.internal) defaults to network.gateway.
     postgres: { password: env('IMMICH_POSTGRES_PASSWORD'), vectorExtension: 'vectorchord' },
     valkey: { password: env('IMMICH_VALKEY_PASSWORD') },
     machineLearning: { enabled: true, acceleration: 'cpu' },

@@ -37,8 +37,10 @@ for conf in "$root"/etc/valkey/valkey.conf "$root"/etc/redis/redis.conf; do
 done
 [ -n "$found" ] || echo "apply.sh: no valkey.conf or redis.conf: merge fragments/valkey by hand" >&2
 
-# Both servers bind the Podman bridge gateway, which exists only once a
-# container runs: let them bind it before it does.
+# Both servers listen on the address the containers reach the host at (the
+# Immich network's gateway), which Podman puts on its bridge only when a
+# container attaches: let them bind it at boot, before it exists. Applied
+# at boot by systemd-sysctl, before PostgreSQL and Valkey start.
 mkdir -p "$root/etc/sysctl.d"
 echo 'net.ipv4.ip_nonlocal_bind = 1' >"$root/etc/sysctl.d/60-immich-render.conf"
 if [ -z "$root" ]; then
