@@ -24,15 +24,7 @@ var shapes = []struct {
 }
 
 func safetySite(version string) string {
-	return `immich: {
-	version:        "` + version + `"
-	uploadLocation: "/mnt/storage/immich/upload"
-	network: {subnet: "172.20.0.0/16", gateway: "172.20.0.1"}
-	postgres: password: {env: "IMMICH_POSTGRES_PASSWORD"}
-	valkey: password: {env: "IMMICH_VALKEY_PASSWORD"}
-}
-valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
-`
+	return strings.Replace(testenv.Minimal, `"v3.1.0"`, `"`+version+`"`, 1)
 }
 
 func safetyFleet(version string) string {
