@@ -23,7 +23,7 @@ test: deps lint
 # The deploy rehearsal alone: examples deployed end to end with real Podman,
 # PostgreSQL, redis-server and nginx (root; part of `make test` too).
 rehearse: deps
-	IMMICH_RENDER_INTEGRATION=1 $(GO) test -count=1 -timeout 10m -v -run '^TestRehearsal$$' ./rehearsal
+	IMMICH_RENDER_INTEGRATION=1 $(GO) test -count=1 -timeout 10m -v -run '^TestRehearsal$$' ./internal/rehearsal
 
 # Fast tests only: no real servers.
 unit:
@@ -32,7 +32,7 @@ unit:
 # Rewrite golden/ from examples/ (read the diff before committing it).
 golden:
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run TestGolden ./cmd/immich-render
-	git status --short golden/ golden-secrets/
+	git status --short golden/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }
@@ -46,7 +46,7 @@ bench:
 # (installed with apt if missing); rewrites BENCHMARKS.md. Most of an hour, for
 # Ansible on 200 hosts; BENCH_QUICK=1 make bench-cli takes a few minutes.
 bench-cli:
-	./bench/run.sh
+	./internal/bench/run.sh
 
 # Run each fuzz target for FUZZTIME (the seed corpora run in `make test`).
 FUZZTIME ?= 30s

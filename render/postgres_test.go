@@ -19,7 +19,7 @@ import (
 	"github.com/immich-render/immich-render/internal/pgtest"
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/tree"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // renderPostgresOnly runs just this file's renderer, so that these tests

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/tree"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // renderReadme renders the output's README.md: the deployment's own page,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/tree"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // File is one rendered file and where it goes.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/tree"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // TestSecretsOnlyInSecretsTree: the plaintext passwords, however hostile,

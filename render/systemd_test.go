@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/tree"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // verifyUnits runs systemd-analyze verify on every unit of a tree. It exits

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/valkeyacl"
+	"github.com/immich-render/immich-render/internal/valkeyacl"
 )
 
 // valkeyACLPath is where the host's Valkey reads its users.

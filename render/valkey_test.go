@@ -15,7 +15,7 @@ import (
 
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/valkeyacl/valkeytest"
+	"github.com/immich-render/immich-render/internal/valkeytest"
 )
 
 // seedValkeyRules is the seed Ansible role's rule string for Immich.

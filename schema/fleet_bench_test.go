@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/immich-render/immich-render/bench/fleetgen"
+	"github.com/immich-render/immich-render/internal/bench/fleetgen"
 )
 
-// genFleet is the benchmark fleet of n hosts (bench/fleetgen), which the
-// CLI benchmarks of bench/run.sh render too.
+// genFleet is the benchmark fleet of n hosts (internal/bench/fleetgen), which the
+// CLI benchmarks of internal/bench/run.sh render too.
 func genFleet(n int) []byte { return fleetgen.Fleet(n) }
 
 var benchEnv = Options{LookupEnv: func(k string) (string, bool) {

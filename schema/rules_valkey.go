@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/immich-render/immich-render/valkeyacl"
+	"github.com/immich-render/immich-render/internal/valkeyacl"
 )
 
 // ImmichValkeyDefaultCommands are the Immich user's ACL rules when

@@ -7,7 +7,7 @@ import (
 
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/valkeyacl"
+	"github.com/immich-render/immich-render/internal/valkeyacl"
 )
 
 // seedRules is the seed Ansible role's rule string for the Immich user.

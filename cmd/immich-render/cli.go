@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/immich-render/immich-render/pipeline"
+	"github.com/immich-render/immich-render/internal/pipeline"
 	"github.com/immich-render/immich-render/schema"
 )
 

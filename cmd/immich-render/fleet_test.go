@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/immich-render/immich-render/output"
+	"github.com/immich-render/immich-render/internal/output"
 )
 
 const testFleet = `defaults: {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/immich-render/immich-render/ansible"
+	"github.com/immich-render/immich-render/internal/ansible"
 )
 
 const importUsage = `Usage:

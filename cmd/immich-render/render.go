@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/immich-render/immich-render/pipeline"
+	"github.com/immich-render/immich-render/internal/pipeline"
 )
 
 // runRender renders the configuration into -o (and --secrets-out), or

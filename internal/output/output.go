@@ -1,0 +1,202 @@
+// Package output writes a rendered tree to a directory that immich-render
+// owns, and checks such a directory for drift without writing.
+//
+// The directory is generated output. After a successful [Write] it holds
+// exactly the tree's files plus the manifest [ManifestName], which records
+// the tool, its version and every file's mode and SHA-256, and marks the
+// directory as owned: a non-empty directory without a manifest is refused
+// unless [Options.Force] is set, so that a mistyped -o never deletes
+// somebody's files.
+//
+// Writes are built to be safe to interrupt and to repeat:
+//   - a file whose bytes and mode are already right is not touched, so its
+//     mtime stays and rsync or make see nothing new;
+//   - a changed file is written to a temporary file in its own directory,
+//     given its exact mode (whatever the umask), made durable, and only
+//     then renamed over the old one, so every path holds either the old or
+//     the new version, never a mix, even after a crash; a temporary file
+//     left by a killed run is a stray that the next run removes;
+//   - durability costs a constant, not a sync per file: the temporary files
+//     are written in parallel, then one syncfs(2) makes them all durable,
+//     they are renamed, and a second syncfs makes the renames durable (a
+//     tree of a few files, or a system without syncfs, gets an fsync of
+//     each file and each changed directory instead);
+//   - files and directories the tree no longer has are removed, and the
+//     manifest is written last, once everything it lists is durable;
+//   - the next run compares what is on disk, not what the manifest says, so
+//     it converges whatever state an interruption left behind;
+//   - a first write into a new or empty directory (or a forced one) starts
+//     with a manifest that lists no files, so that if it is cut short the
+//     next run still finds the directory owned and needs no --force.
+//
+// Every directory inside DIR gets exactly [Options.DirMode], whatever the
+// umask: rsync -a copies directory modes too, and rootfs/etc lands on the
+// host's /etc. Check counts a wrong directory mode as drift.
+//
+// Nothing outside the directory is ever touched. All access goes through an
+// [os.Root] opened on the directory, and symbolic links inside it are never
+// followed: a link at a path the tree writes is replaced by the file, a link
+// anywhere else (even to a directory) is removed as a stray, not descended
+// into. The directory itself must be a real directory, not a link.
+//
+// Concurrent writers are serialised by an exclusive flock(2) on the
+// directory itself (no lock file, so nothing stray appears inside it). A
+// second [Write] waits for the first to finish, after calling
+// [Options.OnWait] so that a CLI can say why it is waiting; [Check] takes a
+// shared lock, so it never sees a half-finished write.
+package output
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/immich-render/immich-render/internal/tree"
+)
+
+// ManifestName is the manifest's file name at the root of an owned directory.
+const ManifestName = ".immich-render.json"
+
+// DefaultTool is the tool name recorded in the manifest when Options.Tool is empty.
+const DefaultTool = "immich-render"
+
+// tempInfix marks the temporary files a write renames into place. A killed
+// run can leave one behind; it is a stray like any other file.
+const tempInfix = ".immich-render-tmp-"
+
+// Options tunes Write and Check.
+type Options struct {
+	// Force lets Write take over a non-empty directory that has no manifest,
+	// removing every file in it that the tree does not have.
+	Force bool
+
+	// DirMode is the exact mode of every directory inside DIR, and of DIR
+	// itself when Write creates it: 0o755 for -o, 0o700 for --secrets-out.
+	// Zero means 0o755. The manifest gets DirMode without execute bits
+	// (0o644 or 0o600).
+	DirMode fs.FileMode
+
+	// Tool, Version and Meta are recorded in the manifest. An empty Tool
+	// means DefaultTool. Meta is free metadata such as
+	// {"immichVersion": "v3.1.0"}; it is written with sorted keys.
+	Tool    string
+	Version string
+	Meta    map[string]string
+
+	// NoDiffContent makes Check leave file contents out of its report
+	// (no unified diffs, no manifest diff): names and modes only. For trees
+	// that hold plaintext secrets.
+	NoDiffContent bool
+
+	// GitModes makes Check compare modes as git stores them: only the
+	// owner's execute bit of files, no directory modes. A fresh clone gets
+	// its modes from the umask (users.acl 0640 comes back 0644), so an
+	// exact check of a checkout would always fail. The manifest still lists
+	// exact modes, so a render that changes a mode is still drift: of the
+	// manifest. Write always sets exact modes.
+	GitModes bool
+
+	// OnWait, when set, is called once if another process holds the
+	// directory's lock, just before waiting for it.
+	OnWait func()
+
+	// hook, set only by tests, is called at each step of a write (op is
+	// "write" halfway through a temporary file, "rename", "remove",
+	// "manifest") and can fail it, to prove that an interrupted write
+	// leaves a consistent directory.
+	hook func(op, path string) error
+
+	// batchFrom, set only by tests, replaces batchMin, so that both ways
+	// of making files durable are tested on small trees.
+	batchFrom int
+}
+
+func (o Options) dirMode() fs.FileMode {
+	if o.DirMode == 0 {
+		return 0o755
+	}
+	return o.DirMode & fs.ModePerm
+}
+
+func (o Options) manifestMode() fs.FileMode { return o.dirMode() &^ 0o111 }
+
+func (o Options) tool() string {
+	if o.Tool == "" {
+		return DefaultTool
+	}
+	return o.Tool
+}
+
+func (o Options) step(op, p string) error {
+	if o.hook == nil {
+		return nil
+	}
+	return o.hook(op, p)
+}
+
+// validate rejects trees that cannot be written as a directory: invalid
+// paths, a path that is both a file and a directory, the manifest's name,
+// or a mode with more than permission bits. Renderers never build such a
+// tree, so these are internal errors.
+func validate(t tree.Tree) error {
+	paths := t.Paths()
+	var problems []string
+	for _, p := range paths {
+		switch {
+		case !fs.ValidPath(p) || p == "." || strings.Contains(p, `\`):
+			problems = append(problems, fmt.Sprintf("invalid path %q", p))
+			continue
+		case p == ManifestName:
+			problems = append(problems, fmt.Sprintf("%s is reserved for the manifest", p))
+		case t[p].Mode&^fs.ModePerm != 0:
+			problems = append(problems, fmt.Sprintf("%s: mode %v has more than permission bits", p, t[p].Mode))
+		}
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if _, ok := t[d]; ok {
+				problems = append(problems, fmt.Sprintf("%s is both a file and the directory of %s", d, p))
+				break
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("output: the rendered tree cannot be written (a renderer bug): %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// neededDirs returns the set of directories that hold a tree path.
+func neededDirs(t tree.Tree) map[string]bool {
+	dirs := map[string]bool{}
+	for p := range t {
+		for d := path.Dir(p); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	return dirs
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// octal formats a mode the way chmod takes it: 0644.
+func octal(m fs.FileMode) string {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return fmt.Sprintf("%04o", bits)
+}

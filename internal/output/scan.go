@@ -1,0 +1,261 @@
+package output
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/immich-render/immich-render/internal/tree"
+)
+
+// modeBits are the bits of a mode that count: permissions and the special
+// bits a chmod sets or clears.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// entry is one path found under DIR, from Lstat.
+type entry struct {
+	mode fs.FileMode
+	size int64
+	// same is set by a scan that was given the expected contents: the
+	// path is a regular file with exactly those bytes (its mode aside).
+	same bool
+}
+
+func (e entry) isDir() bool     { return e.mode.IsDir() }
+func (e entry) isRegular() bool { return e.mode.IsRegular() }
+
+// handle is an open, locked DIR. Every access below DIR goes through root,
+// which refuses to leave DIR; the locked file is DIR itself.
+type handle struct {
+	dir  string
+	root *os.Root
+	lock *os.File
+}
+
+func (h *handle) close() {
+	h.root.Close()
+	h.lock.Close() // releases the lock
+}
+
+// show returns the path of p under DIR, for messages.
+func (h *handle) show(p string) string { return filepath.Join(h.dir, filepath.FromSlash(p)) }
+
+// statDir checks that dir is a real directory. It returns false without an
+// error when dir does not exist.
+func statDir(dir string) (bool, error) {
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, _ := os.Readlink(dir)
+		return false, fmt.Errorf("%s is a symbolic link (to %s): immich-render writes only into a real directory, so that it can never write outside it; pass the directory it points to", dir, target)
+	case !fi.IsDir():
+		return false, fmt.Errorf("%s exists and is a %s, not a directory", dir, kindOf(fi.Mode()))
+	}
+	return true, nil
+}
+
+// openLocked opens dir, locks it and opens a root on it, checking that the
+// root is the directory that was locked (dir was not swapped in between).
+func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
+	f, err := openDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	if err := lock(f, exclusive, onWait); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	h := &handle{dir: dir, root: root, lock: f}
+	locked, err1 := f.Stat()
+	rooted, err2 := root.Stat(".")
+	if err := errors.Join(err1, err2); err != nil {
+		h.close()
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	if !os.SameFile(locked, rooted) {
+		h.close()
+		return nil, fmt.Errorf("%s was replaced while it was being opened; try again", dir)
+	}
+	return h, nil
+}
+
+// scan lists everything under DIR with Lstat. It never descends into a
+// symbolic link: it opens only entries that Lstat found to be directories,
+// and os.Root refuses a link in their place.
+//
+// When want is not nil, a regular file for which want returns contents of
+// its size is read and compared as well (entry.same), in the same pass:
+// the directory is open already, so the file is one openat away.
+//
+// Directories are read in parallel, each through a root of its own, so
+// that every call names one path component rather than walking the path
+// from DIR again.
+func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, error) {
+	s := &scanner{want: want, pool: newPool(), entries: map[string]entry{}}
+	s.pool.run(func() error { return s.dir(h.root, ".", false) })
+	if err := s.pool.wait(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", h.dir, err)
+	}
+	return s.entries, nil
+}
+
+type scanner struct {
+	want    func(string) ([]byte, bool)
+	pool    *pool
+	mu      sync.Mutex
+	entries map[string]entry
+}
+
+// dir lists the directory rel, open as r (closed at the end when own),
+// and hands its subdirectories to the pool.
+func (s *scanner) dir(r *os.Root, rel string, own bool) error {
+	if own {
+		defer r.Close()
+	}
+	if s.pool.stopped() {
+		return nil
+	}
+	f, err := r.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	found := make(map[string]entry, len(names))
+	for _, name := range names {
+		p := name
+		if rel != "." {
+			p = rel + "/" + name
+		}
+		fi, err := r.Lstat(name)
+		if err != nil {
+			return err
+		}
+		e := entry{mode: fi.Mode(), size: fi.Size()}
+		if e.isRegular() && s.want != nil {
+			if data, ok := s.want(p); ok && int64(len(data)) == e.size {
+				if e.same, err = sameBytes(r, name, data); err != nil {
+					return err
+				}
+			}
+		}
+		found[p] = e
+		if e.isDir() {
+			sub, err := r.OpenRoot(name)
+			if err != nil {
+				return err
+			}
+			s.pool.run(func() error { return s.dir(sub, p, true) })
+		}
+	}
+	s.mu.Lock()
+	maps.Copy(s.entries, found)
+	s.mu.Unlock()
+	return nil
+}
+
+// sameBytes reports whether the regular file name in r holds exactly data.
+func sameBytes(r *os.Root, name string, data []byte) (bool, error) {
+	f, err := r.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	if cap(*bp) < len(data)+1 {
+		*bp = make([]byte, len(data)+1)
+	}
+	buf := (*bp)[:len(data)+1] // one byte more, to see a file that grew
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return false, err
+	}
+	return n == len(data) && bytes.Equal(buf[:n], data), nil
+}
+
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// holds reports whether e is a regular file that a scan found to hold the
+// expected bytes, with exactly mode.
+func (e entry) holds(mode fs.FileMode) bool {
+	return e.isRegular() && e.same && e.mode&modeBits == mode
+}
+
+// layout compares what is under DIR with what a write of t leaves there.
+type layout struct {
+	needed map[string]bool // directories that hold a tree path
+	// strays: entries that are not directories and are neither a tree
+	// path nor the manifest, sorted; the temporary files of a killed run
+	// are among them.
+	strays []string
+	// extraDirs: directories that must go, the deepest first, including a
+	// directory that stands where the tree has a file.
+	extraDirs []string
+	// removed: what a write reports as removed: the strays, and each
+	// topmost extra directory that holds no stray (with a trailing slash).
+	removed []string
+}
+
+func plan(entries map[string]entry, t tree.Tree) layout {
+	l := layout{needed: neededDirs(t)}
+	isFile := func(p string) bool {
+		_, ok := t[p]
+		return ok || p == ManifestName
+	}
+	holdsStray := map[string]bool{}
+	var extra []string
+	for p, e := range entries {
+		switch {
+		case e.isDir() && !l.needed[p]:
+			extra = append(extra, p)
+		case !e.isDir() && !isFile(p):
+			l.strays = append(l.strays, p)
+			for d := path.Dir(p); d != "."; d = path.Dir(d) {
+				holdsStray[d] = true
+			}
+		}
+	}
+	slices.Sort(l.strays)
+	l.removed = slices.Clone(l.strays)
+	for _, d := range extra {
+		if isFile(d) || holdsStray[d] {
+			continue
+		}
+		parent := path.Dir(d)
+		if parent != "." && !l.needed[parent] && !isFile(parent) && !holdsStray[parent] {
+			continue // an emptied parent is reported instead
+		}
+		l.removed = append(l.removed, d+"/")
+	}
+	slices.Sort(l.removed)
+	slices.SortFunc(extra, func(a, b string) int {
+		if da, db := strings.Count(a, "/"), strings.Count(b, "/"); da != db {
+			return db - da
+		}
+		return strings.Compare(a, b)
+	})
+	l.extraDirs = extra
+	return l
+}

@@ -1,0 +1,288 @@
+// Package pipeline is the one path every render and drift check takes,
+// for a single site and for a fleet alike (a site is a fleet of one host
+// named "", whose files sit at the top of the output directory):
+//
+//	resolve and validate (schema.LoadDeployment)
+//	  -> render every host in parallel (renderHosts)
+//	  -> plan the owned directories: overlap refused, --host keeps the
+//	     other hosts' files, the fleet index, manifest metadata
+//	  -> check both directories, or preflight both and then write both
+//	  -> warnings, upgrade notes and the summary, grouped by host
+//
+// Each guarantee lives in exactly one function here or in output, and
+// both shapes of configuration reach it through Run.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/immich-render/immich-render/internal/output"
+	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/internal/tree"
+)
+
+// Request is one render or check.
+type Request struct {
+	Inputs  []schema.Input
+	Options schema.Options
+	Hosts   []string // --host: only these hosts of a fleet
+
+	Out        string // -o
+	SecretsOut string // --secrets-out, or ""
+	Check      bool   // compare instead of writing
+	ExactModes bool   // with Check: compare modes on disk, not through the manifest
+	Force      bool   // take over a non-empty directory without a manifest
+	Quiet      bool   // print nothing on success
+
+	Tool, Version string // recorded in the manifests
+
+	Stdout, Stderr io.Writer
+}
+
+// UsageError is a mistake in how the command was called, rather than in
+// the configuration: exit 2 with a hint to read the usage.
+type UsageError struct{ Msg string }
+
+func (e UsageError) Error() string { return e.Msg }
+
+// Run renders or checks a deployment. It reports whether --check found
+// drift; a configuration with problems is a schema.Problems error, and
+// nothing is written unless everything could be.
+func Run(req Request) (drift bool, err error) {
+	if req.SecretsOut != "" && overlaps(req.Out, req.SecretsOut) {
+		return false, UsageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: keep the secrets directory apart, and out of git", req.Out, req.SecretsOut)}
+	}
+	defer tuneGC()()
+	prog := newProgress(req.Stderr, req.Quiet)
+	defer prog.finish()
+
+	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.Selection{Hosts: req.Hosts, Progress: prog.step("validated")})
+	if err != nil {
+		return false, selectionError(err)
+	}
+	res := renderHosts(dep.Hosts, renderOptions{Secrets: req.SecretsOut != "", Progress: prog.step("rendered")})
+
+	p := &plan{req: req, dep: dep, res: res, rendered: map[string]bool{}}
+	for _, h := range res.Hosts {
+		p.rendered[h] = true
+	}
+	if err := p.build(prog); err != nil {
+		return false, err
+	}
+	if !req.Quiet {
+		// A clean --check prints nothing: warnings are the render's.
+		for _, line := range formatWarnings(res.Warnings) {
+			if !req.Check {
+				prog.printf("immich-render: warning: %s\n", line)
+			}
+		}
+		if p.prev != nil {
+			for _, block := range upgradeNotes(dep.Hosts, p.prev.Meta) {
+				prog.printf("%s", block)
+			}
+		}
+	}
+	if req.Check {
+		return p.check(prog)
+	}
+	return false, p.write(prog)
+}
+
+// plan is a run's two owned directories and what goes into them.
+type plan struct {
+	req      Request
+	dep      *schema.Deployment
+	res      rendered
+	rendered map[string]bool  // the hosts this run rendered
+	prev     *output.Manifest // -o's manifest from the last render, if any
+	kept     []string         // hosts of a fleet that --host leaves as they are
+	targets  []target         // -o, then --secrets-out
+}
+
+// target is one owned directory and the tree that belongs in it.
+type target struct {
+	dir    string
+	tree   tree.Tree
+	opt    output.Options
+	header string // printed before its drift
+}
+
+func (p *plan) partial() bool { return len(p.req.Hosts) > 0 }
+
+// build completes the trees (the hosts --host keeps, the fleet index) and
+// the options of both directories.
+func (p *plan) build(prog *progress) error {
+	req, res := p.req, &p.res
+	if prev, err := output.ReadManifest(req.Out); err == nil {
+		p.prev = &prev
+	}
+	sums := res.Summaries
+	if p.partial() && p.prev != nil {
+		prog.stage("reading the other hosts")
+		for _, s := range FromMeta(p.prev.Meta) {
+			if !p.rendered[s.Name] {
+				p.kept = append(p.kept, s.Name)
+				sums = append(sums, s)
+			}
+		}
+		slices.SortFunc(sums, func(a, b Summary) int { return strings.Compare(a.Name, b.Name) })
+	}
+	meta := map[string]string{"immichVersion": ""}
+	if p.dep.Fleet {
+		res.Out.Add(IndexName, Index(sums, pending(p.dep.Names, sums)), 0o644)
+		meta = Meta(sums)
+	} else {
+		meta["immichVersion"] = p.dep.Hosts[0].Config.Immich.Version
+		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
+	}
+
+	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,
+		// Git records only 0644 and 0755, so a checkout cannot carry
+		// 0640 or 0600: --check compares modes through the manifest,
+		// which lists them, unless asked to look at the disk.
+		GitModes: req.Check && !req.ExactModes,
+		OnWait:   func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.Out) }}
+	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opt}}
+	if req.SecretsOut != "" {
+		sopt := opt
+		sopt.DirMode = 0o700
+		sopt.NoDiffContent = true // the same metadata: it is the same deployment
+		sopt.OnWait = func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.SecretsOut) }
+		p.targets = append(p.targets, target{dir: req.SecretsOut, tree: res.Secrets, opt: sopt,
+			header: fmt.Sprintf("secrets directory %s:\n", req.SecretsOut)})
+	}
+
+	// A partial render writes the other hosts' files back as they are on
+	// disk, so that the write, which owns and prunes the whole
+	// directory, keeps them. A check compares the selected hosts only.
+	if p.partial() && !req.Check && len(p.kept) > 0 {
+		for i := range p.targets {
+			t := &p.targets[i]
+			prev, err := output.ReadManifest(t.dir)
+			if err != nil {
+				continue
+			}
+			kept, err := readHostFiles(t.dir, prev, p.kept)
+			if err != nil {
+				return err
+			}
+			for path, f := range kept {
+				t.tree[path] = f
+			}
+		}
+	}
+	return nil
+}
+
+// check compares both directories with the trees and prints the drift.
+func (p *plan) check(prog *progress) (bool, error) {
+	prog.stage("checking")
+	found := false
+	for _, t := range p.targets {
+		d, err := output.Check(t.dir, t.tree, t.opt)
+		if err != nil {
+			return false, err
+		}
+		if p.partial() {
+			d = Scope(d, func(h string) bool { return p.rendered[h] })
+		}
+		if d.Empty() {
+			continue
+		}
+		prog.finish()
+		fmt.Fprint(p.req.Stdout, t.header)
+		d.Format(p.req.Stdout)
+		found = true
+	}
+	return found, nil
+}
+
+// write refuses both directories before changing either, then writes them.
+func (p *plan) write(prog *progress) error {
+	for _, t := range p.targets {
+		if err := output.Preflight(t.dir, t.opt); err != nil {
+			return err
+		}
+	}
+	for i, t := range p.targets {
+		prog.stage(fmt.Sprintf("writing %d files", len(t.tree)))
+		rep, err := output.Write(t.dir, t.tree, t.opt)
+		if err != nil {
+			return err
+		}
+		if p.req.Quiet {
+			continue
+		}
+		if i == 0 && p.dep.Fleet {
+			prog.printf("%s: %s (%s)\n", t.dir, rep, hostCount(len(p.res.Hosts), len(p.kept)))
+		} else {
+			prog.printf("%s: %s\n", t.dir, rep)
+		}
+	}
+	return nil
+}
+
+// selectionError turns a --host that the configuration cannot satisfy
+// into a usage error.
+func selectionError(err error) error {
+	if errors.Is(err, schema.ErrHostsOnSite) {
+		return UsageError{err.Error()}
+	}
+	var uh *schema.UnknownHostsError
+	if !errors.As(err, &uh) {
+		return err
+	}
+	what := "no host"
+	if len(uh.Unknown) > 1 {
+		what = "no hosts"
+	}
+	return UsageError{fmt.Sprintf("--host %s: the configuration has %s of that name; its hosts are %s",
+		strings.Join(uh.Unknown, ", "), what, listHosts(uh.Known, maxHostsListed))}
+}
+
+// pending lists the hosts of the configuration that the index has no row
+// for: a partial render never rendered them.
+func pending(names []string, sums []Summary) []string {
+	listed := make(map[string]bool, len(sums))
+	for _, s := range sums {
+		listed[s.Name] = true
+	}
+	var out []string
+	for _, name := range names {
+		if !listed[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// overlaps reports whether one directory is inside the other (or the same).
+func overlaps(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, y+string(filepath.Separator)) }
+	return within(a, b) || within(b, a)
+}
+
+func hostCount(rendered, kept int) string {
+	s := plural(rendered, "host") + " rendered"
+	if kept > 0 {
+		s += fmt.Sprintf(", %s kept", plural(kept, "other host"))
+	}
+	return s
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

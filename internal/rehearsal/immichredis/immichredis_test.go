@@ -1,0 +1,95 @@
+package immichredis
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/internal/valkeytest"
+)
+
+// TestImmichRedisClients runs check.mjs as the Immich user against the
+// rendered users.acl, and against one without +evalsha, which must fail.
+func TestImmichRedisClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: installs npm packages and runs node")
+	}
+	redis := testenv.Binary(t, "redis-server")
+	node := testenv.Binary(t, "node")
+	installModules(t)
+
+	cfg := testenv.Config(t, nil)
+	acl := render.Render(cfg, render.Options{Secrets: true}).Out["rootfs/etc/valkey/users.acl"].Data
+	for _, tc := range []struct {
+		name    string
+		acl     []byte
+		wantErr string
+	}{
+		{"rendered", acl, ""},
+		{"without evalsha", bytes.Replace(acl, []byte(" +evalsha"), nil, 1), "NOPERM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.wantErr != "" && bytes.Equal(tc.acl, acl) {
+				t.Fatal("the mutation changed nothing")
+			}
+			aclFile := filepath.Join(t.TempDir(), "users.acl")
+			if err := os.WriteFile(aclFile, tc.acl, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			port, err := valkeytest.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := valkeytest.Start(valkeytest.Options{Binary: redis, TCPPort: port, Args: []string{"--aclfile", aclFile}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			cmd := exec.Command(node, "check.mjs")
+			cmd.Env = append(os.Environ(),
+				"REDIS_HOSTNAME=127.0.0.1", "REDIS_PORT="+strconv.Itoa(port), "REDIS_DBINDEX="+strconv.Itoa(cfg.Immich.Valkey.DB),
+				"REDIS_USERNAME="+cfg.Immich.Valkey.User, "REDIS_PASSWORD="+cfg.Immich.Valkey.Password.Value)
+			out, err := cmd.CombinedOutput()
+			t.Logf("node check.mjs:\n%s", out)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Immich's Redis clients failed with the rendered ACL: %v", err)
+			case tc.wantErr == "" && strings.Contains(string(out), "NOPERM"):
+				t.Errorf("NOPERM with the rendered ACL")
+			case tc.wantErr != "" && err == nil:
+				t.Errorf("the clients ran through; want a failure with %s", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(string(out), tc.wantErr):
+				t.Errorf("the clients failed without %s", tc.wantErr)
+			}
+		})
+	}
+}
+
+// installModules runs npm ci once per checkout (package-lock.json pins
+// every version), under a lock against a parallel test run.
+func installModules(t *testing.T) {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "immich-render-npm.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if _, err := os.Stat("node_modules/.package-lock.json"); err == nil {
+		return
+	}
+	npm := testenv.Binary(t, "npm")
+	if out, err := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts").CombinedOutput(); err != nil {
+		testenv.Skip(t, "npm ci failed (is the npm registry reachable?): "+err.Error()+"\n"+string(out))
+	}
+}
