@@ -56,6 +56,7 @@ var rules = []rule{
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
+	{[]string{"valkey"}, checkACLMode},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
 		for _, p := range checkValkey(c, func(string) []string { return nil }) {
 			add(p.Path, p.Reason, p.Hint)
@@ -127,4 +128,13 @@ func secretSettings(v any, path string) []string {
 		}
 	}
 	return out
+}
+
+// checkACLMode refuses other services' users where immich-render does not
+// own the users file: they would be silently left out.
+func checkACLMode(c *Config, add addFunc) {
+	if c.Valkey.ACLMode == ACLModeUser && len(c.Valkey.Users) > 0 {
+		add("valkey.users", `valkey.aclMode is "user": immich-render sets only Immich's user, and these users would not be created`,
+			`leave valkey.users out and manage those users where the host's aclfile is managed, or set valkey.aclMode to "file"`)
+	}
 }
