@@ -279,6 +279,8 @@ func (h *sharedHost) startPG() {
 }
 
 func (h *sharedHost) valkeyConf(conf string) {
+	// A Valkey host: no redis-server configuration beside it.
+	os.RemoveAll("/etc/redis")
 	os.RemoveAll("/etc/valkey")
 	h.write("/etc/valkey/valkey.conf", conf)
 }

@@ -77,6 +77,9 @@ func renderReadme(cfg *schema.Config, out tree.Tree) File {
 	for _, s := range schema.ImmichSecrets() {
 		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret)
 	}
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("| `%s` | `valkey.adminPassword` | %s, which logs in as Valkey's default user |\n", path.Join(secretsDir(cfg), valkeyAdminSecret), ValkeyUserUnit)
+	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
 
@@ -166,14 +169,17 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
 	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
 	w("### First deployment\n\n")
-	w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
-	w("   (each says where it goes), then restart those services once.\n")
-	w("2. Copy the files with their modes (run where `out/` and `secrets/` are). Without `-o`/`-g`,\n")
+	w("1. Copy `fragments/` to the host and run `fragments/apply.sh` there as root (see\n")
+	w("   [apply.sh](#fragmentsapplysh) below; `--dry-run` first shows what it would change).\n")
+	w("   It merges what Immich needs into the host's PostgreSQL and Valkey configuration;\n")
+	w("   the services are restarted in step 3.\n")
+	w("2. Copy the files with their modes (run where `out/` is; the secrets were rendered\n")
+	w("   outside the repository, `--secrets-out ../immich-secrets`). Without `-o`/`-g`,\n")
 	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
 	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
 	w("```sh\n")
 	w("rsync -rlp out/rootfs/ root@HOST:/\n")
-	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
+	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
 	w("```\n\n")
 	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
 	w("   reaches `/opt` or another shared parent.\n")
@@ -189,6 +195,7 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("%s\n", strings.Join(startCommands(cfg), "\n"))
 	w("```\n\n")
+	b.WriteString(applySection(cfg))
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
 	w("   database migrations have no downgrade.")
@@ -197,7 +204,8 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands, then on the host:\n\n```sh\n")
+	w("3. Run the same rsync commands and `fragments/apply.sh` again (it prints `no change`\n")
+	w("   when nothing is to merge), then on the host:\n\n```sh\n")
 	w("systemctl daemon-reload\n")
 	w("systemctl restart %s immich.service\n", DBInitUnit)
 	w("```\n\n")
@@ -251,11 +259,17 @@ func describe(cfg *schema.Config, p string) string {
 	case strings.HasPrefix(p, "fragments/postgresql/pg_hba"):
 		return "merge into pg_hba.conf (first match wins: put it before broader lines)"
 	case strings.HasPrefix(p, "fragments/postgresql/"):
-		return "merge into postgresql.conf (or drop into conf.d/)"
-	case p == "fragments/apply.sh":
-		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+		return "settings to merge into postgresql.conf, keeping the host's own addresses and libraries (apply.sh does)"
+	case p == ApplyScript:
+		return "merges the fragments into the host's configuration, keeping its other tenants' values; `--dry-run`, `--undo` (cloud-init runs it)"
+	case strings.HasSuffix(p, "/"+ValkeyUserUnit):
+		return "sets Immich's Valkey user with ACL SETUSER and ACL SAVE before Immich starts (valkey.aclMode \"user\")"
+	case strings.HasSuffix(p, "/valkey/immich-user.sh"):
+		return "the script " + ValkeyUserUnit + " runs"
+	case strings.HasSuffix(p, "/"+ImmichUnit+".d/valkey-user.conf"):
+		return "makes " + ImmichUnit + " want " + ValkeyUserUnit
 	case strings.HasPrefix(p, "fragments/valkey/"):
-		return "merge into valkey.conf"
+		return "settings to merge into valkey.conf, keeping the host's own bind addresses (apply.sh does)"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):
 		return "Immich system settings, passed with IMMICH_CONFIG_FILE"
 	}
@@ -291,3 +305,43 @@ func shellPath(p string) string {
 
 // shellQuote single-quotes a word for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// applySection says what fragments/apply.sh changes on the host and how
+// to take it back.
+func applySection(cfg *schema.Config) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	_, preload := vectorExtensions(im.Postgres.VectorExtension)
+	w("### fragments/apply.sh\n\n")
+	w("Run as root on the host: `fragments/apply.sh [--dry-run | --undo]`. The PostgreSQL and\n")
+	w("Valkey on this host may serve other tenants, so it merges, never replaces:\n\n")
+	w("- **PostgreSQL**, the cluster of `/etc/postgresql/*/*` on port %d (Debian's layout, any\n", im.Postgres.Port)
+	w("  version): it reads the host's `listen_addresses` and `shared_preload_libraries` as\n")
+	w("  PostgreSQL computes them (`postgres -C`, includes and `postgresql.auto.conf` counted,\n")
+	w("  its own drop-in left out) and writes `conf.d/immich-render.conf` with the host's values\n")
+	w("  followed by Immich's: `%s`", pgListen(cfg))
+	if preload != "" {
+		w(" and `%s`", preload)
+	}
+	w(" (`*` already covers every\n  address). It adds Immich's line at the top of `pg_hba.conf`, where the first match wins.\n")
+	w("- **Valkey** (`/etc/valkey/valkey.conf`, or `/etc/redis/redis.conf`): an `include` at the\n")
+	w("  end of the file reads `immich-render.conf` beside it, with `bind` set to the host's\n")
+	w("  addresses followed by `%s`", strings.Join(valkeyBinds(cfg), " "))
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w(". The host's `aclfile` stays: %s\n  sets Immich's user in it.\n", ValkeyUserUnit)
+	} else {
+		w(", and `aclfile %s` when the host\n  has none. A host whose `aclfile` points elsewhere is refused: its users would be replaced\n", valkeyACLPath)
+		w("  (declare them in `valkey.users`, or use `valkey.aclMode: \"user\"`).\n")
+	}
+	w("- `/etc/sysctl.d/60-immich-render.conf`: `net.ipv4.ip_nonlocal_bind = 1`, so that both\n")
+	w("  servers bind %s at boot, before Podman's bridge carries it.\n\n", im.HostGateway)
+	w("It prints one line per change and `no change` when there is none, so running it after\n")
+	w("every render is safe. Where the host cannot be merged (another Valkey port, an `aclfile`\n")
+	w("it would take over, a setting read after its drop-in) it says why, changes nothing and\n")
+	w("exits 1. It keeps each file as it was before its first run in\n")
+	w("`/var/lib/immich-render/apply-undo/`; `--undo` puts them back byte for byte and removes\n")
+	w("what it created (it refuses a file edited since). Restart PostgreSQL and Valkey after\n")
+	w("either. A later edit of the host's own values is picked up by the next run.\n\n")
+	return b.String()
+}

@@ -28,6 +28,8 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
+# The secrets warnings ask git whether it ignores a folder.
+have git || need+=(git)
 # Every rendered shell script is checked by shellcheck in the tests.
 have shellcheck || need+=(shellcheck)
 # Valkey 8 (Debian 12: 8.0.1 from bookworm-backports, without touching core

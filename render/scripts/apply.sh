@@ -3,63 +3,29 @@
 # change the configuration and render again.
 #
 # Merges what this Immich needs into a Debian host's PostgreSQL and Valkey
-# configuration without taking anything from their other tenants:
-#   - PostgreSQL (the cluster of /etc/postgresql/*/* that uses port {{.PGPort}}):
-#     conf.d/immich-render.conf sets listen_addresses and
-#     shared_preload_libraries to the host's own values (as PostgreSQL
-#     computes them) followed by the ones Immich needs; pg_hba.conf gets
-#     Immich's line at the top.
-#   - Valkey (/etc/valkey/valkey.conf, or /etc/redis/redis.conf): an include
-#     at the end of the file reads /etc/valkey/immich-render.conf (next to
-#     that file), which sets bind to the host's addresses followed by
-#     Immich's{{if .ACLFile}}, and aclfile to {{.ACLFile}} when the host has none{{end}}.
-#   - /etc/sysctl.d/60-immich-render.conf: net.ipv4.ip_nonlocal_bind = 1.
-# Every change is printed, one line each; a run that changes nothing says
-# so. Where the host's configuration cannot be merged it stops, changes
-# nothing and exits 1. The files as they were before the first run are
-# kept in /var/lib/immich-render/apply-undo, for --undo.
-#
-# Usage, as root on the host:
-#   fragments/apply.sh             merge, then restart PostgreSQL and Valkey
-#   fragments/apply.sh --dry-run   print what it would change, change nothing
-#   fragments/apply.sh --undo      put back the files as they were
+# configuration, keeping their other tenants' values: the output README
+# says what it changes. As root on the host:
+#   fragments/apply.sh [--dry-run | --undo]
 # IMMICH_RENDER_ROOT prefixes every host path (for tests).
 set -eu
 
-usage() {
-	echo "usage: apply.sh [--dry-run | --undo]"
-}
+usage='usage: apply.sh [--dry-run | --undo]'
 mode=apply
-case $# in
-0) ;;
-1)
-	case $1 in
-	--dry-run) mode=dry-run ;;
-	--undo) mode=undo ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*)
-		usage >&2
-		exit 2
-		;;
-	esac
-	;;
-*)
-	usage >&2
-	exit 2
-	;;
+case "$*" in
+'') ;;
+--dry-run) mode=dry-run ;;
+--undo) mode=undo ;;
+-h | --help) echo "$usage" && exit 0 ;;
+*) echo "$usage" >&2 && exit 2 ;;
 esac
 
-# What this Immich needs, from the configuration.
+# What Immich needs.
 pg_port={{sh .PGPort}}
 pg_listen={{sh .PGListen}}
 pg_preload={{sh .PGPreload}}
 valkey_port={{sh .ValkeyPort}}
 valkey_bind={{sh .ValkeyBind}}
-# The users file to point Valkey at ("" when immich-render manages only
-# Immich's own user, valkey.aclMode "user").
+# "" with valkey.aclMode "user": the host's aclfile stays.
 valkey_aclfile={{sh .ACLFile}}
 
 root=${IMMICH_RENDER_ROOT:-}
@@ -67,8 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 state=$root/var/lib/immich-render/apply-undo
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The postgres user reads a copy of the configuration in here.
-chmod 0711 "$work"
+chmod 0711 "$work" # for the postgres user
 : >"$work/plan"
 : >"$work/changes"
 : >"$work/verify"
@@ -79,9 +44,7 @@ fail() {
 	printf 'apply.sh: nothing changed\n' >&2
 	exit 1
 }
-# change records one line of what this run changes.
 change() { printf '%s\n' "$*" >>"$work/changes"; }
-# host strips the root prefix for messages and the undo list.
 host() { printf '%s\n' "${1#"$root"}"; }
 
 # stage plans to give PATH the contents of FILE ("-" removes PATH).
@@ -96,14 +59,12 @@ stage() {
 	fi
 }
 
-# reverse prints file $1's lines last first.
 reverse() { awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }' "$1"; }
 
-# sqlstr quotes a PostgreSQL configuration string.
 sqlstr() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
 
-# union prints the comma list $1 followed by the items of $2 it lacks,
-# where "*" covers every address (kind "addr"); items are trimmed.
+# union prints the list $1 followed by the items of $2 it lacks ("*"
+# covers every address).
 union() {
 	awk -v host="$1" -v ours="$2" -v kind="$3" 'BEGIN {
 		n = split(host, h, ","); out = ""; sep = ""
@@ -121,10 +82,8 @@ union() {
 	}'
 }
 
-# bindunion does the same for Valkey's bind, a list separated by spaces
-# whose items may start with "-" (optional): "*" or 0.0.0.0 already covers
-# every IPv4 address, "::*" or "::" every IPv6 one, and binding one twice
-# would stop the server.
+# bindunion: the same for Valkey's bind ("-" marks an optional address);
+# binding an address twice would stop the server.
 bindunion() {
 	awk -v host="$1" -v ours="$2" 'BEGIN {
 		n = split(host, h, " "); out = ""; sep = ""
@@ -150,19 +109,17 @@ if [ "$mode" = undo ]; then
 		say "nothing to undo ($(host "$state") has no record of a run)"
 		exit 0
 	fi
-	# Refuse before touching anything if a file changed since apply.sh
-	# wrote it: putting back the original would lose that change.
+	# A file edited since would lose that edit.
 	while read -r what rel; do
 		[ "$what" = dir ] && continue
 		if [ -e "$state/applied$rel" ]; then
 			if ! cmp -s "$state/applied$rel" "$root$rel"; then
-				fail "$rel changed since apply.sh wrote it (its version is $(host "$state")/applied$rel, the original $(host "$state")/orig$rel): merge by hand"
+				fail "$rel changed since apply.sh wrote it: merge by hand with $(host "$state")/orig$rel"
 			fi
 		elif [ -e "$root$rel" ]; then
 			fail "$rel was created since apply.sh removed it: merge by hand"
 		fi
 	done <"$state/files"
-	# Last recorded first, so that a folder is removed after its files.
 	reverse "$state/files" >"$work/undo"
 	while read -r what rel; do
 		case $what in
@@ -193,9 +150,8 @@ if [ "$mode" = undo ]; then
 fi
 
 # --- PostgreSQL -------------------------------------------------------------
-# pgconf prints a setting as PostgreSQL computes it from config folder $1
-# (postgresql.conf with its includes, later lines winning, and the data
-# folder's postgresql.auto.conf), or fails saying why.
+# pgconf prints setting $2 as PostgreSQL computes it from the config
+# folder $1 (includes, the last one winning, postgresql.auto.conf).
 pgconf() {
 	if [ "$(id -u)" = 0 ]; then
 		set -- runuser -u postgres -- "$pgbin" -D "$1" -C "$2"
@@ -231,8 +187,7 @@ done
 [ -n "$cluster" ] || fail "no PostgreSQL cluster in $root/etc/postgresql/*/* uses port $pg_port (immich.postgres.port): merge fragments/postgresql by hand"
 
 dropin=$cluster/conf.d/immich-render.conf
-# The host's own values: PostgreSQL's, from a copy of the configuration
-# folder without this script's drop-in.
+# The host's own values: from a copy without this script's drop-in.
 shadow=$work/pg
 mkdir "$shadow"
 for f in "$cluster"/*.conf; do
@@ -261,9 +216,7 @@ printf 'pg %s listen_addresses %s\npg %s shared_preload_libraries %s\n' \
 	"$cluster" "$want_listen" "$cluster" "$want_preload" >>"$work/verify"
 if [ -s "$work/dropin" ]; then
 	{
-		echo "# Written by immich-render's apply.sh: the host's values, as PostgreSQL"
-		echo "# computed them without this file, followed by the ones Immich needs."
-		echo "# apply.sh --undo takes it away."
+		echo "# immich-render's apply.sh: the host's values, then Immich's."
 		cat "$work/dropin"
 	} >"$work/dropin.new"
 	if ! cmp -s "$work/dropin.new" "$dropin"; then
@@ -292,19 +245,8 @@ if [ -s "$work/hba.add" ]; then
 fi
 
 # --- Valkey -----------------------------------------------------------------
-vconf=
-for f in "$root/etc/valkey/valkey.conf" "$root/etc/redis/redis.conf"; do
-	if [ -f "$f" ]; then
-		vconf=$f
-		break
-	fi
-done
-[ -n "$vconf" ] || fail "no $root/etc/valkey/valkey.conf or $root/etc/redis/redis.conf: merge fragments/valkey by hand"
-vdropin=${vconf%/*}/immich-render.conf
-include="include $(host "$vdropin")"
-
-# vkexpand prints a Valkey configuration with its includes read in place,
-# as the server reads it, leaving out this script's include line.
+# vkexpand prints a Valkey configuration, includes read in place, without
+# this script's include.
 vkexpand() (
 	while IFS= read -r line || [ -n "$line" ]; do
 		[ "$line" = "$include" ] && continue
@@ -320,77 +262,85 @@ vkexpand() (
 		esac
 	done <"$1"
 )
-# vkget prints the last value of directive $1 (Valkey: the last one wins).
+# vkget prints the last value of directive $1.
 vkget() {
 	awk -v name="$1" 'tolower($1) == name { $1 = ""; v = substr($0, 2) } END { gsub(/"/, "", v); print v }'
 }
 
-vkexpand "$vconf" >"$work/valkey.host"
-host_bind=$(vkget bind <"$work/valkey.host")
-# Without a bind line Valkey listens on every address.
-[ -n "$host_bind" ] || host_bind="* -::*"
-host_port=$(vkget port <"$work/valkey.host")
-[ -n "$host_port" ] || host_port=6379
-host_aclfile=$(vkget aclfile <"$work/valkey.host")
-[ "$host_port" = "$valkey_port" ] || fail "$(host "$vconf") sets port $host_port, but immich.valkey.port is $valkey_port: Valkey has one port, so set immich.valkey.port to $host_port"
-want_bind=$(bindunion "$host_bind" "$valkey_bind")
+# vkmerge merges into the Valkey (or redis-server) configuration $1.
+vkmerge() {
+	vconf=$1
+	vdropin=${vconf%/*}/immich-render.conf
+	include="include $(host "$vdropin")"
+	vkexpand "$vconf" >"$work/valkey.host"
+	host_bind=$(vkget bind <"$work/valkey.host")
+	# Without a bind line Valkey listens on every address.
+	[ -n "$host_bind" ] || host_bind="* -::*"
+	host_port=$(vkget port <"$work/valkey.host")
+	[ -n "$host_port" ] || host_port=6379
+	host_aclfile=$(vkget aclfile <"$work/valkey.host")
+	[ "$host_port" = "$valkey_port" ] || fail "$(host "$vconf") sets port $host_port, but immich.valkey.port is $valkey_port: Valkey has one port, so set immich.valkey.port to $host_port"
+	want_bind=$(bindunion "$host_bind" "$valkey_bind")
 
-: >"$work/vdropin"
-if [ "$want_bind" != "$host_bind" ]; then
-	printf 'bind %s\n' "$want_bind" >>"$work/vdropin"
-fi
-if [ -n "$valkey_aclfile" ]; then
-	if [ -z "$host_aclfile" ]; then
-		if grep -qi '^[[:space:]]*user[[:space:]]' "$work/valkey.host"; then
-			fail "$(host "$vconf") defines users itself (user lines), which Valkey refuses beside an aclfile: move them into valkey.users, or set valkey.aclMode to \"user\""
-		fi
-		printf 'aclfile %s\n' "$valkey_aclfile" >>"$work/vdropin"
-	elif [ "$host_aclfile" != "$valkey_aclfile" ]; then
-		fail "$(host "$vconf") reads its users from aclfile $host_aclfile, and immich-render renders the whole of $valkey_aclfile: set valkey.aclMode to \"user\" to manage only Immich's user in the host's file, or move the host's users into valkey.users and point aclfile at $valkey_aclfile yourself"
+	: >"$work/vdropin"
+	if [ "$want_bind" != "$host_bind" ]; then
+		printf 'bind %s\n' "$want_bind" >>"$work/vdropin"
 	fi
-else
-	[ -n "$host_aclfile" ] || fail "$(host "$vconf") has no aclfile, which valkey.aclMode \"user\" needs (ACL SAVE writes Immich's user there): add one, for example aclfile /etc/valkey/users.acl, with the host's users"
-fi
-printf 'valkey bind %s\nvalkey aclfile %s\n' "$want_bind" "${valkey_aclfile:-$host_aclfile}" >>"$work/verify"
+	if [ -n "$valkey_aclfile" ]; then
+		if [ -z "$host_aclfile" ]; then
+			if grep -qi '^[[:space:]]*user[[:space:]]' "$work/valkey.host"; then
+				fail "$(host "$vconf") defines users itself (user lines), which Valkey refuses beside an aclfile: move them into valkey.users, or set valkey.aclMode to \"user\""
+			fi
+			printf 'aclfile %s\n' "$valkey_aclfile" >>"$work/vdropin"
+		elif [ "$host_aclfile" != "$valkey_aclfile" ]; then
+			fail "$(host "$vconf") reads its users from aclfile $host_aclfile, and immich-render renders the whole of $valkey_aclfile: set valkey.aclMode to \"user\" to manage only Immich's user in the host's file, or move the host's users into valkey.users and point aclfile at $valkey_aclfile yourself"
+		fi
+	else
+		[ -n "$host_aclfile" ] || fail "$(host "$vconf") has no aclfile, which valkey.aclMode \"user\" needs (ACL SAVE writes Immich's user there): add one, for example aclfile /etc/valkey/users.acl, with the host's users"
+	fi
+	printf 'valkey %s bind %s\nvalkey %s aclfile %s\n' "$vconf" "$want_bind" "$vconf" "${valkey_aclfile:-$host_aclfile}" >>"$work/verify"
 
-if [ -s "$work/vdropin" ]; then
-	{
-		echo "# Written by immich-render's apply.sh, included at the end of $(host "$vconf"):"
-		echo "# the host's addresses followed by the ones Immich needs. apply.sh --undo"
-		echo "# takes it away."
-		cat "$work/vdropin"
-	} >"$work/vdropin.new"
-	if ! cmp -s "$work/vdropin.new" "$vdropin"; then
-		stage "$vdropin" "$work/vdropin.new"
-		[ "$want_bind" = "$host_bind" ] || change "$(host "$vdropin"): bind $want_bind (the host's: $host_bind)"
-		if [ -n "$valkey_aclfile" ] && [ -z "$host_aclfile" ]; then
-			change "$(host "$vdropin"): aclfile $valkey_aclfile (the host had none)"
+	if [ -s "$work/vdropin" ]; then
+		{
+			echo "# immich-render's apply.sh: the host's values, then Immich's."
+			cat "$work/vdropin"
+		} >"$work/vdropin.new"
+		if ! cmp -s "$work/vdropin.new" "$vdropin"; then
+			stage "$vdropin" "$work/vdropin.new"
+			[ "$want_bind" = "$host_bind" ] || change "$(host "$vdropin"): bind $want_bind (the host's: $host_bind)"
+			if [ -n "$valkey_aclfile" ] && [ -z "$host_aclfile" ]; then
+				change "$(host "$vdropin"): aclfile $valkey_aclfile (the host had none)"
+			fi
+		fi
+		# The last directive wins.
+		if [ "$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$vconf" | tail -n 1)" != "$include" ]; then
+			grep -vxF "$include" "$vconf" >"$work/vconf.new" || true
+			printf '%s\n' "$include" >>"$work/vconf.new"
+			stage "$vconf" "$work/vconf.new"
+			change "$(host "$vconf"): $include, at the end"
+		fi
+	else
+		if [ -e "$vdropin" ]; then
+			stage "$vdropin" -
+			change "$(host "$vdropin"): removed, the host's own values already cover Immich's"
+		fi
+		if grep -qxF "$include" "$vconf"; then
+			grep -vxF "$include" "$vconf" >"$work/vconf.new" || true
+			stage "$vconf" "$work/vconf.new"
+			change "$(host "$vconf"): removed $include"
 		fi
 	fi
-	# The include must be the file's last directive, so that it wins.
-	if [ "$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$vconf" | tail -n 1)" != "$include" ]; then
-		grep -vxF "$include" "$vconf" >"$work/vconf.new" || true
-		printf '%s\n' "$include" >>"$work/vconf.new"
-		stage "$vconf" "$work/vconf.new"
-		change "$(host "$vconf"): $include, at the end"
-	fi
+}
+if [ -f "$root/etc/valkey/valkey.conf" ]; then
+	vkmerge "$root/etc/valkey/valkey.conf"
+elif [ -f "$root/etc/redis/redis.conf" ]; then
+	vkmerge "$root/etc/redis/redis.conf"
 else
-	if [ -e "$vdropin" ]; then
-		stage "$vdropin" -
-		change "$(host "$vdropin"): removed, the host's own values already cover Immich's"
-	fi
-	if grep -qxF "$include" "$vconf"; then
-		grep -vxF "$include" "$vconf" >"$work/vconf.new" || true
-		stage "$vconf" "$work/vconf.new"
-		change "$(host "$vconf"): removed $include"
-	fi
+	fail "no $root/etc/valkey/valkey.conf or $root/etc/redis/redis.conf: merge fragments/valkey by hand"
 fi
 
 # --- sysctl -----------------------------------------------------------------
-# Both servers listen on the address the containers reach the host at (the
-# Immich network's gateway), which Podman puts on its bridge only when a
-# container attaches: let them bind it at boot, before it exists.
-# systemd-sysctl applies it at boot, before PostgreSQL and Valkey start.
+# Both servers bind the gateway at boot, before Podman's bridge has it.
 sysctl=$root/etc/sysctl.d/60-immich-render.conf
 echo 'net.ipv4.ip_nonlocal_bind = 1' >"$work/sysctl"
 if ! cmp -s "$work/sysctl" "$sysctl"; then
@@ -408,14 +358,12 @@ if [ "$mode" = dry-run ]; then
 	exit 0
 fi
 
-# record notes, once per path, how to undo a change: the original is kept
-# from the first run on, and a folder this script made is removed.
+# record notes, once per path, how to undo: the first run keeps originals.
 record() {
 	grep -q " $1\$" "$state/files" 2>/dev/null && return 0
 	printf '%s %s\n' "$2" "$1" >>"$state/files"
 }
-# mkdirs makes folder $1 and its missing parents, and lists the ones it
-# made, outermost first, in $work/made and at the end of $work/newdirs.
+# mkdirs makes folder $1, listing the folders made, outermost first.
 : >"$work/newdirs"
 mkdirs() {
 	: >"$work/made.rev"
@@ -432,19 +380,16 @@ if [ -d "$state" ]; then
 	cp -Rp "$state" "$work/state.before"
 else
 	mkdirs "$state"
-	# --undo removes the state folder, then the parents made for it.
 	sed '$d' "$work/made" >"$state/parents"
 fi
 chmod 0700 "$state"
-# Each file as it was before this run, to roll back if PostgreSQL or Valkey
-# does not compute the values it should.
+# This run's originals, to roll back.
 : >"$work/rollback"
 while read -r path new; do
 	rel=$(host "$path")
 	parent=${path%/*}
 	if [ ! -d "$parent" ]; then
 		mkdirs "$parent"
-		# Outermost first: --undo, going backwards, removes it last.
 		while read -r d; do record "$d" dir; done <"$work/made"
 	fi
 	if [ -e "$path" ]; then
@@ -476,9 +421,7 @@ while read -r path new; do
 	fi
 done <"$work/plan"
 
-# Check that the servers now compute what this script wrote; something
-# read after it (postgresql.auto.conf from ALTER SYSTEM, a later include)
-# would win over it.
+# The servers must now compute what was written.
 problem=
 while read -r what a b c; do
 	case $what in
@@ -488,9 +431,9 @@ while read -r what a b c; do
 		;;
 	valkey)
 		# shellcheck disable=SC2030,SC2031 # include is only read here
-		got=$(include="" && vkexpand "$vconf" | vkget "$a")
-		[ -n "$got" ] || [ "$a" != bind ] || got="* -::*"
-		[ "$got" = "$b $c" ] || [ "$got" = "$b" ] || problem="Valkey reads $a $got after the merge, not $b $c: a line after the include in $(host "$vconf") wins over it"
+		got=$(include="" && vkexpand "$a" | vkget "$b")
+		[ -n "$got" ] || [ "$b" != bind ] || got="* -::*"
+		[ "$got" = "$c" ] || problem="Valkey reads $b $got from $(host "$a") after the merge, not $c: a line after the include wins over it"
 		;;
 	esac
 	[ -z "$problem" ] || break
