@@ -280,3 +280,41 @@ func TestApplyUndoRefusesLaterEdits(t *testing.T) {
 		t.Errorf("no 'nothing changed':\n%s", out)
 	}
 }
+
+// TestApplyUnion: the merged lists keep the host's items first and add
+// only what they do not already cover.
+func TestApplyUnion(t *testing.T) {
+	for _, tc := range []struct{ listen, bind, wantListen, wantBind string }{
+		{"10.1.2.3", "10.1.2.3", "'10.1.2.3,localhost,172.20.0.1'", "10.1.2.3 127.0.0.1 -::1 172.20.0.1"},
+		{"127.0.0.1", "127.0.0.1 -::1", "'127.0.0.1,172.20.0.1'", "127.0.0.1 -::1 172.20.0.1"},
+		{"localhost, 10.0.0.5", "0.0.0.0", "'localhost,10.0.0.5,172.20.0.1'", "0.0.0.0 -::1"},
+		{"", "* -::*", "'localhost,172.20.0.1'", ""},
+		{"0.0.0.0", "-10.9.9.9", "", "-10.9.9.9 127.0.0.1 -::1 172.20.0.1"},
+		{"*", "127.0.0.1 172.20.0.1", "", "127.0.0.1 172.20.0.1 -::1"},
+	} {
+		files := debianHost()
+		files["etc/postgresql/15/main/postgresql.conf"] = strings.Replace(debianPG, "'10.1.2.3'", "'"+tc.listen+"'", 1)
+		files["etc/valkey/valkey.conf"] = "bind " + tc.bind + "\n"
+		h := newFakeHost(t, files)
+		if out, code := h.apply(); code != 0 {
+			t.Fatalf("listen %q, bind %q: exit %d\n%s", tc.listen, tc.bind, code, out)
+		}
+		pg, vk := h.read("etc/postgresql/15/main/conf.d/immich-render.conf"), h.read("etc/valkey/immich-render.conf")
+		if got := settingOf(pg, "listen_addresses = "); got != tc.wantListen {
+			t.Errorf("host listen_addresses %q: merged %s, want %s", tc.listen, got, tc.wantListen)
+		}
+		if got := settingOf(vk, "bind "); got != tc.wantBind {
+			t.Errorf("host bind %q: merged %q, want %q", tc.bind, got, tc.wantBind)
+		}
+	}
+}
+
+// settingOf returns the rest of the line of conf that starts with prefix.
+func settingOf(conf, prefix string) string {
+	for _, l := range strings.Split(conf, "\n") {
+		if v, ok := strings.CutPrefix(l, prefix); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -24,8 +24,8 @@ import (
 
 	"github.com/immich-render/immich-render/internal/gitcheck"
 	"github.com/immich-render/immich-render/internal/output"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // Request is one render or check.

@@ -64,7 +64,7 @@ reverse() { awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }' "$1
 sqlstr() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
 
 # union prints the list $1 followed by the items of $2 it lacks ("*"
-# covers every address).
+# covers every address, 0.0.0.0 every IPv4 one).
 union() {
 	awk -v host="$1" -v ours="$2" -v kind="$3" 'BEGIN {
 		n = split(host, h, ","); out = ""; sep = ""
@@ -75,7 +75,10 @@ union() {
 		}
 		m = split(ours, o, ",")
 		for (i = 1; i <= m; i++) {
-			if (o[i] == "" || (o[i] in have) || (kind == "addr" && ("*" in have))) continue
+			if (o[i] == "" || (o[i] in have)) continue
+			# Binding an address twice only logs a warning, but why do it.
+			if (kind == "addr" && (("*" in have) || (o[i] == "localhost" && ("127.0.0.1" in have)) ||
+				("0.0.0.0" in have && (o[i] == "localhost" || o[i] ~ /^[0-9.]+$/)))) continue
 			have[o[i]] = 1; out = out sep o[i]; sep = ","
 		}
 		print out
@@ -164,6 +167,23 @@ pgconf() {
 	fi
 }
 
+# pgshadow copies the config folder $1 to $work/pg without this script's
+# drop-in (and with a conf.d, which PostgreSQL needs if it includes one).
+pgshadow() {
+	rm -rf "$work/pg"
+	mkdir -p "$work/pg/conf.d"
+	for f in "$1"/*.conf; do
+		[ -f "$f" ] && cp "$f" "$work/pg/"
+	done
+	if [ -d "$1/conf.d" ]; then
+		cp -R "$1/conf.d/." "$work/pg/conf.d/"
+		rm -f "$work/pg/conf.d/immich-render.conf"
+	fi
+	if [ "$(id -u)" = 0 ]; then
+		chown -R postgres "$work/pg"
+	fi
+}
+
 cluster=
 for conf in "$root"/etc/postgresql/*/*/postgresql.conf; do
 	[ -f "$conf" ] || continue
@@ -178,7 +198,8 @@ for conf in "$root"/etc/postgresql/*/*/postgresql.conf; do
 		fi
 	done
 	[ -n "$pgbin" ] || fail "$(host "$dir"): no /usr/lib/postgresql/$ver/bin/postgres to read its settings with"
-	port=$(pgconf "$dir" port) || fail "cannot read the settings of $(host "$dir")"
+	pgshadow "$dir"
+	port=$(pgconf "$work/pg" port) || fail "cannot read the settings of $(host "$dir")"
 	if [ "$port" = "$pg_port" ]; then
 		cluster=$dir
 		break
@@ -187,21 +208,9 @@ done
 [ -n "$cluster" ] || fail "no PostgreSQL cluster in $root/etc/postgresql/*/* uses port $pg_port (immich.postgres.port): merge fragments/postgresql by hand"
 
 dropin=$cluster/conf.d/immich-render.conf
-# The host's own values: from a copy without this script's drop-in.
-shadow=$work/pg
-mkdir "$shadow"
-for f in "$cluster"/*.conf; do
-	[ -f "$f" ] && cp "$f" "$shadow/"
-done
-if [ -d "$cluster/conf.d" ]; then
-	cp -R "$cluster/conf.d" "$shadow/conf.d"
-	rm -f "$shadow/conf.d/immich-render.conf"
-fi
-if [ "$(id -u)" = 0 ]; then
-	chown -R postgres "$shadow"
-fi
-host_listen=$(pgconf "$shadow" listen_addresses) || fail "cannot read the settings of $(host "$cluster")"
-host_preload=$(pgconf "$shadow" shared_preload_libraries) || fail "cannot read the settings of $(host "$cluster")"
+# The host's own values, from the copy of the cluster's folder.
+host_listen=$(pgconf "$work/pg" listen_addresses) || fail "cannot read the settings of $(host "$cluster")"
+host_preload=$(pgconf "$work/pg" shared_preload_libraries) || fail "cannot read the settings of $(host "$cluster")"
 want_listen=$(union "$host_listen" "$pg_listen" addr)
 want_preload=$(union "$host_preload" "$pg_preload" list)
 
