@@ -147,6 +147,8 @@ func debianHost() map[string]string {
 // puts every file back byte for byte.
 func TestApplyMerges(t *testing.T) {
 	h := newFakeHost(t, debianHost())
+	// Debian's pg_hba.conf is 0640; apply.sh keeps a file's mode.
+	os.Chmod(filepath.Join(h.root, "etc/postgresql/15/main/pg_hba.conf"), 0o640)
 	before := h.snapshot()
 
 	out, code := h.apply("--dry-run")
@@ -171,6 +173,9 @@ apply.sh: restart PostgreSQL and Valkey for the new settings to take effect
 	}
 	if got := h.read("etc/postgresql/15/main/pg_hba.conf"); got != "host\t\"immich\"\t\"immich\"\t172.20.0.0/16\tscram-sha-256\n"+debianHBA {
 		t.Errorf("pg_hba.conf:\n%s", got)
+	}
+	if info, _ := os.Stat(filepath.Join(h.root, "etc/postgresql/15/main/pg_hba.conf")); info.Mode().Perm() != 0o640 {
+		t.Errorf("pg_hba.conf's mode became %v", info.Mode())
 	}
 	if got := h.read("etc/valkey/valkey.conf"); got != debianValkey+"include /etc/valkey/immich-render.conf\n" {
 		t.Errorf("valkey.conf:\n%s", got)

@@ -368,10 +368,8 @@ if [ "$mode" = dry-run ]; then
 fi
 
 # record notes, once per path, how to undo: the first run keeps originals.
-record() {
-	grep -q " $1\$" "$state/files" 2>/dev/null && return 0
-	printf '%s %s\n' "$2" "$1" >>"$state/files"
-}
+recorded() { [ -f "$state/files" ] && awk -v p="$1" '$2 == p { f = 1 } END { exit !f }' "$state/files"; }
+record() { recorded "$1" || printf '%s %s\n' "$2" "$1" >>"$state/files"; }
 # mkdirs makes folder $1, listing the folders made, outermost first.
 : >"$work/newdirs"
 mkdirs() {
@@ -402,7 +400,7 @@ while read -r path new; do
 		while read -r d; do record "$d" dir; done <"$work/made"
 	fi
 	if [ -e "$path" ]; then
-		if ! grep -q " $rel\$" "$state/files" 2>/dev/null; then
+		if ! recorded "$rel"; then
 			mkdir -p "$state/orig${rel%/*}"
 			cp -p "$path" "$state/orig$rel"
 		fi
