@@ -39,16 +39,22 @@ func newFakeHost(t *testing.T, files map[string]string, extra ...string) *fakeHo
 		t.Fatal(err)
 	}
 	h := &fakeHost{t: t, root: filepath.Join(dir, "root"), out: filepath.Join(dir, "out")}
-	r := Render(testenv.Config(t, nil, extra...), Options{})
+	h.render(extra...)
+	for p, content := range files {
+		h.write(filepath.Join(h.root, p), strings.ReplaceAll(content, "$ROOT", h.root), 0o644)
+	}
+	return h
+}
+
+// render writes the fragments of the configuration into h.out.
+func (h *fakeHost) render(extra ...string) {
+	h.t.Helper()
+	r := Render(testenv.Config(h.t, nil, extra...), Options{})
 	for _, p := range r.Out.Paths() {
 		if strings.HasPrefix(p, "fragments/") {
 			h.write(filepath.Join(h.out, p), string(r.Out[p].Data), r.Out[p].Mode)
 		}
 	}
-	for p, content := range files {
-		h.write(filepath.Join(h.root, p), strings.ReplaceAll(content, "$ROOT", h.root), 0o644)
-	}
-	return h
 }
 
 func (h *fakeHost) write(p, content string, mode fs.FileMode) {
@@ -250,8 +256,8 @@ func TestApplyCoveredAndUpgrade(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if strings.Contains(out, "listen_addresses") || strings.Contains(out, ": bind") {
-		t.Errorf("a host on every address got new addresses:\n%s", out)
+	if strings.Contains(out, "listen_addresses =") || strings.Contains(out, ": bind") || !strings.Contains(out, ": listen_addresses back to the host's own\n") {
+		t.Errorf("a host on every address got new addresses, or the old drop-in's stayed:\n%s", out)
 	}
 	if got := h.read("etc/postgresql/15/main/conf.d/immich-render.conf"); !strings.Contains(got, "\nshared_preload_libraries = 'pg_stat_statements,vchord.so'\n") || strings.Contains(got, "listen_addresses") {
 		t.Errorf("drop-in:\n%s", got)
@@ -322,4 +328,37 @@ func settingOf(conf, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// TestApplyChangedNetwork: after the gateway and the role change, the next run
+// replaces the pg_hba.conf line it added and the addresses it merged, and
+// --undo still restores the host's files as they were before the first.
+func TestApplyChangedNetwork(t *testing.T) {
+	h := newFakeHost(t, debianHost())
+	before := h.snapshot()
+	if out, code := h.apply(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	h.render(`immich: hostGateway: "172.20.0.5"`, `immich: postgres: user: "photos"`)
+	out, code := h.apply()
+	t.Logf("after the move:\n%s", out)
+	want := `apply.sh: /etc/postgresql/15/main/conf.d/immich-render.conf: listen_addresses = '10.1.2.3,localhost,172.20.0.5' (the host's: '10.1.2.3')
+apply.sh: /etc/postgresql/15/main/pg_hba.conf: added at the top: host	"immich"	"photos"	172.20.0.0/16	scram-sha-256
+apply.sh: /etc/postgresql/15/main/pg_hba.conf: removed, no longer rendered: host	"immich"	"immich"	172.20.0.0/16	scram-sha-256
+apply.sh: /etc/valkey/immich-render.conf: bind 10.1.2.3 127.0.0.1 -::1 172.20.0.5 (the host's: 10.1.2.3)
+apply.sh: restart PostgreSQL and Valkey for the new settings to take effect
+`
+	if code != 0 || out != want {
+		t.Errorf("exit %d:\n%s\nwant\n%s", code, out, want)
+	}
+	if got := h.read("etc/postgresql/15/main/pg_hba.conf"); got != "host\t\"immich\"\t\"photos\"\t172.20.0.0/16\tscram-sha-256\n"+debianHBA {
+		t.Errorf("pg_hba.conf:\n%s", got)
+	}
+	if out, _ := h.apply(); out != "apply.sh: no change\n" {
+		t.Errorf("third run:\n%s", out)
+	}
+	if out, code := h.apply("--undo"); code != 0 {
+		t.Fatalf("--undo exit %d:\n%s", code, out)
+	}
+	sameSnapshot(t, "after --undo", h.snapshot(), before)
 }

@@ -59,6 +59,17 @@ stage() {
 	fi
 }
 
+# news notes the change of setting $3 from drop-in $1 to $2: message $4,
+# or that the setting went back to the host's own.
+news() {
+	new=$(grep "^$3 " "$2" || true)
+	old=$(grep "^$3 " "$1" 2>/dev/null || true)
+	if [ -n "$new" ] && [ "$new" != "$old" ]; then
+		change "$(host "$1"): $4"
+	elif [ -z "$new" ] && [ -n "$old" ]; then
+		change "$(host "$1"): $3 back to the host's own"
+	fi
+}
 reverse() { awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }' "$1"; }
 
 sqlstr() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
@@ -230,8 +241,8 @@ if [ -s "$work/dropin" ]; then
 	} >"$work/dropin.new"
 	if ! cmp -s "$work/dropin.new" "$dropin"; then
 		stage "$dropin" "$work/dropin.new"
-		[ "$want_listen" = "$host_listen" ] || change "$(host "$dropin"): listen_addresses = '$want_listen' (the host's: '$host_listen')"
-		[ "$want_preload" = "$host_preload" ] || change "$(host "$dropin"): shared_preload_libraries = '$want_preload' (the host's: '$host_preload')"
+		news "$dropin" "$work/dropin.new" listen_addresses "listen_addresses = '$want_listen' (the host's: '$host_listen')"
+		news "$dropin" "$work/dropin.new" shared_preload_libraries "shared_preload_libraries = '$want_preload' (the host's: '$host_preload')"
 	fi
 elif [ -e "$dropin" ]; then
 	stage "$dropin" -
@@ -240,7 +251,11 @@ fi
 
 hba=$cluster/pg_hba.conf
 [ -f "$hba" ] || fail "$(host "$hba") does not exist: merge fragments/postgresql/pg_hba.conf by hand"
+# The lines an earlier run added and the configuration no longer has (a
+# changed subnet) go, so that no stale grant stays behind.
+hbalog=$state/added$(host "$hba")
 : >"$work/hba.add"
+: >"$work/hba.drop"
 grep -v -e '^#' -e '^[[:space:]]*$' "$here/postgresql/pg_hba.conf" >"$work/hba.want" || true
 while IFS= read -r line; do
 	if ! grep -qxF "$line" "$hba"; then
@@ -248,8 +263,19 @@ while IFS= read -r line; do
 		change "$(host "$hba"): added at the top: $line"
 	fi
 done <"$work/hba.want"
-if [ -s "$work/hba.add" ]; then
-	cat "$work/hba.add" "$hba" >"$work/hba.new"
+if [ -f "$hbalog" ]; then
+	while IFS= read -r line; do
+		if ! grep -qxF "$line" "$work/hba.want" && grep -qxF "$line" "$hba"; then
+			printf '%s\n' "$line" >>"$work/hba.drop"
+			change "$(host "$hba"): removed, no longer rendered: $line"
+		fi
+	done <"$hbalog"
+fi
+if [ -s "$work/hba.add" ] || [ -s "$work/hba.drop" ]; then
+	{
+		cat "$work/hba.add"
+		grep -vxF -f "$work/hba.drop" "$hba" || true
+	} >"$work/hba.new"
 	stage "$hba" "$work/hba.new"
 fi
 
@@ -316,10 +342,8 @@ vkmerge() {
 		} >"$work/vdropin.new"
 		if ! cmp -s "$work/vdropin.new" "$vdropin"; then
 			stage "$vdropin" "$work/vdropin.new"
-			[ "$want_bind" = "$host_bind" ] || change "$(host "$vdropin"): bind $want_bind (the host's: $host_bind)"
-			if [ -n "$valkey_aclfile" ] && [ -z "$host_aclfile" ]; then
-				change "$(host "$vdropin"): aclfile $valkey_aclfile (the host had none)"
-			fi
+			news "$vdropin" "$work/vdropin.new" bind "bind $want_bind (the host's: $host_bind)"
+			news "$vdropin" "$work/vdropin.new" aclfile "aclfile $valkey_aclfile (the host had none)"
 		fi
 		# The last directive wins.
 		if [ "$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$vconf" | tail -n 1)" != "$include" ]; then
@@ -368,10 +392,8 @@ if [ "$mode" = dry-run ]; then
 fi
 
 # record notes, once per path, how to undo: the first run keeps originals.
-record() {
-	grep -q " $1\$" "$state/files" 2>/dev/null && return 0
-	printf '%s %s\n' "$2" "$1" >>"$state/files"
-}
+recorded() { [ -f "$state/files" ] && awk -v p="$1" '$2 == p { f = 1 } END { exit !f }' "$state/files"; }
+record() { recorded "$1" || printf '%s %s\n' "$2" "$1" >>"$state/files"; }
 # mkdirs makes folder $1, listing the folders made, outermost first.
 : >"$work/newdirs"
 mkdirs() {
@@ -402,7 +424,7 @@ while read -r path new; do
 		while read -r d; do record "$d" dir; done <"$work/made"
 	fi
 	if [ -e "$path" ]; then
-		if ! grep -q " $rel\$" "$state/files" 2>/dev/null; then
+		if ! recorded "$rel"; then
 			mkdir -p "$state/orig${rel%/*}"
 			cp -p "$path" "$state/orig$rel"
 		fi
@@ -429,6 +451,14 @@ while read -r path new; do
 		cp -p "$path" "$state/applied$rel"
 	fi
 done <"$work/plan"
+
+# Which pg_hba.conf lines are this script's, for the next run.
+mkdir -p "${hbalog%/*}"
+{
+	[ ! -f "$hbalog" ] || grep -vxF -f "$work/hba.drop" "$hbalog" || true
+	cat "$work/hba.add"
+} | sort -u >"$work/hbalog"
+mv "$work/hbalog" "$hbalog"
 
 # The servers must now compute what was written.
 problem=
