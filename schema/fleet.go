@@ -191,7 +191,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 		}
 		if len(unknown) > 0 {
 			if len(probs) > 0 {
-				return nil, fl.redact(probs).normalize() // the configuration first
+				return nil, redactConflicts(probs).normalize() // the configuration first
 			}
 			slices.Sort(unknown)
 			return nil, &UnknownHostsError{Unknown: unknown, Known: fl.names}
@@ -215,7 +215,6 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 	for i, name := range selected {
 		r := results[i]
 		for _, p := range r.probs {
-			p.Pos = slices.DeleteFunc(p.Pos, func(s string) bool { return s == "" })
 			if len(p.Pos) == 0 {
 				p.Pos = fl.hostPos[name]
 			}
@@ -223,11 +222,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 		}
 		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg})
 	}
-	if len(probs) > 0 {
-		// Only now: looking into conflicts for their values changes
-		// the positions CUE gives for them, which merging relies on.
-		probs = fl.redact(probs)
-	}
+	probs = redactConflicts(probs)
 	probs = append(probs, fl.group(hostProbs, len(selected) == len(fl.names))...)
 	if len(probs) > 0 {
 		return nil, probs.normalize()
@@ -255,7 +250,7 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 		path, reason, hint, pos string
 	}
 	order, groups := group.By(ps, func(p hostProblem) key {
-		return key{p.Kind, p.Path, p.Reason, p.Hint, strings.Join(p.Pos, "\n")}
+		return key{p.Kind, p.PathString(), p.Reason, p.Hint, strings.Join(posStrings(p.Pos), "\n")}
 	})
 	var out Problems
 	for _, k := range order {
@@ -264,15 +259,16 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 		for _, hp := range groups[k] {
 			names = append(names, hp.host)
 		}
+		inHost := append([]string{fleetHosts, names[0]}, p.Path...)
 		if len(names) == 1 {
-			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+			p.Path = inHost
 			out = append(out, p)
 			continue
 		}
-		if p.Path != "" && len(fl.locate(configPath(fleetDefaults+"."+p.Path))) > 0 {
-			p.Path = fleetDefaults + "." + p.Path
+		if inDefaults := append([]string{fleetDefaults}, p.Path...); len(p.Path) > 0 && len(fl.locate(cuePath(inDefaults))) > 0 {
+			p.Path = inDefaults
 		} else {
-			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+			p.Path = inHost
 		}
 		switch {
 		case all && len(names) == len(fl.names):
@@ -296,7 +292,7 @@ type fleet struct {
 	defaults cue.Value // may not exist
 	hosts    cue.Value
 	names    []string            // valid host names, sorted
-	hostPos  map[string][]string // where each host is written
+	hostPos  map[string][]token.Pos // where each host is written
 	conflict map[string]bool     // hosts whose inputs conflict
 	prune    map[string]bool     // site paths under defaults already reported as unknown
 }
@@ -318,7 +314,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	if len(probs) > 0 {
 		return nil, redactConflicts(probs)
 	}
-	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]string{}}
+	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]token.Pos{}}
 	fl.root = l.inputs[0]
 	for _, v := range l.inputs[1:] {
 		fl.root = fl.root.Unify(v)
@@ -328,11 +324,11 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	// Conflicts between files, anywhere: CUE's own messages, with both places.
 	if err := fl.root.Validate(cue.All()); err != nil {
 		for _, p := range s.cueProblems(err, l) {
-			p.Hint = s.hint(strings.Split(sitePath(p.Path), "."))
+			p.Hint = s.hint(sitePath(p.Path))
 			probs = append(probs, p)
 			name, ok := hostOf(p.Path)
 			if !ok {
-				return nil, fl.redact(probs) // in defaults, or the fleet's own shape: every host has it
+				return nil, redactConflicts(probs) // in defaults, or the fleet's own shape: every host has it
 			}
 			fl.conflict[name] = true
 		}
@@ -340,7 +336,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 
 	it, err := fl.root.Fields()
 	if err != nil {
-		return nil, fl.redact(append(probs, Problem{Reason: "a fleet configuration must be a struct with hosts: and, optionally, defaults:"}))
+		return nil, redactConflicts(append(probs, ProblemAt(nil, KindInvalid, "a fleet configuration must be a struct with hosts: and, optionally, defaults:", "")))
 	}
 	siteFields := fieldNames(s.config)
 	for it.Next() {
@@ -348,9 +344,9 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		if s.fleetDef.Allows(it.Selector()) {
 			continue
 		}
-		p := Problem{Path: label, Reason: "unknown top-level field in a fleet configuration (one with hosts:)",
-			Hint: `hosts (one site configuration per host) or defaults (what every host gets unless it sets it)`,
-			Pos:  fl.locate(cue.MakePath(it.Selector()))}
+		p := ProblemAt([]string{label}, KindUnknownField, "unknown top-level field in a fleet configuration (one with hosts:)",
+			`hosts (one site configuration per host) or defaults (what every host gets unless it sets it)`,
+			fl.locate(cue.MakePath(it.Selector()))...)
 		if slices.Contains(siteFields, label) {
 			p.Hint = fmt.Sprintf("defaults.%s (for every host) or hosts.<name>.%s (for one host)", label, label)
 		}
@@ -360,8 +356,8 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	fl.defaults = fl.root.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
 	if fl.defaults.Exists() {
 		if lookupField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
-			probs = append(probs, Problem{Path: fleetDefaults, Reason: "defaults must be a partial site configuration (a struct such as {immich: {...}})",
-				Pos: fl.locate(cue.MakePath(cue.Str(fleetDefaults)))})
+			probs = append(probs, ProblemAt([]string{fleetDefaults}, KindInvalid, "defaults must be a partial site configuration (a struct such as {immich: {...}})", "",
+				fl.locate(cue.MakePath(cue.Str(fleetDefaults)))...))
 		} else {
 			// Unknown fields of defaults are reported once, here, and
 			// left out of every host.
@@ -371,8 +367,8 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 					continue
 				}
 				for _, p := range s.unknownFields(d, l) {
-					fl.prune[p.Path] = true
-					p.Path = fleetDefaults + "." + p.Path
+					fl.prune[p.PathString()] = true
+					p.Path = append([]string{fleetDefaults}, p.Path...)
 					probs = append(probs, p)
 				}
 			}
@@ -383,24 +379,24 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	hostsPath := cue.MakePath(cue.Str(fleetHosts))
 	switch {
 	case !fl.hosts.Exists():
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "required field is missing: a fleet configuration (one with defaults:) needs hosts",
-			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}"})
-		return nil, fl.redact(probs)
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindMissing, "required field is missing: a fleet configuration (one with defaults:) needs hosts",
+			"one site configuration per host, such as hosts: {nas001: {immich: {...}}}"))
+		return nil, redactConflicts(probs)
 	case s.hostsShape(fl.hosts) == KindConflict:
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "hosts must map host names to site configurations",
-			Hint: "such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
-		return nil, fl.redact(probs)
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindInvalid, "hosts must map host names to site configurations",
+			"such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
+		return nil, redactConflicts(probs)
 	}
 	hit, _ := fl.hosts.Fields()
 	for hit.Next() {
 		name := hit.Selector().Unquoted()
-		path := fleetHosts + "." + pathLabel(name)
+		path := []string{fleetHosts, pathLabel(name)}
 		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
 		switch {
 		case s.fleetHostName.Unify(s.ctx.Encode(name)).Err() != nil:
-			probs = append(probs, Problem{Path: path, Reason: fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), Hint: hostNameHint, Pos: pos})
+			probs = append(probs, ProblemAt(path, KindInvalid, fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), hostNameHint, pos...))
 		case !isStruct(hit.Value()):
-			probs = append(probs, Problem{Path: path, Reason: "a host must be a site configuration (a struct such as {immich: {...}})", Pos: pos})
+			probs = append(probs, ProblemAt(path, KindInvalid, "a host must be a site configuration (a struct such as {immich: {...}})", "", pos...))
 		default:
 			fl.names = append(fl.names, name)
 			fl.hostPos[name] = pos
@@ -408,11 +404,11 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	}
 	slices.Sort(fl.names)
 	if len(fl.names) == 0 && len(probs) == 0 && s.hostsShape(fl.hosts) == KindConstraint {
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "a fleet needs at least one host",
-			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindInvalid, "a fleet needs at least one host",
+			"one site configuration per host, such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
 	}
 	if len(fl.names) == 0 {
-		return nil, fl.redact(probs)
+		return nil, redactConflicts(probs)
 	}
 	return fl, probs
 }
@@ -438,26 +434,23 @@ func isStruct(v cue.Value) bool {
 }
 
 // hostOf returns the host a fleet problem path is about.
-func hostOf(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, fleetHosts+".")
-	if !ok {
+func hostOf(path []string) (string, bool) {
+	if len(path) < 2 || path[0] != fleetHosts {
 		return "", false
 	}
-	name, _, _ := strings.Cut(rest, ".")
-	return name, true
+	return path[1], true
 }
 
 // sitePath turns a fleet path (defaults.x.y, hosts.name.x.y) into the site
 // path it configures (x.y), for schema hints.
-func sitePath(path string) string {
-	if rest, ok := strings.CutPrefix(path, fleetDefaults+"."); ok {
-		return rest
+func sitePath(path []string) []string {
+	switch {
+	case len(path) > 0 && path[0] == fleetDefaults:
+		return path[1:]
+	case len(path) > 1 && path[0] == fleetHosts:
+		return path[2:]
 	}
-	if rest, ok := strings.CutPrefix(path, fleetHosts+"."); ok {
-		_, site, _ := strings.Cut(rest, ".")
-		return site
-	}
-	return ""
+	return nil
 }
 
 // pathLabel shows a host name in a problem path, quoted if it could be
@@ -472,54 +465,21 @@ func pathLabel(name string) string {
 }
 
 // locate returns the positions, in the user's inputs, of the value at path.
-func (fl *fleet) locate(path cue.Path) []string { return fl.positions(path, valuePos) }
+func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, valuePos) }
 
 // locateLabel returns the positions of the field at path: its label.
-func (fl *fleet) locateLabel(path cue.Path) []string { return fl.positions(path, cue.Value.Pos) }
+func (fl *fleet) locateLabel(path cue.Path) []token.Pos { return fl.positions(path, cue.Value.Pos) }
 
-func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []string {
-	var out []string
+func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []token.Pos {
+	var out []token.Pos
 	for _, in := range fl.l.inputs {
 		v := in.LookupPath(path)
 		if !v.Exists() {
 			continue
 		}
-		if str := fl.l.position(pos(v)); str != "" && !slices.Contains(out, str) {
-			out = append(out, str)
-		}
+		out = addPos(out, fl.l.position(pos(v)))
 	}
 	return out
-}
-
-// redact removes literal secrets from fleet-level problems: a conflict
-// between two files quotes both values, whatever they are.
-func (fl *fleet) redact(ps Problems) Problems {
-	secrets := map[string]Secret{}
-	var literals func(v cue.Value, depth int)
-	literals = func(v cue.Value, depth int) {
-		if s, err := v.String(); err == nil {
-			secrets[strconv.Itoa(len(secrets))] = Secret{Value: s}
-			return
-		}
-		// A conflict: its conjuncts hold the values.
-		if op, args := v.Expr(); op == cue.AndOp && depth < 4 {
-			for _, a := range args {
-				literals(a, depth+1)
-			}
-		}
-	}
-	add := func(site cue.Value) {
-		for _, p := range secretPathsIn(site) {
-			literals(site.LookupPath(configPath(p)), 0)
-		}
-	}
-	for _, in := range fl.l.inputs {
-		add(in.LookupPath(cue.MakePath(cue.Str(fleetDefaults))))
-		for _, name := range fl.names {
-			add(in.LookupPath(cue.MakePath(cue.Str(fleetHosts), cue.Str(name))))
-		}
-	}
-	return redactConflicts(redact(ps, secrets))
 }
 
 // redactConflicts hides the values of a conflict about a secret, which
@@ -527,7 +487,7 @@ func (fl *fleet) redact(ps Problems) Problems {
 // to take the secrets from.
 func redactConflicts(ps Problems) Problems {
 	for i, p := range ps {
-		if p.Kind == KindConflict && (isSecretPath(sitePath(p.Path)) || isSecretPath(p.Path) || strings.Contains(p.Reason, "assword")) {
+		if p.Kind == KindConflict && p.Secret {
 			ps[i].Reason = "conflicting values (not shown: this is a secret)"
 		}
 	}
@@ -750,7 +710,7 @@ func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt 
 	_, err := s.validate(l, opt, s.unknownFields(v, l))
 	ps, ok := err.(Problems)
 	if !ok {
-		ps = Problems{{Reason: err.Error()}}
+		ps = Problems{ProblemAt(nil, KindInternal, err.Error(), "")}
 	}
 	return hostResult{probs: ps}
 }

@@ -40,7 +40,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				if schema.Allows(cue.Str(label)) {
 					continue // an open struct (settings) or a key its pattern allows
 				}
-				prob := Problem{Kind: KindUnknownField, Path: strings.Join(p, "."), Pos: []string{l.position(it.Value().Pos())}}
+				prob := ProblemAt(p, KindUnknownField, "", "", l.position(it.Value().Pos()))
 				if len(known) == 0 {
 					// A map such as environment, whose keys follow a pattern.
 					prob.Reason = fmt.Sprintf("%q is not a valid name here", label)
