@@ -291,10 +291,10 @@ type fleet struct {
 	root     cue.Value
 	defaults cue.Value // may not exist
 	hosts    cue.Value
-	names    []string            // valid host names, sorted
+	names    []string               // valid host names, sorted
 	hostPos  map[string][]token.Pos // where each host is written
-	conflict map[string]bool     // hosts whose inputs conflict
-	prune    map[string]bool     // site paths under defaults already reported as unknown
+	conflict map[string]bool        // hosts whose inputs conflict
+	prune    map[string]bool        // site paths under defaults already reported as unknown
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own

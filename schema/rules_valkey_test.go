@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // seedRules is the seed Ansible role's rule string for the Immich user.
