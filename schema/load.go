@@ -340,7 +340,7 @@ func (l *loaded) decodeSection(section string, c *Config) bool {
 		key, _ := json.Marshal(parts[i])
 		doc = "{" + string(key) + ":" + doc + "}"
 	}
-	return json.Unmarshal([]byte(doc), c) == nil
+	return decodeJSON([]byte(doc), c) == nil
 }
 
 // jsonnetProblem turns a Jsonnet error into a Problem: its first line is
@@ -384,11 +384,19 @@ func decode(v cue.Value) (*Config, error) {
 		return nil, err
 	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&c); err != nil {
+	if err := decodeJSON(b, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeJSON decodes into c and refuses a field that Config does not
+// have: a field added to the CUE schema but not to its Go mirror is an
+// error here (and in TestConfigMirrorsSchema), never silently dropped.
+func decodeJSON(b []byte, c *Config) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(c)
 }
 
 // cueProblems converts CUE errors into Problems with hints from the schema's
