@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -167,12 +166,7 @@ func (e *UnknownHostsError) Error() string {
 // parallel. Every problem of every host is returned at once, as Problems
 // with paths such as hosts.nas007.immich.network.gateway.
 func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
-	if opt.LookupEnv == nil {
-		opt.LookupEnv = os.LookupEnv
-	}
-	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
-	}
+	opt = opt.withDefaults()
 	s, err := Compile()
 	if err != nil {
 		return nil, err
@@ -686,12 +680,6 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 
 // validateHost validates one host's merged configuration, as Load does a
 // site: unknown fields, secrets, the schema, the Go rules.
-//
-// The walk that names unknown fields with their alternatives costs about
-// an eighth of a host's validation, and only a host that fails needs it:
-// a field the schema does not allow is a closedness error, and validate
-// never returns a Config for a value with an error in it. So a host is
-// validated first without it, and again with it only if it fails.
 func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt Options) hostResult {
 	v := s.ctx.BuildExpr(expr)
 	newLoaded := func() *loaded {
@@ -703,11 +691,10 @@ func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt 
 	if err := v.Err(); err != nil {
 		return hostResult{probs: s.cueProblems(err, &loaded{names: names, noLine: noLine})}
 	}
-	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
+	cfg, err := s.validateTwoPass(newLoaded, opt)
+	if err == nil {
 		return hostResult{cfg: cfg}
 	}
-	l := newLoaded()
-	_, err := s.validate(l, opt, s.unknownFields(v, l))
 	ps, ok := err.(Problems)
 	if !ok {
 		ps = Problems{ProblemAt(nil, KindInternal, err.Error(), "")}
