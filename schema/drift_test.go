@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"cuelang.org/go/cue"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // TestConfigMirrorsSchema walks #Config in the embedded CUE beside
@@ -37,7 +38,7 @@ func TestFleetDefinitionFields(t *testing.T) {
 	if want := []string{fleetDefaults, fleetHosts}; !slices.Equal(got, want) {
 		t.Errorf("#Fleet has fields %v; the fleet loader knows %v", got, want)
 	}
-	host := elem(lookupField(s.fleetDef, fleetHosts))
+	host := elem(fleetmerge.SchemaField(s.fleetDef, fleetHosts))
 	if k := host.IncompleteKind(); k != cue.StructKind {
 		t.Errorf("#Fleet.hosts' entries are %v, want structs validated as #Config", k)
 	}

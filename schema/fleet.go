@@ -13,10 +13,10 @@ import (
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 
-	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	cueyaml "cuelang.org/go/encoding/yaml"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/parallel"
 )
@@ -28,14 +28,10 @@ import (
 // are merged field by field, and anything else that both set (scalars,
 // lists, secrets) is the host's.
 //
-// CUE's unification cannot say "the host's value wins": two concrete
-// values for one field are a conflict. So the inputs are first unified as
-// they are (a conflict between two files is still an error), then each
-// host's merge is done here, on the evaluated values, and rebuilt as CUE
-// syntax whose every value keeps the source position it came from. That
-// syntax is validated against the schema exactly like a single site, so
-// messages show the file:line:col of the host's own line or of the
-// defaults line it inherited.
+// The inputs are first unified as they are (a conflict between two files
+// is still an error); then each host is laid over defaults by
+// internal/fleetmerge, as syntax that keeps every value's source position,
+// and validated against the schema exactly like a single site.
 //
 // A cue.Context is not safe for concurrent use, so each worker goroutine
 // compiles its own Schema and builds its hosts there; the syntax handed to
@@ -349,7 +345,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 
 	fl.defaults = fl.root.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
 	if fl.defaults.Exists() {
-		if lookupField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
+		if fleetmerge.SchemaField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
 			probs = append(probs, ProblemAt([]string{fleetDefaults}, KindInvalid, "defaults must be a partial site configuration (a struct such as {immich: {...}})", "",
 				fl.locate(cue.MakePath(cue.Str(fleetDefaults)))...))
 		} else {
@@ -411,7 +407,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 // is not a struct of hosts, KindConstraint when it has none, else
 // KindInvalid for a shape that is right (each host is checked on its own).
 func (s *Schema) hostsShape(hosts cue.Value) Kind {
-	err := lookupField(s.fleetDef, fleetHosts).Unify(hosts).Err()
+	err := fleetmerge.SchemaField(s.fleetDef, fleetHosts).Unify(hosts).Err()
 	for _, e := range cueerrors.Errors(err) {
 		if len(e.Path()) == 2 { // #Fleet.hosts itself, not one host
 			return cueKind(e)
@@ -459,7 +455,7 @@ func pathLabel(name string) string {
 }
 
 // locate returns the positions, in the user's inputs, of the value at path.
-func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, valuePos) }
+func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, fleetmerge.ValuePos) }
 
 // locateLabel returns the positions of the field at path: its label.
 func (fl *fleet) locateLabel(path cue.Path) []token.Pos { return fl.positions(path, cue.Value.Pos) }
@@ -492,144 +488,7 @@ func redactConflicts(ps Problems) Problems {
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
 	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
-	return fl.merge(fl.defaults, host, fl.s.config, "")
-}
-
-// merge lays host over def (either may not exist) at site path path, whose
-// schema is sch (which may not exist, inside free-form settings).
-func (fl *fleet) merge(def, host, sch cue.Value, path string) ast.Expr {
-	if !def.Exists() {
-		return fl.syntax(host, "")
-	}
-	if !host.Exists() {
-		return fl.syntax(def, path)
-	}
-	if def.IncompleteKind() != cue.StructKind || host.IncompleteKind() != cue.StructKind || isWhole(sch) {
-		return fl.syntax(host, "")
-	}
-	s := &ast.StructLit{Lbrace: valuePos(host)}
-	seen := map[string]bool{}
-	dit, _ := def.Fields()
-	for dit.Next() {
-		label := dit.Selector().Unquoted()
-		p := joinPath(path, label)
-		if fl.prune[p] {
-			continue
-		}
-		seen[label] = true
-		hv := host.LookupPath(cue.MakePath(dit.Selector()))
-		var sub cue.Value
-		if sch.Exists() {
-			sub = lookupField(sch, label)
-		}
-		s.Elts = append(s.Elts, field(label, fl.merge(dit.Value(), hv, sub, p)))
-	}
-	hit, _ := host.Fields()
-	for hit.Next() {
-		if label := hit.Selector().Unquoted(); !seen[label] {
-			s.Elts = append(s.Elts, field(label, fl.syntax(hit.Value(), "")))
-		}
-	}
-	return s
-}
-
-// valuePos is where v's value is written: for a field, the value rather
-// than its label, as a single site's messages show it.
-func valuePos(v cue.Value) token.Pos {
-	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
-		return f.Value.Pos()
-	}
-	return v.Pos()
-}
-
-// isWhole reports whether a value at this schema is replaced whole rather
-// than merged: a secret, which is either a string or a struct. Free-form
-// values (inside immich.settings, where the schema is _) merge like any
-// struct.
-func isWhole(sch cue.Value) bool {
-	if !sch.Exists() {
-		return false
-	}
-	k := sch.IncompleteKind()
-	return k != cue.TopKind && k&cue.StructKind != 0 && k&cue.StringKind != 0
-}
-
-func joinPath(path, label string) string {
-	if path == "" {
-		return label
-	}
-	return path + "." + label
-}
-
-func field(label string, x ast.Expr) *ast.Field {
-	return &ast.Field{Label: ast.NewString(label), Value: x}
-}
-
-// syntax rebuilds an evaluated value as CUE syntax, every value with the
-// source position it came from. path is the value's site path under
-// defaults, for leaving out fields already reported as unknown, or "" when
-// nothing is to be left out.
-func (fl *fleet) syntax(v cue.Value, path string) ast.Expr {
-	pos := valuePos(v)
-	if !v.IsConcrete() {
-		// A constraint rather than a value (`port: int`): keep it, so that
-		// validation says what is missing.
-		if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
-			ast.SetPos(n, pos)
-			return n
-		}
-		return &ast.BottomLit{Bottom: pos}
-	}
-	switch v.Kind() {
-	case cue.StructKind:
-		s := &ast.StructLit{Lbrace: pos}
-		it, _ := v.Fields()
-		for it.Next() {
-			label := it.Selector().Unquoted()
-			if path != "" && fl.prune[joinPath(path, label)] {
-				continue
-			}
-			sub := ""
-			if path != "" {
-				sub = joinPath(path, label)
-			}
-			s.Elts = append(s.Elts, field(label, fl.syntax(it.Value(), sub)))
-		}
-		return s
-	case cue.ListKind:
-		l := &ast.ListLit{Lbrack: pos}
-		it, _ := v.List()
-		for i := 0; it.Next(); i++ {
-			sub := ""
-			if path != "" {
-				sub = joinPath(path, strconv.Itoa(i))
-			}
-			l.Elts = append(l.Elts, fl.syntax(it.Value(), sub))
-		}
-		return l
-	case cue.StringKind:
-		s, _ := v.String()
-		return &ast.BasicLit{Kind: token.STRING, ValuePos: pos, Value: literal.String.Quote(s)}
-	case cue.BoolKind:
-		b, _ := v.Bool()
-		lit := ast.NewBool(b)
-		lit.ValuePos = pos
-		return lit
-	case cue.NullKind:
-		lit := ast.NewNull()
-		lit.ValuePos = pos
-		return lit
-	case cue.IntKind:
-		if n, err := v.Int64(); err == nil {
-			return &ast.BasicLit{Kind: token.INT, ValuePos: pos, Value: strconv.FormatInt(n, 10)}
-		}
-	}
-	// Floats, bytes, very large integers: CUE's own syntax.
-	if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
-		ast.SetPos(n, pos)
-		return n
-	}
-	return &ast.BottomLit{Bottom: pos}
+	return fleetmerge.Merge(fl.defaults, host, fl.s.config, func(path string) bool { return fl.prune[path] })
 }
 
 // hostResult is one host's validation.

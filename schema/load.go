@@ -19,6 +19,7 @@ import (
 	cuejson "cuelang.org/go/encoding/json"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	"github.com/google/go-jsonnet"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // Input is one configuration file: its name as the user gave it (used in
@@ -593,7 +594,7 @@ func (s *Schema) hint(path []string) string {
 		if _, err := strconv.Atoi(elem); err == nil {
 			next = v.LookupPath(cue.MakePath(cue.AnyIndex))
 		} else {
-			next = lookupField(v, elem)
+			next = fleetmerge.SchemaField(v, elem)
 		}
 		if !next.Exists() {
 			return ""
@@ -606,17 +607,6 @@ func (s *Schema) hint(path []string) string {
 	}
 	h, _ := a.String(0)
 	return h
-}
-
-// lookupField finds a schema field whether it is regular, optional,
-// required or only matched by a pattern.
-func lookupField(v cue.Value, name string) cue.Value {
-	for _, sel := range []cue.Selector{cue.Str(name), cue.Str(name).Optional(), cue.Str(name).Required(), cue.AnyString} {
-		if next := v.LookupPath(cue.MakePath(sel)); next.Exists() {
-			return next
-		}
-	}
-	return cue.Value{}
 }
 
 // friendly rewrites CUE's terser messages into plain words.

@@ -1,12 +1,13 @@
 package schema
 
 import (
-	"cuelang.org/go/cue/token"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // the same zone list on every machine
+
+	"cuelang.org/go/cue/token"
 )
 
 // locator returns the input positions of a config path.

@@ -3,9 +3,10 @@ package schema
 import (
 	"fmt"
 
-	"cuelang.org/go/cue"
 	"strconv"
 	"strings"
+
+	"cuelang.org/go/cue"
 )
 
 // This file holds the domain facts that several parts of immich-render

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/immich-render/immich-render/internal/editdist"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // unknownFields reports every field of an input that the schema does not
@@ -55,7 +56,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				out = append(out, prob)
 				continue
 			}
-			walk(it.Value(), lookupField(schema, label), p)
+			walk(it.Value(), fleetmerge.SchemaField(schema, label), p)
 		}
 	}
 	walk(in, s.config, nil)
