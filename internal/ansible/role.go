@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // field is one configuration field the import sets, with where its value
