@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
 	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
@@ -82,7 +83,10 @@ func s0(t *testing.T) *Schema {
 	return s
 }
 
-var secretType = reflect.TypeFor[Secret]()
+var (
+	secretType = reflect.TypeFor[Secret]()
+	anyValue   = cuecontext.New().CompileString("_")
+)
 
 // mirrorDrift compares the CUE value v with the Go type typ at path.
 func mirrorDrift(v cue.Value, typ reflect.Type, path string) []string {
@@ -124,8 +128,10 @@ func mirrorDrift(v cue.Value, typ reflect.Type, path string) []string {
 // elem is the element schema of a list or of a struct's pattern field,
 // looked for in each alternative of a disjunction (a list with a default).
 func elem(v cue.Value) cue.Value {
-	if e, ok := v.Elem(); ok && e.Exists() && e.Err() == nil {
-		return e
+	for _, sel := range []cue.Selector{cue.AnyIndex, cue.AnyString} {
+		if e := v.LookupPath(cue.MakePath(sel)); e.Exists() && e.Err() == nil {
+			return e
+		}
 	}
 	if op, alts := v.Expr(); op == cue.OrOp {
 		for _, a := range alts {
@@ -141,7 +147,7 @@ func elem(v cue.Value) cue.Value {
 	// matches it, an upper-case one or a lower-case one.
 	for _, probe := range []string{"A", "a"} {
 		p := cue.MakePath(cue.Str(probe))
-		if e := v.FillPath(p, v.Context().CompileString("_")).LookupPath(p); e.Exists() && e.Err() == nil {
+		if e := v.FillPath(p, anyValue).LookupPath(p); e.Exists() && e.Err() == nil {
 			return e
 		}
 	}
