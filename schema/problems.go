@@ -84,6 +84,16 @@ func formatPos(pos token.Pos) string {
 	return fmt.Sprintf("%s:%d:%d", pp.Filename, pp.Line, pp.Column)
 }
 
+// PosAt is a position in a file that is not configuration input, such as
+// an Ansible inventory: line and column from 1, or the file alone when
+// line is 0.
+func PosAt(file string, line, col int) token.Pos {
+	if line == 0 {
+		return filePos(file)
+	}
+	return linePos(file, line, col)
+}
+
 // filePos is a position naming only a file.
 func filePos(name string) token.Pos {
 	f := token.NewFile(name, -1, 0)
