@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -47,7 +48,7 @@ func shellWords(words []string) string {
 // renderApplyScript renders fragments/apply.sh, which merges what Immich
 // needs into the host's PostgreSQL and Valkey settings: the host's own
 // values first, Immich's added, nothing of the other tenants' taken away.
-func renderApplyScript(cfg *schema.Config) []File {
+func renderApplyScript(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	_, preload := vectorExtensions(im.Postgres.VectorExtension)
 	acl := valkeyACLPath
@@ -65,5 +66,5 @@ func renderApplyScript(cfg *schema.Config) []File {
 		ValkeyBind: strings.Join(valkeyBinds(cfg), " "),
 		ACLFile:    acl,
 	}
-	return []File{file(ApplyScript, renderScript("apply.sh", data), 0o755)}
+	return []tree.File{file(ApplyScript, renderScript("apply.sh", data), 0o755)}
 }

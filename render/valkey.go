@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
 	"github.com/immich-render/immich-render/schema"
 )
@@ -14,8 +15,8 @@ import (
 const valkeyACLPath = "/etc/valkey/users.acl"
 
 // renderValkey renders etc/valkey/users.acl and the Valkey server fragment.
-func renderValkey(cfg *schema.Config) []File {
-	files := []File{file("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644)}
+func renderValkey(cfg *schema.Config) []tree.File {
+	files := []tree.File{file("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644)}
 	if cfg.Valkey.ACLMode == schema.ACLModeUser {
 		return append(files, renderValkeyUser(cfg)...)
 	}

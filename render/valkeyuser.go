@@ -5,6 +5,7 @@ import (
 	"path"
 	"strconv"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -25,7 +26,7 @@ func valkeyUserScript(cfg *schema.Config) string {
 // keeps it with ACL SAVE, its oneshot unit, a drop-in that makes
 // immich.service want it (whatever renders immich.service), and the admin
 // password, which is a secret and goes under --secrets-out.
-func renderValkeyUser(cfg *schema.Config) []File {
+func renderValkeyUser(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	secret := path.Join(secretsDir(cfg), valkeyAdminSecret)
 	script := renderScript("valkey-user.sh", struct {
@@ -62,7 +63,7 @@ TimeoutStartSec=60
 Wants=%s
 After=%s
 `, systemdValue(im.Version), ValkeyUserUnit, ValkeyUserUnit)
-	return []File{
+	return []tree.File{
 		// The hashed password is no secret, but only root needs to read it.
 		file(rootfs(valkeyUserScript(cfg)), script, 0o700),
 		file(rootfs(unitPath(ValkeyUserUnit)), unit, 0o644),
