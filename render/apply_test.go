@@ -362,3 +362,33 @@ apply.sh: restart PostgreSQL and Valkey for the new settings to take effect
 	}
 	sameSnapshot(t, "after --undo", h.snapshot(), before)
 }
+
+// TestApplyReadsIncludes: the host's values are the ones the servers
+// compute through their includes, later lines winning.
+func TestApplyReadsIncludes(t *testing.T) {
+	files := debianHost()
+	files["etc/postgresql/15/main/conf.d/10-tenant.conf"] = "listen_addresses = '10.7.7.7'\n"
+	files["etc/valkey/valkey.conf"] = "bind 127.0.0.1\ninclude /etc/valkey/conf.d/*.conf\n"
+	files["etc/valkey/conf.d/tenant.conf"] = "bind 10.5.5.5\n"
+	h := newFakeHost(t, files)
+	out, code := h.apply()
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if got := settingOf(h.read("etc/postgresql/15/main/conf.d/immich-render.conf"), "listen_addresses = "); got != "'10.7.7.7,localhost,172.20.0.1'" {
+		t.Errorf("listen_addresses %s, want the conf.d file's value first", got)
+	}
+	if got := settingOf(h.read("etc/valkey/immich-render.conf"), "bind "); got != "10.5.5.5 127.0.0.1 -::1 172.20.0.1" {
+		t.Errorf("bind %q, want the included file's value first", got)
+	}
+
+	// A conf.d file read after apply.sh's wins over it: refused, undone.
+	files["etc/postgresql/15/main/conf.d/zz-late.conf"] = "listen_addresses = '10.8.8.8'\n"
+	h = newFakeHost(t, files)
+	before := h.snapshot()
+	out, code = h.apply()
+	if code != 1 || !strings.Contains(out, "PostgreSQL computes listen_addresses = '10.8.8.8' after the merge") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	sameSnapshot(t, "after a refusal", h.snapshot(), before)
+}

@@ -289,7 +289,7 @@ vkexpand() (
 		set -f && set -- $line && set +f
 		case ${1:-} in
 		include | INCLUDE)
-			for inc in $root$2; do
+			for inc in "$root"$2; do
 				[ -f "$inc" ] && vkexpand "$inc"
 			done
 			;;
