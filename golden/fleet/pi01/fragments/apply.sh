@@ -2,10 +2,8 @@
 # Rendered by immich-render for Immich v2.5.0. Do not edit:
 # change the configuration and render again.
 #
-# Merges what this Immich needs into a Debian host's PostgreSQL and Valkey
-# configuration, keeping their other tenants' values: the output README
-# says what it changes. As root on the host:
-#   fragments/apply.sh [--dry-run | --undo]
+# Merges what Immich needs into a Debian host's PostgreSQL and Valkey
+# configuration, keeping other tenants' values (the README says how).
 # IMMICH_RENDER_ROOT prefixes every host path (for tests).
 set -eu
 
@@ -59,8 +57,7 @@ stage() {
 	fi
 }
 
-# news notes the change of setting $3 from drop-in $1 to $2: message $4,
-# or that the setting went back to the host's own.
+# news notes how setting $3 changes from drop-in $1 to $2 (message $4).
 news() {
 	new=$(grep "^$3 " "$2" || true)
 	old=$(grep "^$3 " "$1" 2>/dev/null || true)
@@ -74,50 +71,32 @@ reverse() { awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }' "$1
 
 sqlstr() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
 
-# union prints the list $1 followed by the items of $2 it lacks ("*"
-# covers every address, 0.0.0.0 every IPv4 one).
+# union prints the list $1 (separated by $3) followed by the items of $2
+# it lacks. With $4, items are addresses, and one the host's list covers
+# ("*", 0.0.0.0, "::*", localhost by 127.0.0.1; "-" marks an optional one)
+# is not added: binding it twice would stop Valkey.
 union() {
-	awk -v host="$1" -v ours="$2" -v kind="$3" 'BEGIN {
-		n = split(host, h, ","); out = ""; sep = ""
+	awk -v host="$1" -v ours="$2" -v sep="$3" -v addr="$4" 'BEGIN {
+		n = split(host, h, sep); out = ""; s = ""
 		for (i = 1; i <= n; i++) {
-			gsub(/^[ \t]+|[ \t]+$/, "", h[i])
-			if (h[i] == "") continue
-			have[h[i]] = 1; out = out sep h[i]; sep = ","
+			a = h[i]; gsub(/^[ \t]+|[ \t]+$/, "", a)
+			if (a == "") continue
+			out = out s a; s = sep; sub(/^-/, "", a); have[a] = 1
 		}
-		m = split(ours, o, ",")
-		for (i = 1; i <= m; i++) {
-			if (o[i] == "" || (o[i] in have)) continue
-			# Binding an address twice only logs a warning, but why do it.
-			if (kind == "addr" && (("*" in have) || (o[i] == "localhost" && ("127.0.0.1" in have)) ||
-				("0.0.0.0" in have && (o[i] == "localhost" || o[i] ~ /^[0-9.]+$/)))) continue
-			have[o[i]] = 1; out = out sep o[i]; sep = ","
-		}
-		print out
-	}'
-}
-
-# bindunion: the same for Valkey's bind ("-" marks an optional address);
-# binding an address twice would stop the server.
-bindunion() {
-	awk -v host="$1" -v ours="$2" 'BEGIN {
-		n = split(host, h, " "); out = ""; sep = ""
-		for (i = 1; i <= n; i++) {
-			a = h[i]; sub(/^-/, "", a)
-			have[a] = 1; out = out sep h[i]; sep = " "
-		}
-		m = split(ours, o, " ")
+		m = split(ours, o, sep)
 		for (i = 1; i <= m; i++) {
 			a = o[i]; sub(/^-/, "", a)
-			if (a in have) continue
-			if (a ~ /\./ && (("*" in have) || ("0.0.0.0" in have))) continue
-			if (a ~ /:/ && (("::*" in have) || ("::" in have))) continue
-			have[a] = 1; out = out sep o[i]; sep = " "
+			if (a == "" || (a in have)) continue
+			if (addr && (("*" in have) || (a == "localhost" && ("127.0.0.1" in have)) ||
+				(a ~ /^([0-9.]+|localhost)$/ && ("0.0.0.0" in have)) ||
+				(a ~ /:/ && (("::*" in have) || ("::" in have))))) continue
+			have[a] = 1; out = out s o[i]; s = sep
 		}
 		print out
 	}'
 }
 
-# --- undo -----------------------------------------------------------------
+# --- undo
 if [ "$mode" = undo ]; then
 	if [ ! -f "$state/files" ]; then
 		say "nothing to undo ($(host "$state") has no record of a run)"
@@ -163,7 +142,7 @@ if [ "$mode" = undo ]; then
 	exit 0
 fi
 
-# --- PostgreSQL -------------------------------------------------------------
+# --- PostgreSQL
 # pgconf prints setting $2 as PostgreSQL computes it from the config
 # folder $1 (includes, the last one winning, postgresql.auto.conf).
 pgconf() {
@@ -178,8 +157,7 @@ pgconf() {
 	fi
 }
 
-# pgshadow copies the config folder $1 to $work/pg without this script's
-# drop-in (and with a conf.d, which PostgreSQL needs if it includes one).
+# pgshadow copies config folder $1 to $work/pg, without our drop-in.
 pgshadow() {
 	rm -rf "$work/pg"
 	mkdir -p "$work/pg/conf.d"
@@ -219,11 +197,10 @@ done
 [ -n "$cluster" ] || fail "no PostgreSQL cluster in $root/etc/postgresql/*/* uses port $pg_port (immich.postgres.port): merge fragments/postgresql by hand"
 
 dropin=$cluster/conf.d/immich-render.conf
-# The host's own values, from the copy of the cluster's folder.
 host_listen=$(pgconf "$work/pg" listen_addresses) || fail "cannot read the settings of $(host "$cluster")"
 host_preload=$(pgconf "$work/pg" shared_preload_libraries) || fail "cannot read the settings of $(host "$cluster")"
-want_listen=$(union "$host_listen" "$pg_listen" addr)
-want_preload=$(union "$host_preload" "$pg_preload" list)
+want_listen=$(union "$host_listen" "$pg_listen" , addr)
+want_preload=$(union "$host_preload" "$pg_preload" , "")
 
 : >"$work/dropin"
 if [ "$want_listen" != "$host_listen" ]; then
@@ -251,8 +228,7 @@ fi
 
 hba=$cluster/pg_hba.conf
 [ -f "$hba" ] || fail "$(host "$hba") does not exist: merge fragments/postgresql/pg_hba.conf by hand"
-# The lines an earlier run added and the configuration no longer has (a
-# changed subnet) go, so that no stale grant stays behind.
+# Lines an earlier run added that are no longer rendered go: no stale grant.
 hbalog=$state/added$(host "$hba")
 : >"$work/hba.add"
 : >"$work/hba.drop"
@@ -279,7 +255,7 @@ if [ -s "$work/hba.add" ] || [ -s "$work/hba.drop" ]; then
 	stage "$hba" "$work/hba.new"
 fi
 
-# --- Valkey -----------------------------------------------------------------
+# --- Valkey
 # vkexpand prints a Valkey configuration, includes read in place, without
 # this script's include.
 vkexpand() (
@@ -309,13 +285,12 @@ vkmerge() {
 	include="include $(host "$vdropin")"
 	vkexpand "$vconf" >"$work/valkey.host"
 	host_bind=$(vkget bind <"$work/valkey.host")
-	# Without a bind line Valkey listens on every address.
 	[ -n "$host_bind" ] || host_bind="* -::*"
 	host_port=$(vkget port <"$work/valkey.host")
 	[ -n "$host_port" ] || host_port=6379
 	host_aclfile=$(vkget aclfile <"$work/valkey.host")
 	[ "$host_port" = "$valkey_port" ] || fail "$(host "$vconf") sets port $host_port, but immich.valkey.port is $valkey_port: Valkey has one port, so set immich.valkey.port to $host_port"
-	want_bind=$(bindunion "$host_bind" "$valkey_bind")
+	want_bind=$(union "$host_bind" "$valkey_bind" " " addr)
 
 	: >"$work/vdropin"
 	if [ "$want_bind" != "$host_bind" ]; then
@@ -372,7 +347,7 @@ else
 	fail "no $root/etc/valkey/valkey.conf or $root/etc/redis/redis.conf: merge fragments/valkey by hand"
 fi
 
-# --- sysctl -----------------------------------------------------------------
+# --- sysctl
 # Both servers bind the gateway at boot, before Podman's bridge has it.
 sysctl=$root/etc/sysctl.d/60-immich-render.conf
 echo 'net.ipv4.ip_nonlocal_bind = 1' >"$work/sysctl"
@@ -381,7 +356,7 @@ if ! cmp -s "$work/sysctl" "$sysctl"; then
 	change "$(host "$sysctl"): net.ipv4.ip_nonlocal_bind = 1"
 fi
 
-# --- write --------------------------------------------------------------------
+# --- write
 if [ ! -s "$work/changes" ]; then
 	say "no change"
 	exit 0
