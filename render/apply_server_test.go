@@ -27,9 +27,7 @@ const envSharedHost = "IMMICH_RENDER_SHARED_HOST"
 // /var/lib are overlays, so apply.sh runs without IMMICH_RENDER_ROOT on
 // the Debian paths and the servers use the usual ports.
 func TestApplyOnSharedHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: starts PostgreSQL and Valkey")
-	}
+	testenv.ShortSkip(t, "postgres or valkey-server")
 	if os.Geteuid() != 0 {
 		testenv.Skip(t, "the shared-host test makes network and mount namespaces: run it as root")
 	}
