@@ -175,6 +175,13 @@ func TestHelperSharedHost(t *testing.T) {
 		t.Errorf("the old Immich password: %v, want WRONGPASS", err)
 	}
 	h.valkeyUser("10.1.2.3", "tenant", "tenant-own-password", "tenant:key")
+
+	// A wrong admin password fails the unit, saying why.
+	secret := filepath.Join(projectDir, "secrets", valkeyAdminSecret)
+	h.write(secret, "not-the-admin-password")
+	if out, err := exec.Command("/bin/sh", script).CombinedOutput(); err == nil || !strings.Contains(string(out), "WRONGPASS") {
+		t.Errorf("%s with a wrong admin password: %v\n%s", script, err, out)
+	}
 }
 
 func run(t *testing.T, name string, args ...string) string {
