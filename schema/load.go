@@ -63,6 +63,9 @@ type loaded struct {
 	names  map[string]bool
 	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
 	all    []Input         // every input, whose directories Jsonnet may import from
+
+	settings     cue.Value // the settings definition applied, if any
+	settingsDone bool
 }
 
 // Load reads, unifies and validates the inputs and resolves their secrets.
@@ -116,6 +119,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 // secrets, the schema, the Go rules. probs holds what was found so far
 // (unknown fields). LoadFleet validates each host through it too.
 func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
+	s.applySettings(l)
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
 	hidden := l.literalSecrets(secrets)
@@ -389,14 +393,14 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			Kind:   kind,
 			Path:   strings.Join(path, "."),
 			Reason: friendly(kind, cueMessage(e)),
-			Hint:   s.hint(path),
+			Hint:   s.hintIn(l, path),
 		}
 		// A list element (resolver.1) says what its list wants.
 		for i := len(path) - 1; p.Hint == "" && i > 0; i-- {
 			if _, err := strconv.Atoi(path[i]); err != nil {
 				break
 			}
-			p.Hint = s.hint(path[:i])
+			p.Hint = s.hintIn(l, path[:i])
 		}
 		for _, pos := range cueerrors.Positions(e) {
 			if str := l.position(pos); str != "" && !slices.Contains(p.Pos, str) {
@@ -544,10 +548,20 @@ func (l *loaded) locate(path string) []string {
 	return out
 }
 
+// hintIn is hint, with immich.settings looked up in the settings
+// definition that l applied.
+func (s *Schema) hintIn(l *loaded, path []string) string {
+	if l != nil && l.settings.Exists() && len(path) > 2 && path[0] == "immich" && path[1] == "settings" {
+		return hintAt(l.settings, path[2:])
+	}
+	return s.hint(path)
+}
+
 // hint finds the @hint attribute of the schema field at path, matching list
 // indices and map keys against the schema's element and pattern fields.
-func (s *Schema) hint(path []string) string {
-	v := s.config
+func (s *Schema) hint(path []string) string { return hintAt(s.config, path) }
+
+func hintAt(v cue.Value, path []string) string {
 	for _, elem := range path {
 		var next cue.Value
 		if _, err := strconv.Atoi(elem); err == nil {
