@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Config is a validated site configuration with every default applied and
@@ -35,8 +36,11 @@ type Immich struct {
 	ExternalLibraries []ExternalLibrary `json:"externalLibraries"`
 	Environment       map[string]string `json:"environment"`
 	ImageDigests      ImageDigests      `json:"imageDigests"`
-	// Settings is Immich's system configuration as given, or nil.
+	// Settings is Immich's system configuration as given, or nil. A
+	// secret setting holds its reference here; SettingSecrets has its value.
 	Settings map[string]any `json:"settings,omitempty"`
+	// settingsSecrets are the resolved secrets of Settings, by config path.
+	settingsSecrets map[string]*Secret
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
 }
@@ -197,7 +201,41 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 func (c *Config) Secrets() []NamedSecret {
 	var out []NamedSecret
 	for _, p := range expandSecretPaths(func(string) int { return len(c.Valkey.Users) }) {
+		if f, _ := secretField(p); f.Setting && !c.hasSetting(p) {
+			continue // a secret setting that is not set
+		}
 		out = append(out, NamedSecret{p, c.SecretAt(p)})
+	}
+	return out
+}
+
+// hasSetting reports whether immich.settings sets a config path.
+func (c *Config) hasSetting(p string) bool {
+	rest, ok := strings.CutPrefix(p, "immich.settings.")
+	if !ok {
+		return false
+	}
+	var v any = c.Immich.Settings
+	for _, elem := range strings.Split(rest, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = m[elem]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// SettingSecrets lists the secret settings the configuration sets, with
+// their paths under immich.settings ("oauth.clientSecret").
+func (c *Config) SettingSecrets() []NamedSecret {
+	var out []NamedSecret
+	for _, ns := range c.Secrets() {
+		if rest, ok := strings.CutPrefix(ns.Path, "immich.settings."); ok {
+			out = append(out, NamedSecret{rest, ns.Secret})
+		}
 	}
 	return out
 }
@@ -212,6 +250,15 @@ func (c *Config) SecretAt(p string) *Secret {
 		return &c.Immich.Valkey.Password
 	case "valkey.adminPassword":
 		return &c.Valkey.AdminPassword
+	}
+	if f, ok := secretField(p); ok && f.Setting {
+		if c.Immich.settingsSecrets == nil {
+			c.Immich.settingsSecrets = map[string]*Secret{}
+		}
+		if c.Immich.settingsSecrets[p] == nil {
+			c.Immich.settingsSecrets[p] = &Secret{}
+		}
+		return c.Immich.settingsSecrets[p]
 	}
 	var i int
 	if _, err := fmt.Sscanf(p, "valkey.users.%d.password", &i); err == nil && i >= 0 && i < len(c.Valkey.Users) {

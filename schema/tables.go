@@ -23,6 +23,12 @@ type SecretField struct {
 	// at /run/secrets/<name>), its file under <projectDir>/secrets/, and
 	// the _FILE variable that points Immich at it.
 	ComposeSecret, File, EnvFile string
+	// Setting marks a secret inside immich.settings, which another system
+	// issues (an OAuth provider, a mail server): it goes into the settings
+	// file, which is then a secret file itself, and no length rule applies.
+	// The settings definitions generated from Immich's SDK say which
+	// settings take one; TestSettingsSecretFields keeps this table in step.
+	Setting bool
 }
 
 // SecretFields lists every secret of a configuration. Resolution,
@@ -32,6 +38,18 @@ var SecretFields = []SecretField{
 	{Path: "immich.valkey.password", ComposeSecret: "immich_redis_password", File: "redis_password", EnvFile: "REDIS_PASSWORD_FILE"},
 	{Path: "valkey.adminPassword"},
 	{Path: "valkey.users.*.password"},
+	{Path: "immich.settings.notifications.smtp.transport.password", Setting: true},
+	{Path: "immich.settings.oauth.clientSecret", Setting: true},
+}
+
+// secretField is the SecretFields row of a concrete path.
+func secretField(p string) (SecretField, bool) {
+	for _, f := range SecretFields {
+		if ok, _ := path.Match(f.Path, p); ok && strings.Count(f.Path, ".") == strings.Count(p, ".") {
+			return f, true
+		}
+	}
+	return SecretField{}, false
 }
 
 // ContainerPath is where immich-server reads the secret.
@@ -81,12 +99,8 @@ func secretPathsIn(v cue.Value) []string {
 // isSecretPath reports whether a config path (valkey.users.3.password)
 // is a secret field.
 func isSecretPath(p string) bool {
-	for _, f := range SecretFields {
-		if ok, _ := path.Match(f.Path, p); ok && strings.Count(f.Path, ".") == strings.Count(p, ".") {
-			return true
-		}
-	}
-	return false
+	_, ok := secretField(p)
+	return ok
 }
 
 // SettingsContainerPath is where immich-server reads immich.settings.
