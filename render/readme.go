@@ -6,8 +6,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // renderReadme renders the output's README.md: the deployment's own page,

@@ -9,8 +9,8 @@ import (
 	"io/fs"
 
 	"github.com/immich-render/immich-render/internal/parallel"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // File is one rendered file and where it goes.

@@ -39,10 +39,11 @@ type Immich struct {
 	// Settings is Immich's system configuration as given, or nil. A
 	// secret setting holds its reference here; SettingSecrets has its value.
 	Settings map[string]any `json:"settings,omitempty"`
-	// settingsSecrets are the resolved secrets of Settings, by config path.
-	settingsSecrets map[string]*Secret
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
+
+	// settingsSecrets are the resolved secrets of Settings, by config path.
+	settingsSecrets map[string]*Secret
 }
 
 // Network is the external Podman network the containers join.
