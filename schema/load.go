@@ -144,6 +144,12 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	if p := checkRules(cfg, l.locate); len(p) > 0 {
 		return nil, redact(p.normalize(), hidden)
 	}
+	cfg.positions = map[string][]string{}
+	for _, p := range positionsKept {
+		if pos := l.locate(p); pos != nil {
+			cfg.positions[p] = pos
+		}
+	}
 	return cfg, nil
 }
 

@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/immich-render/immich-render/internal/output"
+	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/schema"
+)
+
+// digestKeys are the manifest metadata keys (after "hosts.<name>." in a
+// fleet) of the image digests a render pinned, with their config paths:
+// a version change that keeps one deploys the old image.
+var digestKeys = []struct{ key, path string }{
+	{"imageDigests.machineLearning", "immich.imageDigests.machineLearning"},
+	{"imageDigests.server", "immich.imageDigests.server"},
+}
+
+func digestOf(cfg *schema.Config, key string) string {
+	if key == "imageDigests.server" {
+		return cfg.Immich.ImageDigests.Server
+	}
+	return cfg.Immich.ImageDigests.MachineLearning
+}
+
+// recordDigests adds the pinned digests of the rendered hosts, and those
+// the last render recorded for the hosts a partial render keeps, to the
+// manifest metadata.
+func recordDigests(meta map[string]string, hosts []schema.FleetHost, kept []string, prev map[string]string) {
+	for _, h := range hosts {
+		for _, d := range digestKeys {
+			if v := digestOf(h.Config, d.key); v != "" {
+				meta[metaKey(h.Name, d.key)] = v
+			}
+		}
+	}
+	for _, name := range kept {
+		for _, d := range digestKeys {
+			if v := prev[metaKey(name, d.key)]; v != "" {
+				meta[metaKey(name, d.key)] = v
+			}
+		}
+	}
+}
+
+// upgradeProblems compares each host's Immich version and image digests
+// with those the last render recorded in out's manifest: a jump Immich
+// refuses (render.UpgradeSteps), and a digest kept across a version
+// change, are configuration problems.
+func upgradeProblems(hosts []schema.FleetHost, prev map[string]string, out string) schema.Problems {
+	manifest := filepath.Join(out, output.ManifestName)
+	var probs schema.Problems
+	for _, h := range hosts {
+		cfg := h.Config
+		from, to := prev[metaKey(h.Name, "immichVersion")], cfg.Immich.Version
+		if from == "" || from == to {
+			continue
+		}
+		at := func(path string) []string {
+			return append(cfg.Positions(path), fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from))
+		}
+		for _, r := range render.UpgradeRefusals(from, to) {
+			probs = append(probs, upgradeProblem(h.Name, "immich.version", r.Reason+" (source: "+r.Step.Source+")", r.Path, at("immich.version")))
+		}
+		for _, d := range digestKeys {
+			if v := digestOf(cfg, d.key); v != "" && v == prev[metaKey(h.Name, d.key)] {
+				image := "immich-server"
+				if d.key == "imageDigests.machineLearning" {
+					image = "immich-machine-learning"
+				}
+				probs = append(probs, upgradeProblem(h.Name, d.path,
+					fmt.Sprintf("unchanged while immich.version changes from %s to %s: it pins the image of %s, so %s would not be deployed", from, to, from, to),
+					fmt.Sprintf("the digest of ghcr.io/immich-app/%s:%s, or no digest", image, to), at(d.path)))
+			}
+		}
+	}
+	return probs
+}
+
+// upgradeProblem is a problem with a host's upgrade, at a site path.
+func upgradeProblem(host, path, reason, hint string, pos []string) schema.Problem {
+	if host != "" {
+		path = "hosts." + host + "." + path
+	}
+	return schema.Problem{Kind: schema.KindInvalid, Path: path, Reason: reason, Hint: hint, Pos: pos}
+}
