@@ -59,18 +59,47 @@ func TestSettingsFile(t *testing.T) {
 	}
 }
 
-func TestSettingsRefuseSecrets(t *testing.T) {
-	_, err := testenv.Load(nil, `immich: settings: {notifications: smtp: transport: password: "hunter2hunter2", oauth: clientSecret: "abc"}`)
-	if err == nil {
-		t.Fatal("secrets in settings accepted")
+// TestSettingsSecrets: secret settings resolve into a settings file that
+// is itself a secret file (only in the secrets tree, 0600, mounted
+// read-only), and nothing under -o holds their values.
+func TestSettingsSecrets(t *testing.T) {
+	cfg, err := testenv.Load(map[string]string{"OAUTH": "oauth-client-secret-value"},
+		`immich: settings: {notifications: smtp: transport: password: "smtp-password-value", oauth: {enabled: true, clientSecret: {env: "OAUTH"}}}`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"immich.settings.notifications.smtp.transport.password", "immich.settings.oauth.clientSecret"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("no problem at %s:\n%v", want, err)
+	r := Render(cfg, all)
+	p := rootfs(SettingsPath(cfg))
+	if p != "rootfs/opt/podman/immich/secrets/immich.json" {
+		t.Errorf("settings with secrets at %s", p)
+	}
+	f, ok := r.Secrets[p]
+	if !ok || f.Mode != 0o600 {
+		t.Fatalf("settings file not in the secrets tree with mode 0600: %v %v", ok, f.Mode)
+	}
+	for _, want := range []string{`"clientSecret": "oauth-client-secret-value"`, `"password": "smtp-password-value"`} {
+		if !strings.Contains(string(f.Data), want) {
+			t.Errorf("settings file lacks %s:\n%s", want, f.Data)
 		}
 	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Error("message shows the secret")
+	for path, f := range r.Out {
+		if strings.Contains(string(f.Data), "oauth-client-secret-value") || strings.Contains(string(f.Data), "smtp-password-value") {
+			t.Errorf("%s under -o holds a secret setting", path)
+		}
+	}
+	if cfg.Immich.Settings["oauth"].(map[string]any)["clientSecret"].(map[string]any)["env"] != "OAUTH" {
+		t.Error("rendering changed the configuration's settings")
+	}
+	srv, _ := loadCompose(t, cfg).GetService("immich-server")
+	mounted := false
+	for _, v := range srv.Volumes {
+		mounted = mounted || (v.Target == "/config/immich.json" && v.ReadOnly && v.Source == SettingsPath(cfg))
+	}
+	if !mounted {
+		t.Errorf("settings file not mounted read-only: %+v", srv.Volumes)
+	}
+	if _, ok := Render(cfg, Options{}).Secrets[p]; ok {
+		t.Error("settings file with secrets rendered without --secrets-out")
 	}
 }
 

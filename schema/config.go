@@ -14,8 +14,6 @@ type Config struct {
 	Immich Immich       `json:"immich"`
 	Valkey ValkeyServer `json:"valkey"`
 	Host   Host         `json:"host"`
-
-	positions map[string][]string // see Positions
 }
 
 // Immich is the immich section: the compose stack and how it reaches the host.
@@ -47,15 +45,6 @@ type Immich struct {
 	// settingsSecrets are the resolved secrets of Settings, by config path.
 	settingsSecrets map[string]*Secret
 }
-
-// positionsKept are the config paths whose input positions a Config
-// keeps, for problems found after loading: an upgrade that Immich
-// refuses, compared with the last render.
-var positionsKept = []string{"immich.version", "immich.imageDigests.server", "immich.imageDigests.machineLearning"}
-
-// Positions says where the inputs set a config path ("file:line:col"), for
-// the paths of positionsKept; nil for others.
-func (c *Config) Positions(path string) []string { return c.positions[path] }
 
 // Network is the external Podman network the containers join.
 type Network struct {

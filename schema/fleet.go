@@ -146,7 +146,14 @@ type Fleet struct {
 type FleetHost struct {
 	Name   string
 	Config *Config
+
+	positions map[string][]string // see Positions
 }
+
+// Positions says where the inputs set one of the host's config paths
+// ("file:line:col"), for the few that problems found after loading name
+// (immich.version, immich.imageDigests.*); nil for others.
+func (h FleetHost) Positions(path string) []string { return h.positions[path] }
 
 // UnknownHostsError is a selection of hosts the fleet does not have.
 type UnknownHostsError struct {
@@ -221,7 +228,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 			}
 			hostProbs = append(hostProbs, hostProblem{name, p})
 		}
-		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg})
+		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg, positions: r.positions})
 	}
 	if len(probs) > 0 {
 		// Only now: looking into conflicts for their values changes
@@ -680,8 +687,9 @@ func (fl *fleet) syntax(v cue.Value, path string) ast.Expr {
 
 // hostResult is one host's validation.
 type hostResult struct {
-	cfg   *Config
-	probs Problems
+	cfg       *Config
+	positions map[string][]string
+	probs     Problems
 }
 
 // validateHosts merges and validates the hosts, in parallel. Merging
@@ -743,8 +751,9 @@ func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt 
 	if err := v.Err(); err != nil {
 		return hostResult{probs: s.cueProblems(err, &loaded{names: names, noLine: noLine})}
 	}
-	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
-		return hostResult{cfg: cfg}
+	first := newLoaded()
+	if cfg, err := s.validate(first, opt, nil); err == nil {
+		return hostResult{cfg: cfg, positions: first.positions}
 	}
 	l := newLoaded()
 	_, err := s.validate(l, opt, s.unknownFields(v, l))

@@ -66,16 +66,29 @@ type loaded struct {
 
 	settings     cue.Value // the settings definition applied, if any
 	settingsDone bool
+
+	positions map[string][]string // of positionsKept, once valid
 }
+
+// positionsKept are the config paths whose input positions a loaded host
+// keeps, for problems found after loading: an upgrade that Immich
+// refuses, compared with the last render (FleetHost.Positions).
+var positionsKept = []string{"immich.version", "immich.imageDigests.server", "immich.imageDigests.machineLearning"}
 
 // Load reads, unifies and validates the inputs and resolves their secrets.
 // Every problem found is returned at once as Problems.
-func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
+func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
+	h, err := s.load(inputs, opt)
+	return h.Config, err
+}
+
+// load is Load, with the input positions a FleetHost keeps.
+func (s *Schema) load(inputs []Input, opt Options) (host FleetHost, err error) {
 	// A parser library that panics on some input is our bug to report as a
 	// problem with that input, not a stack trace.
 	defer func() {
 		if r := recover(); r != nil {
-			cfg, err = nil, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
+			host, err = FleetHost{}, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
 		}
 	}()
 	if opt.LookupEnv == nil {
@@ -101,7 +114,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 	unreadable := len(probs) > 0
 	if !unreadable {
 		if cfg, err := s.validate(l, opt, nil); err == nil {
-			return cfg, nil
+			return FleetHost{Config: cfg, positions: l.positions}, nil
 		}
 	}
 	for _, v := range l.inputs {
@@ -110,9 +123,13 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 	// An input that could not be read at all: validating the others
 	// would only add noise.
 	if unreadable {
-		return nil, probs.normalize()
+		return FleetHost{}, probs.normalize()
 	}
-	return s.validate(l, opt, probs)
+	cfg, err := s.validate(l, opt, probs)
+	if err != nil {
+		return FleetHost{}, err
+	}
+	return FleetHost{Config: cfg, positions: l.positions}, nil
 }
 
 // validate finishes a load once the inputs are unified into l.value:
@@ -144,10 +161,10 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	if p := checkRules(cfg, l.locate); len(p) > 0 {
 		return nil, redact(p.normalize(), hidden)
 	}
-	cfg.positions = map[string][]string{}
+	l.positions = map[string][]string{}
 	for _, p := range positionsKept {
 		if pos := l.locate(p); pos != nil {
-			cfg.positions[p] = pos
+			l.positions[p] = pos
 		}
 	}
 	return cfg, nil

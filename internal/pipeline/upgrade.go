@@ -58,7 +58,7 @@ func upgradeProblems(hosts []schema.FleetHost, prev map[string]string, out strin
 			continue
 		}
 		at := func(path string) []string {
-			return append(cfg.Positions(path), fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from))
+			return append(h.Positions(path), fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from))
 		}
 		for _, r := range render.UpgradeRefusals(from, to) {
 			probs = append(probs, upgradeProblem(h.Name, "immich.version", r.Reason+" (source: "+r.Step.Source+")", r.Path, at("immich.version")))
