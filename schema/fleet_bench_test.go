@@ -91,3 +91,20 @@ func BenchmarkLoadSiteSettings(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSettingsDefinitions compiles every settings definition, as an
+// eager Compile would: the cost a load with settings avoids by compiling
+// only its version's.
+func BenchmarkSettingsDefinitions(b *testing.B) {
+	for b.Loop() {
+		s, err := Compile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ss := range settingsSchemas {
+			if _, err := s.settingsDef(ss); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
