@@ -28,14 +28,17 @@ import (
 	"cuelang.org/go/cue/token"
 )
 
-// extractJS reads the declarations with TypeScript's compiler API.
-//
-//go:embed extract.js
-var extractJS []byte
-
-// typescriptVersion is the compiler whose API reads the declarations: the
-// 5.x line, whose JavaScript API extract.js uses.
-const typescriptVersion = "5.9.3"
+// extractJS reads the declarations with TypeScript's compiler API, and
+// package.json with its lock pins that compiler (the 5.x line, whose
+// JavaScript API extract.js uses).
+var (
+	//go:embed extract.js
+	extractJS []byte
+	//go:embed package.json
+	packageJSON []byte
+	//go:embed package-lock.json
+	packageLock []byte
+)
 
 // firstMinor is the oldest Immich release immich-render renders.
 var firstMinor = [2]int{1, 137}
@@ -68,11 +71,8 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := npm(tmp, "install", "--silent", "--no-audit", "--no-fund", "--prefix", tmp, "typescript@"+typescriptVersion); err != nil {
-		return err
-	}
-	extract := filepath.Join(tmp, "extract.js")
-	if err := os.WriteFile(extract, extractJS, 0o644); err != nil {
+	extract, err := setup(tmp)
+	if err != nil {
 		return err
 	}
 	outDir := filepath.Join(dir, "settings")
@@ -104,6 +104,20 @@ func run(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "settings_gen.go"), goSrc, 0o644)
+}
+
+// setup installs the pinned TypeScript compiler into dir and writes
+// extract.js there, whose path it returns.
+func setup(dir string) (string, error) {
+	for name, data := range map[string][]byte{"package.json": packageJSON, "package-lock.json": packageLock, "extract.js": extractJS} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := npm(dir, "ci", "--silent", "--no-audit", "--no-fund", "--ignore-scripts"); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "extract.js"), nil
 }
 
 func npm(dir string, args ...string) error {
@@ -179,7 +193,12 @@ func readSDK(tmp, extract, version string) (*model, error) {
 	if err := untarOne(tgz, "package/build/fetch-client.d.ts", dts); err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("node", extract, tmp, dts, roots).Output()
+	return extractModel(extract, dts)
+}
+
+// extractModel runs extract.js (installed by setup) on a declarations file.
+func extractModel(extract, dts string) (*model, error) {
+	out, err := exec.Command("node", extract, filepath.Dir(extract), dts, roots).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return nil, fmt.Errorf("extract.js: %w: %s", err, ee.Stderr)
@@ -287,11 +306,9 @@ func genCUE(m *model, v sdk) ([]byte, []string, error) {
 	ast.AddComment(settings, comment("The settings root: every field optional, as Immich fills in its defaults."))
 	file.Decls = append(file.Decls, settings)
 
-	root, err := g.structOf(m.Root, nil)
-	if err != nil {
-		return nil, nil, err
+	if _, ok := m.Types[m.Root]; !ok {
+		return nil, nil, fmt.Errorf("no settings type %s", m.Root)
 	}
-	_ = root
 	for _, name := range sortedKeys(m.Types) {
 		st, err := g.structOf(name, nil)
 		if err != nil {
