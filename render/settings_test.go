@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/schema"
 )
 
 func TestSettingsFile(t *testing.T) {
@@ -122,6 +123,39 @@ func TestUpgradeNotes(t *testing.T) {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s→%s: notes lack %q:\n%s", c.from, c.to, w, got)
 			}
+		}
+	}
+}
+
+// TestSettingsFileMatchesImmich: the settings file immich-render writes,
+// with everything it fills in itself, passes the settings definition of
+// every Immich minor that has one: a default Immich no longer knows would
+// make Immich refuse or ignore the file.
+func TestSettingsFileMatchesImmich(t *testing.T) {
+	s, err := schema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := schema.Options{LookupEnv: func(k string) (string, bool) { v, ok := testenv.Secrets[k]; return v, ok }}
+	site := func(version, settings string) []schema.Input {
+		return []schema.Input{
+			{Name: "site.cue", Data: []byte(strings.Replace(testenv.Minimal, `"v3.1.0"`, `"`+version+`"`, 1))},
+			{Name: "settings.cue", Data: []byte(`immich: settings: ` + settings)},
+			{Name: "nginx.cue", Data: []byte(`immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}`)},
+		}
+	}
+	for _, version := range []string{"v1.138.1", "v2.2.3", "v2.3.1", "v2.4.0", "v2.7.5", "v3.0.3", "v3.1.0", "v3.2.2"} {
+		cfg, err := s.Load(site(version, `{trash: days: 10}`), env)
+		if err != nil {
+			t.Fatalf("%s: %v", version, err)
+		}
+		data := Render(cfg, all).Out[rootfs(SettingsPath(cfg))].Data
+		if len(data) == 0 {
+			t.Fatalf("%s: no settings file", version)
+		}
+		// Read back as the settings of the same version.
+		if _, err := s.Load(site(version, string(data)), env); err != nil {
+			t.Errorf("%s: the rendered settings file does not pass Immich's settings types:\n%v\n%s", version, err, data)
 		}
 	}
 }

@@ -435,6 +435,9 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 		for q := p.Path; len(p.Pos) == 0 && q != ""; q = parentPath(q) {
 			p.Pos = l.locate(q)
 		}
+		if reason, ok := l.misplacedReference(p); ok {
+			p.Reason = reason
+		}
 		out = append(out, p)
 	}
 	return l.tidy(out)

@@ -167,6 +167,27 @@ func (s *Schema) applySettings(l *loaded) {
 	}
 }
 
+// misplacedReference words a conflict at a setting that an input gives
+// a secret reference ({env: ...} or {file: ...}) but that is no secret.
+func (l *loaded) misplacedReference(p Problem) (string, bool) {
+	if p.Kind != KindConflict || !strings.HasPrefix(p.Path, "immich.settings.") || isSecretPath(p.Path) {
+		return "", false
+	}
+	for _, in := range l.inputs {
+		v := in.LookupPath(configPath(p.Path))
+		if v.LookupPath(cue.ParsePath("env")).Exists() || v.LookupPath(cue.ParsePath("file")).Exists() {
+			var secrets []string
+			for _, f := range SecretFields {
+				if f.Setting {
+					secrets = append(secrets, f.Path)
+				}
+			}
+			return "a secret reference ({env} or {file}) where Immich takes no secret; only " + strings.Join(secrets, " and ") + " take one", true
+		}
+	}
+	return "", false
+}
+
 // settingsSecretPaths lists every settings path of any version that takes
 // a secret reference, for SecretFields' test.
 func settingsSecretPaths() []string {
