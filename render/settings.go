@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -25,10 +26,10 @@ func SettingsPath(cfg *schema.Config) string {
 func settingsSecret(cfg *schema.Config) bool { return len(cfg.SettingSecrets()) > 0 }
 
 // settingsFile is the settings file, if there are settings.
-func settingsFile(cfg *schema.Config) (File, bool) {
+func settingsFile(cfg *schema.Config) (tree.File, bool) {
 	data, ok := settingsJSON(cfg)
 	if !ok {
-		return File{}, false
+		return tree.File{}, false
 	}
 	if settingsSecret(cfg) {
 		return secretFile(rootfs(SettingsPath(cfg)), data), true

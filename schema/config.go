@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -198,14 +199,13 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 }
 
 // Secrets lists every secret of the configuration with its config path, in
-// a fixed order.
+// a fixed order: that of SecretFields, list elements in order.
 func (c *Config) Secrets() []NamedSecret {
 	var out []NamedSecret
-	for _, p := range expandSecretPaths(func(string) int { return len(c.Valkey.Users) }) {
-		if f, _ := secretField(p); f.Setting && !c.hasSetting(p) {
-			continue // a secret setting that is not set
+	for _, f := range SecretFields {
+		for i, s := range f.in(c) {
+			out = append(out, NamedSecret{strings.Replace(f.Path, "*", strconv.Itoa(i), 1), s})
 		}
-		out = append(out, NamedSecret{p, c.SecretAt(p)})
 	}
 	return out
 }
@@ -229,6 +229,25 @@ func (c *Config) hasSetting(p string) bool {
 	return true
 }
 
+// settingSecret is SecretField.in for a secret setting: its secret when
+// the configuration sets it, kept beside Settings (which holds the
+// reference as written).
+func settingSecret(p string) func(*Config) []*Secret {
+	full := "immich.settings." + p
+	return func(c *Config) []*Secret {
+		if !c.hasSetting(full) {
+			return nil
+		}
+		if c.Immich.settingsSecrets == nil {
+			c.Immich.settingsSecrets = map[string]*Secret{}
+		}
+		if c.Immich.settingsSecrets[full] == nil {
+			c.Immich.settingsSecrets[full] = &Secret{}
+		}
+		return []*Secret{c.Immich.settingsSecrets[full]}
+	}
+}
+
 // SettingSecrets lists the secret settings the configuration sets, with
 // their paths under immich.settings ("oauth.clientSecret").
 func (c *Config) SettingSecrets() []NamedSecret {
@@ -242,30 +261,15 @@ func (c *Config) SettingSecrets() []NamedSecret {
 }
 
 // SecretAt is the secret at a concrete path of SecretFields, such as
-// "immich.postgres.password" or "valkey.users.0.password".
+// "immich.postgres.password" or "valkey.users.0.password", or nil when
+// the configuration has none there.
 func (c *Config) SecretAt(p string) *Secret {
-	switch p {
-	case "immich.postgres.password":
-		return &c.Immich.Postgres.Password
-	case "immich.valkey.password":
-		return &c.Immich.Valkey.Password
-	case "valkey.adminPassword":
-		return &c.Valkey.AdminPassword
-	}
-	if f, ok := secretField(p); ok && f.Setting {
-		if c.Immich.settingsSecrets == nil {
-			c.Immich.settingsSecrets = map[string]*Secret{}
+	for _, ns := range c.Secrets() {
+		if ns.Path == p {
+			return ns.Secret
 		}
-		if c.Immich.settingsSecrets[p] == nil {
-			c.Immich.settingsSecrets[p] = &Secret{}
-		}
-		return c.Immich.settingsSecrets[p]
 	}
-	var i int
-	if _, err := fmt.Sscanf(p, "valkey.users.%d.password", &i); err == nil && i >= 0 && i < len(c.Valkey.Users) {
-		return &c.Valkey.Users[i].Password
-	}
-	panic("schema: no secret at " + p + ": SecretFields and Config.secretAt disagree")
+	return nil
 }
 
 // Unresolved lists the secrets that were not read (Options.AllowUnresolved).

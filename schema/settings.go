@@ -170,11 +170,11 @@ func (s *Schema) applySettings(l *loaded) {
 // misplacedReference words a conflict at a setting that an input gives
 // a secret reference ({env: ...} or {file: ...}) but that is no secret.
 func (l *loaded) misplacedReference(p Problem) (string, bool) {
-	if p.Kind != KindConflict || !strings.HasPrefix(p.Path, "immich.settings.") || isSecretPath(p.Path) {
+	if p.Kind != KindConflict || !hasPathPrefix(p.Path, []string{"immich", "settings"}) || isSecretPath(p.Path) {
 		return "", false
 	}
 	for _, in := range l.inputs {
-		v := in.LookupPath(configPath(p.Path))
+		v := in.LookupPath(cuePath(p.Path))
 		if v.LookupPath(cue.ParsePath("env")).Exists() || v.LookupPath(cue.ParsePath("file")).Exists() {
 			var secrets []string
 			for _, f := range SecretFields {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"cuelang.org/go/cue"
+
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // TestSettingsDefinitionsCompile: every generated settings definition
@@ -59,8 +61,8 @@ func TestSettingsSecretIsConfigSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The OAuth client secret is a #Secret in every definition.
-	settingsSecret := lookupField(lookupField(def, "oauth"), "clientSecret")
-	configSecret := lookupField(lookupField(lookupField(s.config, "immich"), "postgres"), "password")
+	settingsSecret := fleetmerge.SchemaField(fleetmerge.SchemaField(def, "oauth"), "clientSecret")
+	configSecret := fleetmerge.SchemaField(fleetmerge.SchemaField(fleetmerge.SchemaField(s.config, "immich"), "postgres"), "password")
 	if !settingsSecret.Exists() || !configSecret.Exists() {
 		t.Fatal("secret fields not found")
 	}

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/immich-render/immich-render/internal/editdist"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // unknownFields reports every field of an input that the schema does not
@@ -41,7 +42,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				if schema.Allows(cue.Str(label)) {
 					continue // an open struct or a key its pattern allows
 				}
-				prob := Problem{Kind: KindUnknownField, Path: strings.Join(p, "."), Pos: []string{l.position(it.Value().Pos())}}
+				prob := ProblemAt(p, KindUnknownField, "", "", l.position(it.Value().Pos()))
 				if len(known) == 0 {
 					// A map such as environment, whose keys follow a pattern.
 					prob.Reason = fmt.Sprintf("%q is not a valid name here", label)
@@ -56,7 +57,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				out = append(out, prob)
 				continue
 			}
-			next := lookupField(schema, label)
+			next := fleetmerge.SchemaField(schema, label)
 			if settings.Exists() && len(p) == 2 && p[0] == "immich" && p[1] == "settings" {
 				next = settings
 			}

@@ -3,6 +3,9 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue/token"
 
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/render"
@@ -57,8 +60,8 @@ func upgradeProblems(hosts []schema.FleetHost, prev map[string]string, out strin
 		if from == "" || from == to {
 			continue
 		}
-		at := func(path string) []string {
-			return append(h.Positions(path), fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from))
+		at := func(path string) []token.Pos {
+			return append(h.Positions(path), schema.PosAt(fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from), 0, 0))
 		}
 		for _, r := range render.UpgradeRefusals(from, to) {
 			probs = append(probs, upgradeProblem(h.Name, "immich.version", r.Reason+" (source: "+r.Step.Source+")", r.Path, at("immich.version")))
@@ -78,10 +81,12 @@ func upgradeProblems(hosts []schema.FleetHost, prev map[string]string, out strin
 	return probs
 }
 
-// upgradeProblem is a problem with a host's upgrade, at a site path.
-func upgradeProblem(host, path, reason, hint string, pos []string) schema.Problem {
+// upgradeProblem is a problem with a host's upgrade, at a dotted site
+// path.
+func upgradeProblem(host, path, reason, hint string, pos []token.Pos) schema.Problem {
+	elems := strings.Split(path, ".")
 	if host != "" {
-		path = "hosts." + host + "." + path
+		elems = append([]string{"hosts", host}, elems...)
 	}
-	return schema.Problem{Kind: schema.KindInvalid, Path: path, Reason: reason, Hint: hint, Pos: pos}
+	return schema.ProblemAt(elems, schema.KindInvalid, reason, hint, pos...)
 }
