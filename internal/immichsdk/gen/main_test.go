@@ -64,7 +64,8 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("generated CUE differs from %s (UPDATE_GOLDEN=1 rewrites it):\n%s", golden, diff)
 	}
 
-	def := compile(t, src)
+	ctx := cuecontext.New()
+	def := compile(t, ctx, src)
 	for _, c := range []struct {
 		v  string
 		ok bool
@@ -84,14 +85,14 @@ func TestGenerate(t *testing.T) {
 		{`{labels: {a: 1}}`, false},
 		{`{level: "debug"}`, false},
 	} {
-		err := def.Unify(def.Context().CompileString(c.v)).Validate(cue.Concrete(true))
+		err := def.Unify(ctx.CompileString(c.v)).Validate(cue.Concrete(true))
 		if (err == nil) != c.ok {
 			t.Errorf("%s: accepted=%v, want %v (%v)", c.v, err == nil, c.ok, err)
 		}
 	}
 }
 
-func compile(t *testing.T, src []byte) cue.Value {
+func compile(t *testing.T, ctx *cue.Context, src []byte) cue.Value {
 	t.Helper()
 	secret, err := os.ReadFile("../../../schema/settings/secret.cue")
 	if err != nil {
@@ -107,7 +108,7 @@ func compile(t *testing.T, src []byte) cue.Value {
 			t.Fatal(err)
 		}
 	}
-	v := cuecontext.New().BuildInstance(inst).LookupPath(cue.ParsePath("#Settings"))
+	v := ctx.BuildInstance(inst).LookupPath(cue.ParsePath("#Settings"))
 	if err := v.Err(); err != nil {
 		t.Fatal(err)
 	}
