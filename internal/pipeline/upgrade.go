@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue/token"
@@ -15,9 +16,9 @@ import (
 // digestKeys are the manifest metadata keys (after "hosts.<name>." in a
 // fleet) of the image digests a render pinned, with their config paths:
 // a version change that keeps one deploys the old image.
-var digestKeys = []struct{ key, path string }{
-	{"imageDigests.machineLearning", "immich.imageDigests.machineLearning"},
-	{"imageDigests.server", "immich.imageDigests.server"},
+var digestKeys = []struct{ key, path, image string }{
+	{"imageDigests.machineLearning", "immich.imageDigests.machineLearning", "immich-machine-learning"},
+	{"imageDigests.server", "immich.imageDigests.server", "immich-server"},
 }
 
 func digestOf(cfg *schema.Config, key string) string {
@@ -61,20 +62,16 @@ func upgradeProblems(hosts []schema.FleetHost, prev map[string]string, out strin
 			continue
 		}
 		at := func(path string) []token.Pos {
-			return append(h.Positions(path), schema.PosAt(fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from), 0, 0))
+			return append(slices.Clip(h.Positions(path)), schema.PosAt(fmt.Sprintf("%s (the last render, for Immich %s)", manifest, from), 0, 0))
 		}
 		for _, r := range render.UpgradeRefusals(from, to) {
 			probs = append(probs, upgradeProblem(h.Name, "immich.version", r.Reason+" (source: "+r.Step.Source+")", r.Path, at("immich.version")))
 		}
 		for _, d := range digestKeys {
 			if v := digestOf(cfg, d.key); v != "" && v == prev[metaKey(h.Name, d.key)] {
-				image := "immich-server"
-				if d.key == "imageDigests.machineLearning" {
-					image = "immich-machine-learning"
-				}
 				probs = append(probs, upgradeProblem(h.Name, d.path,
 					fmt.Sprintf("unchanged while immich.version changes from %s to %s: it pins the image of %s, so %s would not be deployed", from, to, from, to),
-					fmt.Sprintf("the digest of ghcr.io/immich-app/%s:%s, or no digest", image, to), at(d.path)))
+					fmt.Sprintf("the digest of ghcr.io/immich-app/%s:%s, or no digest", d.image, to), at(d.path)))
 			}
 		}
 	}
