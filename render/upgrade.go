@@ -2,8 +2,8 @@ package render
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/immich-render/immich-render/schema"
 )
 
 // UpgradeNotes says what a change of Immich version crosses, for the
@@ -107,21 +107,8 @@ type UpgradeRefusal struct {
 	Reason, Path string
 }
 
-func parseVersion(v string) ([3]int, bool) {
-	var out [3]int
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if len(parts) != 3 || !strings.HasPrefix(v, "v") {
-		return out, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return out, false
-		}
-		out[i] = n
-	}
-	return out, true
-}
+// parseVersion reads an Immich release tag (schema.ParseVersion).
+func parseVersion(v string) ([3]int, bool) { return schema.ParseVersion(v) }
 
 func less(a, b [3]int) bool {
 	for i := range a {
