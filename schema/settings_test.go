@@ -148,3 +148,17 @@ valkey: adminPassword: "valkey-admin-password"
 		t.Errorf("compiled %v; want settings/v3.1.cue only", slices.Sorted(maps.Keys(s.settings)))
 	}
 }
+
+// TestParseVersion accepts exactly the tags #Version does.
+func TestParseVersion(t *testing.T) {
+	for v, want := range map[string][3]int{"v3.1.0": {3, 1, 0}, "v1.137.12": {1, 137, 12}, "v0.0.0": {0, 0, 0}} {
+		if got, ok := ParseVersion(v); !ok || got != want {
+			t.Errorf("%s: %v %v", v, got, ok)
+		}
+	}
+	for _, v := range []string{"", "v", "3.1.0", "v3.1", "v3.1.0.1", "v03.1.0", "v3.1.0-rc.1", "v-1.0.0", "v+1.0.0", "v3..0", "latest", "v99999999.0.0"} {
+		if got, ok := ParseVersion(v); ok {
+			t.Errorf("%q parsed as %v", v, got)
+		}
+	}
+}
