@@ -54,8 +54,8 @@ func renderCompose(cfg *schema.Config) []tree.File {
 	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
 		"# change the configuration and render again.\n"
 	files := []tree.File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
-	if settings, ok := settingsJSON(cfg); ok {
-		files = append(files, file(rootfs(SettingsPath(cfg)), settings, 0o644))
+	if f, ok := settingsFile(cfg); ok {
+		files = append(files, f)
 	}
 	for _, s := range schema.ImmichSecrets() {
 		files = append(files, secretFile(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value)))

@@ -77,6 +77,14 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	for _, s := range schema.ImmichSecrets() {
 		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret)
 	}
+	if settingsSecret(cfg) {
+		var held []string
+		for _, ns := range cfg.SettingSecrets() {
+			held = append(held, "`immich.settings."+ns.Path+"`")
+		}
+		w("| `%s` | Immich's system settings with %s | immich-server, mounted read-only at `%s` (IMMICH_CONFIG_FILE) |\n",
+			SettingsPath(cfg), strings.Join(held, " and "), schema.SettingsContainerPath)
+	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
 

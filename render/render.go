@@ -88,6 +88,7 @@ func Render(cfg *schema.Config, opt Options) Result {
 	}
 	add(renderReadme(cfg, r.Out))
 	r.Warnings = append(r.Warnings, gatewayWarnings(cfg)...)
+	r.Warnings = append(r.Warnings, settingsWarnings(cfg)...)
 	if opt.Secrets {
 		files, warnings := renderCloudInit(cfg, r.Out, r.Secrets)
 		add(files...)
