@@ -50,9 +50,7 @@ func renderCompose(cfg *schema.Config) []File {
 	}
 	yAdd(doc, "secrets", secrets)
 
-	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
-		"# change the configuration and render again.\n"
-	files := []File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
+	files := []File{file(rootfs(ComposePath(cfg)), yEncode(header("#"), doc), 0o644)}
 	if settings, ok := settingsJSON(cfg); ok {
 		files = append(files, file(rootfs(SettingsPath(cfg)), settings, 0o644))
 	}

@@ -6,8 +6,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // renderReadme renders the output's README.md: the deployment's own page,
@@ -19,8 +19,8 @@ func renderReadme(cfg *schema.Config, out tree.Tree) File {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	w("# Immich %s on %s\n\n", im.Version, siteName(cfg))
-	w("Rendered by immich-render. Do not edit these files: change the configuration,\n")
-	w("render again, review `git diff` and commit. `immich-render -o <this dir> --check`\n")
+	w("%s\n", Notice)
+	w("Review `git diff` and commit after each render. `immich-render -o <this dir> --check`\n")
 	w("exits 1 when the files no longer match the configuration.\n\n")
 
 	w("## At a glance\n\n")
