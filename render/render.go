@@ -9,8 +9,8 @@ import (
 	"io/fs"
 
 	"github.com/immich-render/immich-render/internal/parallel"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // File is one rendered file and where it goes.
@@ -60,8 +60,7 @@ type Result struct {
 // artifacts are the renderers of the deployment's own files: each returns
 // what it made, and none depends on another's files.
 var artifacts = []func(*schema.Config) []File{
-	renderCompose,
-	renderImmichUnit,
+	renderContainers,
 	renderValkey,
 	renderPostgres,
 	renderNginx,

@@ -61,8 +61,25 @@ func (u *unitFile) add(group, key, value string) {
 
 // Add appends key=value to group: a plain setting value (Description=,
 // WorkingDirectory=, Image=), with its %-specifiers escaped. A key
-// added twice appears twice, as Environment= and Volume= do.
-func (u *unitFile) Add(group, key, value string) { u.add(group, key, systemdValue(value)) }
+// added twice appears twice, as Environment= and Volume= do. Quadlet
+// copies the values of its own groups ([Container], [Network]) into the
+// ExecStart= line of the unit it generates, as they are: there $ is
+// escaped too.
+func (u *unitFile) Add(group, key, value string) {
+	v := systemdValue(value)
+	if _, ok := u.supported[group]; ok {
+		v = strings.ReplaceAll(v, "$", "$$")
+	}
+	u.add(group, key, v)
+}
+
+// AddArgs appends key= words that are split like an Exec line, each
+// quoted and with % and $ escaped: Quadlet's PodmanArgs= and its
+// Environment= (NAME=value words), which it unquotes and copies into the
+// generated ExecStart=.
+func (u *unitFile) AddArgs(group, key string, words ...string) {
+	u.add(group, key, execLine(words))
+}
 
 // AddList appends key= a space-separated list of words, such as the unit
 // names of After= and Wants=.

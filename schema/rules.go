@@ -53,6 +53,7 @@ var rules = []rule{
 			add(p, "this setting would put a secret in the committed output", "leave it out of immich.settings and set it in Immich's web interface, or keep the settings file out of git")
 		}
 	}},
+	quadletRule,
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
