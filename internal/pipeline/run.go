@@ -139,6 +139,7 @@ func (p *plan) build(prog *progress) error {
 	} else {
 		meta["immichVersion"] = p.dep.Hosts[0].Config.Immich.Version
 		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
+		meta["runtime"] = p.dep.Hosts[0].Config.Immich.Runtime
 	}
 
 	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,
