@@ -22,8 +22,8 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/output"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // Request is one render or check.
