@@ -116,9 +116,15 @@ func quadletCommon(cfg *schema.Config, u *unitFile, name, image string, health [
 	u.Add("Container", "HealthStartPeriod", "60s")
 }
 
-// quadletService is the [Service] group both containers share.
-func quadletService(u *unitFile) {
+// quadletService is the [Service] group both containers share. dirs are
+// the data folders the container mounts: compose creates a missing one,
+// podman run refuses to start, so the unit creates them first.
+func quadletService(u *unitFile, dirs ...string) {
+	u.Comment("Service", "Podman does not create a missing folder to mount, as compose does.")
+	u.AddExec("Service", "ExecStartPre", "", append([]string{"/usr/bin/mkdir", "-p"}, dirs...)...)
 	u.Add("Service", "Restart", "always")
+	u.Comment("Service", "A container stopped with SIGTERM exits 143 (128 + 15): a clean stop, not a failure.")
+	u.Add("Service", "SuccessExitStatus", "143")
 	u.Comment("Service", "The first start pulls the image.")
 	u.Add("Service", "TimeoutStartSec", "900")
 }
@@ -138,7 +144,7 @@ func quadletML(cfg *schema.Config) []byte {
 	u.AddArgs("Container", "Environment", "TZ="+im.Timezone)
 	u.Add("Container", "Volume", mountSpec(cfg, im.ModelCache, "/cache", false))
 	hw.addQuadlet(u)
-	quadletService(u)
+	quadletService(u, im.ModelCache)
 	return u.Bytes()
 }
 
@@ -180,7 +186,7 @@ func quadletServer(cfg *schema.Config) []byte {
 	}
 	u.Add("Container", "PublishPort", port)
 	transcodingHW(cfg).addQuadlet(u)
-	quadletService(u)
+	quadletService(u, im.UploadLocation)
 	return u.Bytes()
 }
 
