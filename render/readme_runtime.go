@@ -76,11 +76,20 @@ func runtimeDeployNote(cfg *schema.Config) string {
 	if cfg.Immich.MachineLearning.Enabled {
 		order = "in order, machine learning first:\n   it is ready only when healthy (`Notify=healthy`).\n"
 	}
-	return "   The containers are Podman Quadlet units, which need Podman 5.0 or later (Debian 13\n" +
+	note := "   The containers are Podman Quadlet units, which need Podman 5.0 or later (Debian 13\n" +
 		"   has 5.4). `systemctl daemon-reload` runs Podman's generator: it turns the files in\n" +
 		"   `" + QuadletDir + "` into the units\n" +
 		"   " + units + ".\n" +
 		"   `immich.service` starts them " + order
+	if libs := cfg.Immich.ExternalLibraries; len(libs) > 0 {
+		var paths []string
+		for _, l := range libs {
+			paths = append(paths, "`"+l.HostPath+"`")
+		}
+		note += "   The external libraries (" + strings.Join(paths, ", ") + ") must exist: Podman does not\n" +
+			"   create a missing one, and the server does not start without it.\n"
+	}
+	return note
 }
 
 // manageCommands are the day-to-day commands for the stack.

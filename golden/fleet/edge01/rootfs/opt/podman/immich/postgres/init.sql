@@ -45,14 +45,12 @@ SET client_min_messages = warning;
 -- each to the version of the installed package after an upgrade, which
 -- Immich cannot do without superuser.
 CREATE EXTENSION IF NOT EXISTS "vector" CASCADE;
-CREATE EXTENSION IF NOT EXISTS "vchord" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "cube" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "earthdistance" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "unaccent" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "pg_trgm" CASCADE;
 ALTER EXTENSION "vector" UPDATE;
-ALTER EXTENSION "vchord" UPDATE;
 ALTER EXTENSION "cube" UPDATE;
 ALTER EXTENSION "earthdistance" UPDATE;
 ALTER EXTENSION "unaccent" UPDATE;
