@@ -30,7 +30,7 @@ const (
 // Immich. It holds the plaintext secrets, so it goes in the secrets tree.
 // Past UserDataLimit it also writes a gzip variant, which cloud-init
 // accepts as user-data.
-func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, warnings []string) {
+func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.File, warnings []string) {
 	z := newGzipper()
 	writeFiles := ySeq()
 	add := func(hostPath string, f tree.File) {
@@ -72,7 +72,7 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 	}
 	doc := yMap("write_files", writeFiles, "runcmd", runcmd)
 	data := yEncode("#cloud-config\n"+header("#")+"# It holds plaintext secrets: keep it out of git and out of logs.\n", doc)
-	files = []File{secretFile(UserDataPath, data)}
+	files = []tree.File{secretFile(UserDataPath, data)}
 	if len(data) > UserDataLimit {
 		gz := z.gzip(data)
 		files = append(files, secretFile(UserDataGzPath, gz))

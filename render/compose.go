@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
@@ -30,8 +31,8 @@ func secretsDir(cfg *schema.Config) string { return path.Join(cfg.Immich.Project
 // renderContainers renders how the containers run, by immich.runtime (a
 // compose stack and the unit that runs it, or Quadlet files), and the
 // files both runtimes mount: the settings file and the secret files.
-func renderContainers(cfg *schema.Config) []File {
-	var files []File
+func renderContainers(cfg *schema.Config) []tree.File {
+	var files []tree.File
 	if cfg.Immich.Runtime == "quadlet" {
 		files = renderQuadlet(cfg)
 	} else {
@@ -47,7 +48,7 @@ func renderContainers(cfg *schema.Config) []File {
 }
 
 // renderCompose renders the compose file.
-func renderCompose(cfg *schema.Config) []File {
+func renderCompose(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	doc := yMap(
 		"name", "immich",
@@ -68,7 +69,7 @@ func renderCompose(cfg *schema.Config) []File {
 	}
 	yAdd(doc, "secrets", secrets)
 
-	return []File{file(rootfs(ComposePath(cfg)), yEncode(header("#"), doc), 0o644)}
+	return []tree.File{file(rootfs(ComposePath(cfg)), yEncode(header("#"), doc), 0o644)}
 }
 
 func serverServiceNode(cfg *schema.Config) *yaml.Node {

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strconv"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -47,8 +48,8 @@ func quadletPath(name string) string { return path.Join(QuadletDir, name) }
 // as the one unit that starts, stops and restarts them together: each
 // container is PartOf it, and it requires both, so a container that fails
 // to start fails `systemctl start immich` too.
-func renderQuadlet(cfg *schema.Config) []File {
-	files := []File{
+func renderQuadlet(cfg *schema.Config) []tree.File {
+	files := []tree.File{
 		file(rootfs(quadletPath(networkQuadlet)), quadletNetwork(cfg), 0o644),
 		file(rootfs(quadletPath(serverQuadlet)), quadletServer(cfg), 0o644),
 	}

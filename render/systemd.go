@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -25,7 +26,7 @@ func hostServices(cfg *schema.Config) []string {
 // renderImmichUnit renders the unit that runs the compose stack. It makes
 // sure the external network exists first, in a form that works on
 // Debian 12's podman 4.3 (no `network create --ignore` there).
-func renderImmichUnit(cfg *schema.Config) []File {
+func renderImmichUnit(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	compose := strings.Fields(im.ComposeCommand)
 	ensureNet := "/usr/bin/podman network exists " + im.Network.Name + " || /usr/bin/podman network create --subnet " +
@@ -48,5 +49,5 @@ func renderImmichUnit(cfg *schema.Config) []File {
 	u.Add("Service", "TimeoutStartSec", "900")
 
 	u.Add("Install", "WantedBy", "multi-user.target")
-	return []File{file(rootfs(unitPath(ImmichUnit)), u.Bytes(), 0o644)}
+	return []tree.File{file(rootfs(unitPath(ImmichUnit)), u.Bytes(), 0o644)}
 }
