@@ -3,6 +3,7 @@ package render
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -196,20 +197,20 @@ var (
 )
 
 // quadletDryRun runs Podman's Quadlet generator on the files in a chroot
-// of root and returns the units it generates. It fails the test on a
-// non-zero exit or any message but the "Loading" lines -dryrun prints.
-func quadletDryRun(t *testing.T, root string, quadlet map[string][]byte) map[string][]byte {
+// of root and returns the units it generates. An error is a non-zero exit
+// or any message but the "Loading" lines -dryrun prints.
+func quadletDryRun(t *testing.T, root string, quadlet map[string][]byte) (map[string][]byte, error) {
 	t.Helper()
 	dir := inRoot(t, root, quadlet)
 	cmd := exec.Command("chroot", root, "env", "QUADLET_UNIT_DIRS="+dir, "/usr/libexec/podman/quadlet", "-dryrun")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("quadlet -dryrun: %v\n%s", err, stderr.Bytes())
+		return nil, fmt.Errorf("quadlet -dryrun: %v\n%s", err, stderr.Bytes())
 	}
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		if !loadingLine.MatchString(line) {
-			t.Errorf("quadlet -dryrun: %s", line)
+			return nil, fmt.Errorf("quadlet -dryrun: %s", line)
 		}
 	}
 	units := map[string][]byte{}
@@ -222,7 +223,7 @@ func quadletDryRun(t *testing.T, root string, quadlet map[string][]byte) map[str
 		}
 		units[out[h[2]:h[3]]] = []byte(out[h[1]:end])
 	}
-	return units
+	return units, nil
 }
 
 // verifyInRoot runs systemd-analyze verify in a chroot of root, where the
@@ -279,9 +280,17 @@ func TestQuadletDryRun(t *testing.T) {
 	if len(goldens)+len(fleet) < 2 {
 		t.Errorf("found %d Quadlet goldens, want a site and a fleet host at least", len(goldens)+len(fleet))
 	}
+	// The check can fail: the generator refuses a key it does not know.
+	bogus := map[string][]byte{"bogus.container": []byte("[Container]\nImage=x\nBogusKey=1\n")}
+	if _, err := quadletDryRun(t, root, bogus); err == nil || !strings.Contains(err.Error(), "unsupported key 'BogusKey' in group 'Container'") {
+		t.Errorf("quadlet -dryrun on an unknown key: %v", err)
+	}
 	for name, s := range sites {
 		t.Run(name, func(t *testing.T) {
-			generated := quadletDryRun(t, root, s.quadlet)
+			generated, err := quadletDryRun(t, root, s.quadlet)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, want := range []string{"immich-network.service", ServerUnit} {
 				if generated[want] == nil {
 					t.Errorf("quadlet generated no %s", want)
