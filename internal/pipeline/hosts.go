@@ -129,6 +129,9 @@ func Summarize(name string, cfg *schema.Config) Summary {
 		runs = append(runs, fmt.Sprintf("%d external libraries", n))
 	}
 	s.Runs = strings.Join(runs, ", ")
+	if im.Runtime == "quadlet" {
+		s.Runs = "Quadlet: " + s.Runs
+	}
 	return s
 }
 
