@@ -53,8 +53,7 @@ type Result struct {
 // artifacts are the renderers of the deployment's own files: each returns
 // what it made, and none depends on another's files.
 var artifacts = []func(*schema.Config) []tree.File{
-	renderCompose,
-	renderImmichUnit,
+	renderContainers,
 	renderValkey,
 	renderPostgres,
 	renderNginx,

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/immich-render/immich-render/schema"
 )
@@ -117,4 +119,28 @@ func less(a, b [3]int) bool {
 		}
 	}
 	return false
+}
+
+// RuntimeNotes says what a change of immich.runtime needs on a host that
+// runs the old one: its containers must stop before the new files arrive,
+// and the files of the old runtime must go (rsync does not delete them).
+// from is the runtime the last render recorded ("" for no render: nothing
+// to say).
+func RuntimeNotes(from string, cfg *schema.Config) []string {
+	to := cfg.Immich.Runtime
+	if from == "" || from == to {
+		return nil
+	}
+	if to == "quadlet" {
+		return []string{
+			"immich.runtime changes from compose to quadlet (Podman >= 5.0).",
+			"Before copying the new files, stop the compose stack with the old unit: systemctl stop immich.service (it runs compose down), so that its containers free the published port.",
+			"Then copy, remove " + ComposePath(cfg) + ", and run systemctl daemon-reload (Podman's generator makes " + strings.Join(quadletContainers(cfg), " and ") + ") and systemctl restart " + DBInitUnit + " " + ImmichUnit + ".",
+		}
+	}
+	return []string{
+		"immich.runtime changes from quadlet to compose.",
+		"Before copying the new files, stop the Quadlet containers: systemctl stop immich.service (they are PartOf it).",
+		"Then copy, remove " + path.Join(QuadletDir, serverQuadlet) + ", " + path.Join(QuadletDir, mlQuadlet) + " and " + path.Join(QuadletDir, networkQuadlet) + ", and run systemctl daemon-reload and systemctl restart " + DBInitUnit + " " + ImmichUnit + ".",
+	}
 }

@@ -26,6 +26,7 @@ type Immich struct {
 	ProjectDir        string            `json:"projectDir"`
 	ModelCache        string            `json:"modelCache"`
 	ComposeCommand    string            `json:"composeCommand"`
+	Runtime           string            `json:"runtime"` // compose or quadlet
 	Network           Network           `json:"network"`
 	HostGateway       string            `json:"hostGateway"`
 	Postgres          ImmichPostgres    `json:"postgres"`

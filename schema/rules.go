@@ -50,6 +50,7 @@ var rules = []rule{
 			}
 		}
 	}},
+	quadletRule,
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},

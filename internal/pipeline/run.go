@@ -148,6 +148,7 @@ func (p *plan) build(prog *progress) error {
 	} else {
 		meta["immichVersion"] = p.dep.Hosts[0].Config.Immich.Version
 		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
+		meta["runtime"] = p.dep.Hosts[0].Config.Immich.Runtime
 	}
 	var prevMeta map[string]string
 	if p.prev != nil {
