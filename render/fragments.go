@@ -24,7 +24,7 @@ var scripts embed.FS
 
 var scriptTemplates = template.Must(template.New("").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"sh": shellQuote, "shwords": shellWords}).
+	Funcs(template.FuncMap{"sh": shellQuote, "shwords": shellWords, "header": header}).
 	ParseFS(scripts, "scripts/*.sh"))
 
 // renderScript executes one of scripts/*.sh.
@@ -56,9 +56,8 @@ func renderApplyScript(cfg *schema.Config) []tree.File {
 		acl = ""
 	}
 	data := struct {
-		Version, PGPort, PGListen, PGPreload, ValkeyPort, ValkeyBind, ACLFile string
+		PGPort, PGListen, PGPreload, ValkeyPort, ValkeyBind, ACLFile string
 	}{
-		Version:    im.Version,
 		PGPort:     strconv.Itoa(im.Postgres.Port),
 		PGListen:   pgListen(cfg),
 		PGPreload:  preload,

@@ -84,7 +84,8 @@ func valkeyBinds(cfg *schema.Config) []string {
 func valkeyFragment(cfg *schema.Config) []byte {
 	binds := valkeyBinds(cfg)
 	var b bytes.Buffer
-	b.WriteString(`# Valkey settings for the Immich deployment rendered by immich-render.
+	b.WriteString(header("#"))
+	b.WriteString(`# Valkey settings for the Immich deployment.
 #
 # This is a fragment, not a whole valkey.conf: merge these lines into the
 # host's configuration (/etc/valkey/valkey.conf, or /etc/redis/redis.conf

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"path"
 	"strconv"
 
@@ -23,17 +22,16 @@ func valkeyUserScript(cfg *schema.Config) string {
 
 // renderValkeyUser renders what valkey.aclMode "user" needs instead of a
 // whole users.acl: the script that sets Immich's user with ACL SETUSER and
-// keeps it with ACL SAVE, its oneshot unit, a drop-in that makes
-// immich.service want it (whatever renders immich.service), and the admin
+// keeps it with ACL SAVE, its oneshot unit, a drop-in that makes the
+// server's unit want it, and the admin
 // password, which is a secret and goes under --secrets-out.
 func renderValkeyUser(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	secret := path.Join(secretsDir(cfg), valkeyAdminSecret)
 	script := renderScript("valkey-user.sh", struct {
-		Version, Unit, AdminSecret, Port, User string
-		Rules                                  []string
+		Unit, AdminSecret, Port, User string
+		Rules                         []string
 	}{
-		Version:     im.Version,
 		Unit:        ValkeyUserUnit,
 		AdminSecret: secret,
 		Port:        strconv.Itoa(im.Valkey.Port),
@@ -41,33 +39,30 @@ func renderValkeyUser(cfg *schema.Config) []tree.File {
 		Rules:       append([]string{im.Valkey.User}, immichACLRules(cfg)...),
 	})
 	valkeyService := cfg.Host.ValkeyService + ".service"
-	unit := fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit:
-# change the configuration and render again.
-[Unit]
-Description=Immich's user in the host Valkey (ACL SETUSER, then ACL SAVE)
-Requires=%s
-After=%s
-PartOf=%s
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh %s
-TimeoutStartSec=60
-`, systemdValue(im.Version), systemdValue(valkeyService), systemdValue(valkeyService),
-		systemdValue(ImmichUnit), systemdArg(valkeyUserScript(cfg)))
-	dropIn := fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit:
-# change the configuration and render again.
-# Immich's Valkey user is set before Immich starts (valkey.aclMode "user").
-[Unit]
-Wants=%s
-After=%s
-`, systemdValue(im.Version), ValkeyUserUnit, ValkeyUserUnit)
+	unit := newUnitFile()
+	unit.Add("Unit", "Description", "Immich's user in the host Valkey (ACL SETUSER, then ACL SAVE)")
+	unit.Add("Unit", "Requires", valkeyService)
+	unit.Add("Unit", "After", valkeyService)
+	unit.Add("Unit", "PartOf", ImmichUnit)
+	unit.Add("Service", "Type", "oneshot")
+	unit.Add("Service", "RemainAfterExit", "yes")
+	unit.AddExec("Service", "ExecStart", "", "/bin/sh", valkeyUserScript(cfg))
+	unit.Add("Service", "TimeoutStartSec", "60")
+	// The unit that runs the server wants it: immich.service with compose,
+	// the server container's (Quadlet generates it; a drop-in reaches it).
+	server := ImmichUnit
+	if quadlet(cfg) {
+		server = ServerUnit
+	}
+	dropIn := newUnitFile()
+	dropIn.Comment("Unit", `Immich's Valkey user is set before Immich starts (valkey.aclMode "user").`)
+	dropIn.Add("Unit", "Wants", ValkeyUserUnit)
+	dropIn.Add("Unit", "After", ValkeyUserUnit)
 	return []tree.File{
 		// The hashed password is no secret, but only root needs to read it.
 		file(rootfs(valkeyUserScript(cfg)), script, 0o700),
-		file(rootfs(unitPath(ValkeyUserUnit)), unit, 0o644),
-		file(rootfs(unitPath(ImmichUnit+".d/valkey-user.conf")), dropIn, 0o644),
+		file(rootfs(unitPath(ValkeyUserUnit)), unit.Bytes(), 0o644),
+		file(rootfs(unitPath(server+".d/valkey-user.conf")), dropIn.Bytes(), 0o644),
 		secretFile(rootfs(secret), []byte(cfg.Valkey.AdminPassword.Value)),
 	}
 }

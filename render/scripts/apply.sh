@@ -1,6 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich {{.Version}}. Do not edit:
-# change the configuration and render again.
+{{header "#" -}}
 #
 # Merges what Immich needs into a Debian host's PostgreSQL and Valkey
 # configuration, keeping other tenants' values (the README says how).

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich {{.Version}}. Do not edit.
+{{header "#" -}}
 # {{.Unit}} runs it as postgres: immich-backup DIR KEEP DATABASE PORT
 set -eu
 umask 077

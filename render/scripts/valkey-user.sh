@@ -1,6 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich {{.Version}}. Do not edit:
-# change the configuration and render again.
+{{header "#" -}}
 #
 # Sets Immich's user in the host's Valkey (valkey.aclMode "user"): ACL
 # SETUSER with reset, so that the user has exactly the rules and password

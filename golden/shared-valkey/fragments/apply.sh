@@ -1,6 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich v3.1.0. Do not edit:
-# change the configuration and render again.
+# Rendered by immich-render. Do not edit: change the configuration and render again.
 #
 # Merges what Immich needs into a Debian host's PostgreSQL and Valkey
 # configuration, keeping other tenants' values (the README says how).

@@ -1,6 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich v3.1.0. Do not edit:
-# change the configuration and render again.
+# Rendered by immich-render. Do not edit: change the configuration and render again.
 #
 # Sets Immich's user in the host's Valkey (valkey.aclMode "user"): ACL
 # SETUSER with reset, so that the user has exactly the rules and password
@@ -36,6 +35,6 @@ valkey() {
 		exit 1
 	fi
 }
-valkey ACL SETUSER 'immich' 'reset' 'resetchannels' 'on' '#3679c9788059c897bcb14c30f108d29eba0730a1242f01d92c02656bb630067b' '~immich_bull*' '~immich_channel*' '&*' '+@read' '+@write' '+@pubsub' '-@dangerous' '+select' '+auth' '+ping' '+info' '+eval' '+evalsha'
+valkey ACL SETUSER 'immich' 'reset' 'resetchannels' 'on' '#3679c9788059c897bcb14c30f108d29eba0730a1242f01d92c02656bb630067b' '~immich_bull*' '~immich_channel*' '&*' '+@read' '+@write' '+@pubsub' '-@dangerous' '+select' '+auth' '+ping' '+info' '+eval' '+evalsha' '+client|setname'
 valkey ACL SAVE
 echo "valkey-user.sh: user immich set and saved"
