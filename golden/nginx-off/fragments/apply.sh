@@ -365,10 +365,10 @@ if [ "$mode" = dry-run ]; then
 	exit 0
 fi
 
-# record notes, once per path, how to undo: the first run keeps originals.
+# record notes how to undo, once per path: the first run keeps originals.
 recorded() { [ -f "$state/files" ] && awk -v p="$1" '$2 == p { f = 1 } END { exit !f }' "$state/files"; }
 record() { recorded "$1" || printf '%s %s\n' "$2" "$1" >>"$state/files"; }
-# mkdirs makes folder $1, listing the folders made, outermost first.
+# mkdirs makes folder $1, listing the ones made, outermost first.
 : >"$work/newdirs"
 mkdirs() {
 	: >"$work/made.rev"
@@ -426,7 +426,7 @@ while read -r path new; do
 	fi
 done <"$work/plan"
 
-# Which pg_hba.conf lines are this script's, for the next run.
+# The pg_hba.conf lines that are ours.
 mkdir -p "${hbalog%/*}"
 {
 	[ ! -f "$hbalog" ] || grep -vxF -f "$work/hba.drop" "$hbalog" || true
