@@ -23,6 +23,33 @@ BEGIN
 END
 $guard$;
 
+-- Immich v3.1.0 refuses to start on PostgreSQL before 14 or with
+-- VectorChord outside >= 0.3 and < 2. Checked here before anything
+-- changes, so that the unit fails with the reason and Immich does not start.
+-- Source: server/src/constants.ts since v3.0.0: VECTORCHORD_VERSION_RANGE '>=0.3 <2'.
+DO $ranges$
+DECLARE
+  v text;
+  n int[];
+BEGIN
+  IF pg_catalog.current_setting('server_version_num')::int < 140000 THEN
+    RAISE EXCEPTION 'Immich v3.1.0 needs PostgreSQL 14 or newer, and this server is PostgreSQL %: upgrade it first',
+      pg_catalog.current_setting('server_version');
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'vector') THEN
+    RAISE EXCEPTION 'pgvector (extension vector) is not installed on this server, and Immich v3.1.0 needs it: install its package for this PostgreSQL version';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'vchord') THEN
+    RAISE EXCEPTION 'VectorChord (extension vchord) is not installed on this server, and Immich v3.1.0 needs it: install its package for this PostgreSQL version';
+  END IF;
+  SELECT default_version INTO v FROM pg_catalog.pg_available_extensions WHERE name = 'vchord';
+  n := pg_catalog.string_to_array(pg_catalog.substring(v, '^[0-9]+(?:[.][0-9]+)*'), '.')::int[];
+  IF n IS NULL OR n < ARRAY[0, 3] OR n >= ARRAY[2] THEN
+    RAISE EXCEPTION 'Immich v3.1.0 needs VectorChord (extension vchord) >= 0.3 and < 2, and this server has %: install a version in that range before deploying this Immich version', v;
+  END IF;
+END
+$ranges$;
+
 -- The role: created when missing, then given exactly these attributes and
 -- this password on every run, whatever was changed by hand.
 SELECT 'CREATE ROLE "immich"'
@@ -52,6 +79,11 @@ CREATE EXTENSION IF NOT EXISTS "earthdistance" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "unaccent" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "pg_trgm" CASCADE;
+-- The versions before the update: Immich's vector indexes are rebuilt
+-- below when a vector extension changed (Immich does that only when it
+-- sees the change itself, which it never does once this file updated it).
+CREATE TEMPORARY TABLE "immich_render_extversion" AS
+  SELECT extname, extversion FROM pg_catalog.pg_extension;
 ALTER EXTENSION "vector" UPDATE;
 ALTER EXTENSION "vchord" UPDATE;
 ALTER EXTENSION "cube" UPDATE;
@@ -59,6 +91,40 @@ ALTER EXTENSION "earthdistance" UPDATE;
 ALTER EXTENSION "unaccent" UPDATE;
 ALTER EXTENSION "uuid-ossp" UPDATE;
 ALTER EXTENSION "pg_trgm" UPDATE;
+
+-- An installed version that ALTER EXTENSION could not bring into range
+-- (a package older than the database's extension) stops here too.
+DO $installed$
+DECLARE
+  v text;
+  n int[];
+BEGIN
+  SELECT extversion INTO v FROM pg_catalog.pg_extension WHERE extname = 'vchord';
+  n := pg_catalog.string_to_array(pg_catalog.substring(v, '^[0-9]+(?:[.][0-9]+)*'), '.')::int[];
+  IF n IS NULL OR n < ARRAY[0, 3] OR n >= ARRAY[2] THEN
+    RAISE EXCEPTION 'Immich v3.1.0 needs VectorChord (extension vchord) >= 0.3 and < 2, and the database immich has % installed, which ALTER EXTENSION UPDATE could not change: install a version of the package in that range', v;
+  END IF;
+END
+$installed$;
+
+-- After a vector extension changed version, Immich's documentation requires
+-- rebuilding its vector indexes (those that exist: a new database has none).
+DO $reindex_note$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT e.extname, o.extversion AS was, e.extversion AS now FROM pg_catalog.pg_extension e JOIN "immich_render_extversion" o USING (extname)
+  WHERE e.extname IN ('vector', 'vchord') AND e.extversion <> o.extversion ORDER BY e.extname LOOP
+    RAISE WARNING '% changed from % to %: rebuilding Immich''s vector indexes', c.extname, c.was, c.now;
+  END LOOP;
+END
+$reindex_note$;
+SELECT 'REINDEX INDEX ' || i.oid::pg_catalog.regclass::text
+FROM (VALUES (0, 'public.face_index'), (1, 'public.clip_index')) AS w(n, name)
+JOIN pg_catalog.pg_class i ON i.oid = pg_catalog.to_regclass(w.name)
+WHERE EXISTS (SELECT FROM pg_catalog.pg_extension e JOIN "immich_render_extversion" o USING (extname)
+  WHERE e.extname IN ('vector', 'vchord') AND e.extversion <> o.extversion)
+ORDER BY w.n\gexec
 
 -- Immich creates its tables in the public schema.
 ALTER SCHEMA "public" OWNER TO "immich";
