@@ -26,7 +26,7 @@ $guard$;
 -- Immich v3.1.0 refuses to start on PostgreSQL before 14 or with
 -- VectorChord outside >= 0.3 and < 2. Checked here before anything
 -- changes, so that the unit fails with the reason and Immich does not start.
--- Source: server/src/constants.ts since v3.0.0: VECTORCHORD_VERSION_RANGE '>=0.3 <2'.
+-- Source: the *_VERSION_RANGE constants of Immich's server/src/constants.ts since v3.0.0.
 DO $ranges$
 DECLARE
   v text;

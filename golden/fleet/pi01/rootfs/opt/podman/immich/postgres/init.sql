@@ -26,7 +26,7 @@ $guard$;
 -- Immich v2.5.0 refuses to start on PostgreSQL before 14 or with
 -- VectorChord outside >= 0.3 and < 0.6. Checked here before anything
 -- changes, so that the unit fails with the reason and Immich does not start.
--- Source: server/src/constants.ts of v2.1.0 to v2.x: VECTORCHORD_VERSION_RANGE '>=0.3 <0.6'.
+-- Source: the *_VERSION_RANGE constants of Immich's server/src/constants.ts, v2.1.0 to v2.x.
 DO $ranges$
 DECLARE
   v text;
