@@ -150,7 +150,8 @@ func sqlTemplate(name, src string) *template.Template {
 // dbInitUnit is the oneshot that applies init.sql before Immich starts.
 // immich.service wants it and orders itself after it; PartOf makes
 // `systemctl restart immich` run it again, so a changed password or a new
-// extension package applies without a reboot.
+// extension package applies without a reboot. It requires the dump before
+// an upgrade, which runs first.
 func dbInitUnit(cfg *schema.Config) []byte {
 	pgService := cfg.Host.PostgresService + ".service"
 	args := []string{"/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
@@ -163,8 +164,8 @@ func dbInitUnit(cfg *schema.Config) []byte {
 [Unit]
 Description=Immich database init (role, database and extensions in the host PostgreSQL)
 Documentation=https://docs.immich.app/administration/postgres-standalone
-Requires=%s
-After=%s
+Requires=%s %s
+After=%s %s
 PartOf=%s
 
 [Service]
@@ -177,7 +178,7 @@ Environment=PGAPPNAME=immich-db-init
 ExecStart=%s
 TimeoutStartSec=300
 `,
-		systemdValue(cfg.Immich.Version), systemdValue(pgService), systemdValue(pgService),
+		systemdValue(cfg.Immich.Version), systemdValue(pgService), UpgradeDumpUnit, systemdValue(pgService), UpgradeDumpUnit,
 		systemdValue(ImmichUnit), strings.Join(args, " "))
 }
 

@@ -146,6 +146,10 @@ INSERT INTO face_search (embedding) SELECT ARRAY[0, i, 1]::vector FROM generate_
 		testImmichBackup(t, d, cfg, mustApply)
 	})
 
+	t.Run("dump before an upgrade", func(t *testing.T) {
+		testUpgradeDump(t, d, cfg)
+	})
+
 	t.Run("PostgreSQL older than Immich needs: stops", func(t *testing.T) {
 		saved := postgresRequirements
 		t.Cleanup(func() { postgresRequirements = saved })
@@ -196,7 +200,7 @@ func testImmichBackup(t *testing.T, d *pgtest.Debian13, cfg *schema.Config, appl
 
 	// The dump: pg_dump of the one database, --clean --if-exists, with the
 	// role's password, gzipped (gzip --rsyncable in Immich).
-	dump := d.Cmd([]string{"PGPASSWORD=" + pg.Password.Value}, "/usr/lib/postgresql/17/bin/pg_dump",
+	dump := d.Cmd([]string{"PGPASSWORD=" + pg.Password.Value}, pgtest.Debian13Bin+"/pg_dump",
 		"--username", pg.User, "--host", "127.0.0.1", "--port", port, pg.Database, "--clean", "--if-exists")
 	var stderr strings.Builder
 	dump.Stderr = &stderr
@@ -277,4 +281,77 @@ func testImmichBackup(t *testing.T, d *pgtest.Debian13, cfg *schema.Config, appl
 	// Back to one database for the tests that follow.
 	d.Superuser(t, "postgres", "DROP DATABASE "+sqlIdent(asideDatabase(cfg)))
 	apply(t, cfg)
+}
+
+// testUpgradeDump runs immich-upgrade-dump.service's command as the unit
+// does (as postgres, through the socket) against the database and
+// Immich's own upgrade history, version_history.
+func testUpgradeDump(t *testing.T, d *pgtest.Debian13, cfg *schema.Config) {
+	c := *cfg
+	c.Immich.Backup.Directory = d.Dir + "/backups"
+	pg := c.Immich.Postgres
+	script := d.Dir + "/immich-upgrade-dump"
+	d.WriteFile(t, script, string(upgradeDumpScript(&c)))
+	d.Mkdir(t, c.Immich.Backup.Directory, 0o700) // as the unit's install -d -m 0700 -o postgres
+	run := func(t *testing.T, c *schema.Config) string {
+		t.Helper()
+		argv := upgradeDumpExecStart(c)
+		argv[1] = script
+		if !slices.Equal(unitExecLines(t, upgradeDumpUnit(c), "ExecStart")[0].argv, upgradeDumpExecStart(c)) {
+			t.Fatalf("the unit's ExecStart is not upgradeDumpExecStart")
+		}
+		return d.Run(t, []string{"PGHOST=" + d.Dir, "PGAPPNAME=immich-upgrade-dump"}, argv[0], argv[1:]...)
+	}
+	dumps := func(t *testing.T) []string {
+		entries, err := os.ReadDir(d.Host(c.Immich.Backup.Directory))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	immich := func(t *testing.T, sql string) {
+		t.Helper()
+		if out, err := d.Psql(d.LoginEnv(pg.User, pg.Password.Value, pg.Database), nil, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql); err != nil {
+			t.Fatalf("%s: %v\n%s", sql, err, out)
+		}
+	}
+
+	noDB := c
+	noDB.Immich.Postgres.Database = "not_yet_created"
+	if out := run(t, &noDB); !strings.Contains(out, "no database not_yet_created yet: nothing to dump") {
+		t.Errorf("first deploy: %q", out)
+	}
+	if out := run(t, &c); !strings.Contains(out, "no Immich version history yet") {
+		t.Errorf("a database Immich has not started on: %q", out)
+	}
+	// Immich's table, as its migrations create it; v3.0.0 ran last.
+	immich(t, `CREATE TABLE version_history (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), "createdAt" timestamptz NOT NULL DEFAULT now(), version character varying NOT NULL);
+INSERT INTO version_history (version, "createdAt") VALUES ('2.7.2', now() - interval '2 days'), ('3.0.0', now() - interval '1 day')`)
+	want := "immich-v3.0.0-before-v3.1.0.dump"
+	out := run(t, &c)
+	if got := dumps(t); !slices.Equal(got, []string{want}) || !strings.Contains(out, "Immich v3.1.0 replaces v3.0.0: wrote "+c.Immich.Backup.Directory+"/"+want) {
+		t.Fatalf("upgrade from v3.0.0: files %q, output %q", got, out)
+	}
+	st, err := os.Stat(d.Host(c.Immich.Backup.Directory + "/" + want))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, mode %v, want 0600", want, err, st.Mode().Perm())
+	}
+	if list := d.Run(t, nil, pgtest.Debian13Bin+"/pg_restore", "--list", c.Immich.Backup.Directory+"/"+want); !strings.Contains(list, "TABLE DATA public version_history") || !strings.Contains(list, "TABLE DATA public smart_search") {
+		t.Errorf("the dump lacks Immich's tables:\n%s", list)
+	}
+	// A restart before the new version recorded itself: the dump taken
+	// before its migrations is kept, not replaced.
+	if out := run(t, &c); !strings.Contains(out, "exists: the dump before this upgrade was taken") || len(dumps(t)) != 1 {
+		t.Errorf("second start: %q, files %q", out, dumps(t))
+	}
+	// Once v3.1.0 has started it is in the history: nothing more to do.
+	immich(t, `INSERT INTO version_history (version) VALUES ('3.1.0')`)
+	if out := run(t, &c); !strings.Contains(out, "last run by Immich v3.1.0: no dump needed") || len(dumps(t)) != 1 {
+		t.Errorf("after the upgrade: %q, files %q", out, dumps(t))
+	}
+	immich(t, `DROP TABLE version_history`)
 }

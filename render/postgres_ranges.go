@@ -36,7 +36,7 @@ type postgresRequirement struct {
 var postgresRequirements = []postgresRequirement{
 	{
 		Since:    [3]int{1, 137, 0},
-		Source:   "the *_VERSION_RANGE constants of Immich's server/src/constants.ts, v1.135.0 to v2.0.x",
+		Source:   "server/src/constants.ts, v1.135.0 to v2.0.x",
 		Postgres: 14,
 		Vector: map[string]versionRange{
 			"vchord":  {"0.3", "0.5"},
@@ -46,7 +46,7 @@ var postgresRequirements = []postgresRequirement{
 	},
 	{
 		Since:    [3]int{2, 1, 0},
-		Source:   "the *_VERSION_RANGE constants of Immich's server/src/constants.ts, v2.1.0 to v2.x",
+		Source:   "server/src/constants.ts, v2.1.0 to v2.x",
 		Postgres: 14,
 		Vector: map[string]versionRange{
 			"vchord":  {"0.3", "0.6"},
@@ -56,7 +56,7 @@ var postgresRequirements = []postgresRequirement{
 	},
 	{
 		Since:    [3]int{3, 0, 0},
-		Source:   "the *_VERSION_RANGE constants of Immich's server/src/constants.ts since v3.0.0",
+		Source:   "server/src/constants.ts since v3.0.0",
 		Postgres: 14,
 		Vector: map[string]versionRange{
 			"vchord": {"0.3", "2"},

@@ -122,7 +122,12 @@ func TestPostgresUnitVerify(t *testing.T) {
 			if err := os.WriteFile(stub, []byte("[Service]\nType=oneshot\nExecStart=/bin/true\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(bin, "verify", "--man=no", unit)
+			// The dump before an upgrade, which the unit requires.
+			dumpUnit := filepath.Join(dir, UpgradeDumpUnit)
+			if err := os.WriteFile(dumpUnit, upgradeDumpUnit(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "verify", "--man=no", unit, dumpUnit)
 			cmd.Dir = dir
 			if got, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(got)) > 0 {
 				t.Errorf("systemd-analyze verify: %v\n%s\n%s", err, got, dbInitUnit(cfg))

@@ -191,9 +191,10 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("```\n\n")
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade.")
+	w("   database migrations have no downgrade. `%s` dumps the database into\n", UpgradeDumpUnit)
+	w("   `%s` before the new version first starts.", im.Backup.Directory)
 	if im.Backup.Enabled {
-		w(" `systemctl start %s` dumps the database now.", BackupUnit)
+		w("\n   `systemctl start %s` dumps the database now.", BackupUnit)
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
@@ -244,6 +245,10 @@ func describe(cfg *schema.Config, p string) string {
 		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
 	case strings.HasSuffix(p, BackupScript):
 		return "the backup script " + BackupUnit + " runs"
+	case strings.HasSuffix(p, "/"+UpgradeDumpUnit):
+		return "before " + DBInitUnit + ": dumps the database when another Immich version ran it last"
+	case strings.HasSuffix(p, UpgradeDumpScript):
+		return "the script " + UpgradeDumpUnit + " runs"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):

@@ -67,6 +67,7 @@ var artifacts = []func(*schema.Config) []File{
 	renderNginx,
 	renderApplyScript,
 	renderBackup,
+	renderUpgradeDump,
 }
 
 // Render renders every artifact of cfg, then the README that describes

@@ -45,12 +45,10 @@ func checkBackupSchedule(c *Config, add addFunc) {
 }
 
 // checkBackupDirectory refuses a backup directory that is not the
-// backups' own: the unit makes it postgres's, mode 0700.
+// backups' own: the units make it postgres's, mode 0700. Also with the
+// host's backup off: the dump before an upgrade goes there too.
 func checkBackupDirectory(c *Config, add addFunc) {
 	b := c.Immich.Backup
-	if !b.Enabled {
-		return
-	}
 	dir := path.Clean(b.Directory)
 	if slices.Contains(sharedDirs, dir) {
 		add("immich.backup.directory", dir+" is shared with the rest of the system; the backup unit would make it the postgres user's own, mode 0700",

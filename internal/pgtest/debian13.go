@@ -31,8 +31,8 @@ type Debian13 struct {
 	gid  int
 }
 
-// Bin is the folder of the PostgreSQL 17 programs inside the root.
-const debian13Bin = "/usr/lib/postgresql/17/bin"
+// Debian13Bin is the folder of the PostgreSQL 17 programs inside the root.
+const Debian13Bin = "/usr/lib/postgresql/17/bin"
 
 // StartDebian13 extracts a Debian 13 root filesystem with
 // scripts/debian13-rootfs.sh (cached after its first run), starts
@@ -64,7 +64,7 @@ func StartDebian13(t testing.TB) *Debian13 {
 	}
 	d.Port = FreePort(t)
 	data := d.Dir + "/data"
-	d.Run(t, nil, debian13Bin+"/initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C", "-A", "reject", "--no-sync")
+	d.Run(t, nil, Debian13Bin+"/initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C", "-A", "reject", "--no-sync")
 	d.WriteFile(t, data+"/pg_hba.conf", "local all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
 	// log_statement shows what init.sql ran; mmap shared memory needs no
 	// /dev/shm in the chroot.
@@ -72,13 +72,13 @@ func StartDebian13(t testing.TB) *Debian13 {
 		"listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nlog_statement = 'all'\nfsync = off\ndynamic_shared_memory_type = mmap\nlogging_collector = off\n",
 		d.Port, d.Dir))
 	logFile := d.Dir + "/server.log"
-	if out, err := d.Cmd(nil, debian13Bin+"/pg_ctl", "-D", data, "-l", logFile, "-w", "-t", "120", "start").CombinedOutput(); err != nil {
+	if out, err := d.Cmd(nil, Debian13Bin+"/pg_ctl", "-D", data, "-l", logFile, "-w", "-t", "120", "start").CombinedOutput(); err != nil {
 		logText, _ := os.ReadFile(d.Host(logFile))
 		t.Fatalf("starting PostgreSQL 17: %v\n%s\n%s", err, out, logText)
 	}
 	t.Cleanup(func() {
 		// pg_ctl waits until the server and all its backends are gone.
-		if out, err := d.Cmd(nil, debian13Bin+"/pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
+		if out, err := d.Cmd(nil, Debian13Bin+"/pg_ctl", "-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
 			t.Errorf("stopping PostgreSQL 17: %v\n%s", err, out)
 		}
 	})
@@ -121,7 +121,7 @@ func (d *Debian13) LoginEnv(role, password, db string) []string {
 // Superuser runs SQL as the superuser and returns its unaligned output.
 func (d *Debian13) Superuser(t testing.TB, db, sql string) string {
 	t.Helper()
-	out, err := d.Cmd(d.SuperuserEnv(db), debian13Bin+"/psql", "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
+	out, err := d.Cmd(d.SuperuserEnv(db), Debian13Bin+"/psql", "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
 	if err != nil {
 		t.Fatalf("psql as postgres in %s: %s: %v\n%s", db, sql, err, out)
 	}
@@ -131,7 +131,7 @@ func (d *Debian13) Superuser(t testing.TB, db, sql string) string {
 // Psql runs psql inside the root with env and args, feeding it stdin,
 // and returns its combined output.
 func (d *Debian13) Psql(env []string, stdin []byte, args ...string) (string, error) {
-	c := d.Cmd(env, debian13Bin+"/psql", append([]string{"-X"}, args...)...)
+	c := d.Cmd(env, Debian13Bin+"/psql", append([]string{"-X"}, args...)...)
 	c.Stdin = bytes.NewReader(stdin)
 	out, err := c.CombinedOutput()
 	return string(out), err
@@ -142,6 +142,18 @@ func (d *Debian13) WriteFile(t testing.TB, inner, content string) {
 	t.Helper()
 	name := d.Host(inner)
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(name, d.uid, d.gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Mkdir makes a folder inside the root, owned by its postgres user.
+func (d *Debian13) Mkdir(t testing.TB, inner string, mode os.FileMode) {
+	t.Helper()
+	name := d.Host(inner)
+	if err := os.Mkdir(name, mode); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(name, d.uid, d.gid); err != nil {

@@ -24,9 +24,8 @@ END
 $guard$;
 
 -- Immich v3.1.0 refuses to start on PostgreSQL before 14 or with
--- VectorChord outside >= 0.3 and < 2. Checked here before anything
--- changes, so that the unit fails with the reason and Immich does not start.
--- Source: the *_VERSION_RANGE constants of Immich's server/src/constants.ts since v3.0.0.
+-- VectorChord outside >= 0.3 and < 2 (server/src/constants.ts since v3.0.0).
+-- Checked before anything changes: the unit fails with the reason instead.
 DO $ranges$
 DECLARE
   v text;
@@ -79,9 +78,8 @@ CREATE EXTENSION IF NOT EXISTS "earthdistance" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "unaccent" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "pg_trgm" CASCADE;
--- The versions before the update: Immich's vector indexes are rebuilt
--- below when a vector extension changed (Immich does that only when it
--- sees the change itself, which it never does once this file updated it).
+-- The versions before the update. Immich rebuilds its vector indexes only
+-- when it sees a vector extension change, which it never does after this.
 CREATE TEMPORARY TABLE "immich_render_extversion" AS
   SELECT extname, extversion FROM pg_catalog.pg_extension;
 ALTER EXTENSION "vector" UPDATE;
@@ -92,23 +90,8 @@ ALTER EXTENSION "unaccent" UPDATE;
 ALTER EXTENSION "uuid-ossp" UPDATE;
 ALTER EXTENSION "pg_trgm" UPDATE;
 
--- An installed version that ALTER EXTENSION could not bring into range
--- (a package older than the database's extension) stops here too.
-DO $installed$
-DECLARE
-  v text;
-  n int[];
-BEGIN
-  SELECT extversion INTO v FROM pg_catalog.pg_extension WHERE extname = 'vchord';
-  n := pg_catalog.string_to_array(pg_catalog.substring(v, '^[0-9]+(?:[.][0-9]+)*'), '.')::int[];
-  IF n IS NULL OR n < ARRAY[0, 3] OR n >= ARRAY[2] THEN
-    RAISE EXCEPTION 'Immich v3.1.0 needs VectorChord (extension vchord) >= 0.3 and < 2, and the database immich has % installed, which ALTER EXTENSION UPDATE could not change: install a version of the package in that range', v;
-  END IF;
-END
-$installed$;
-
--- After a vector extension changed version, Immich's documentation requires
--- rebuilding its vector indexes (those that exist: a new database has none).
+-- After a vector extension changed, rebuild Immich's vector indexes (those
+-- that exist), as Immich's documentation requires.
 DO $reindex_note$
 DECLARE
   c record;

@@ -1,0 +1,77 @@
+package render
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"text/template"
+
+	"github.com/immich-render/immich-render/schema"
+)
+
+// The dump taken before a new Immich version first starts.
+const (
+	UpgradeDumpUnit   = "immich-upgrade-dump.service"
+	UpgradeDumpScript = "/usr/local/lib/immich-render/immich-upgrade-dump"
+)
+
+// renderUpgradeDump renders the oneshot that immich-db-init.service
+// requires, and its script: before Immich starts, when the database was
+// last run by another Immich version, it dumps the database into
+// immich.backup.directory, once per upgrade. It runs whether or not the
+// host's backup timer is on: migrations have no way back.
+func renderUpgradeDump(cfg *schema.Config) []File {
+	return []File{
+		file(rootfs(UpgradeDumpScript), upgradeDumpScript(cfg), 0o755),
+		file(rootfs(unitPath(UpgradeDumpUnit)), upgradeDumpUnit(cfg), 0o644),
+	}
+}
+
+//go:embed scripts/immich-upgrade-dump.sh
+var upgradeDumpSource string
+
+var upgradeDumpTemplate = template.Must(template.New("immich-upgrade-dump").Parse(upgradeDumpSource))
+
+// upgradeDumpScript is the script; its values come as arguments
+// (upgradeDumpExecStart), the template fills in only its comments.
+func upgradeDumpScript(cfg *schema.Config) []byte {
+	var b bytes.Buffer
+	err := upgradeDumpTemplate.Execute(&b, struct{ Version, Unit, Before string }{cfg.Immich.Version, UpgradeDumpUnit, DBInitUnit})
+	if err != nil {
+		panic("immich-upgrade-dump: " + err.Error()) // fixed template and data
+	}
+	return b.Bytes()
+}
+
+// upgradeDumpExecStart is the unit's command: the script with the
+// directory, the database, the port and the Immich version being deployed.
+func upgradeDumpExecStart(cfg *schema.Config) []string {
+	pg := cfg.Immich.Postgres
+	return []string{"/bin/sh", UpgradeDumpScript, cfg.Immich.Backup.Directory, pg.Database, fmt.Sprint(pg.Port), cfg.Immich.Version}
+}
+
+// upgradeDumpUnit has no RemainAfterExit: every start of
+// immich-db-init.service (every start of Immich) runs the check again,
+// which costs two queries when the version did not change.
+func upgradeDumpUnit(cfg *schema.Config) []byte {
+	pgService := systemdValue(cfg.Host.PostgresService + ".service")
+	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit.
+[Unit]
+Description=Immich database dump before another Immich version starts (into %s)
+Requires=%s
+After=%s
+Before=%s
+
+[Service]
+Type=oneshot
+# As root (+): the directory is postgres's own, mode 0700.
+ExecStartPre=+%s
+# The postgres superuser through the local socket (peer authentication).
+User=postgres
+Environment=PGAPPNAME=immich-upgrade-dump
+ExecStart=%s
+TimeoutStartSec=6h
+`,
+		systemdValue(cfg.Immich.Version), systemdValue(cfg.Immich.Backup.Directory), pgService, pgService,
+		DBInitUnit, execLine(backupDirCommand(cfg)), execLine(upgradeDumpExecStart(cfg)))
+}
