@@ -27,6 +27,13 @@ func renderUpgradeDump(cfg *schema.Config) []File {
 	}
 }
 
+// UpgradeDumpNote is the upgrade note about the dump the host takes
+// before the new version starts.
+func UpgradeDumpNote(cfg *schema.Config) string {
+	return fmt.Sprintf("On the host, %s dumps the database into %s before %s first starts; delete that dump once %s runs well.",
+		UpgradeDumpUnit, cfg.Immich.Backup.Directory, cfg.Immich.Version, cfg.Immich.Version)
+}
+
 //go:embed scripts/immich-upgrade-dump.sh
 var upgradeDumpSource string
 
