@@ -206,12 +206,12 @@ func backupSection(cfg *schema.Config, settings bool) string {
 		}
 	case b.ImmichJob && settings:
 		w("Immich's own database backup is on (`immich.backup.immichJob`): gzipped `pg_dump`s in\n")
-		w("`%s/backups` (when and how many: `immich.settings.backup.database`).\n", im.UploadLocation)
+		w("`%s` (when and how many: `immich.settings.backup.database`).\n", schema.BackupsFolder(cfg))
 	case settings:
 		w("Immich's own database backup is off (`immich.backup.immichJob`).\n\n")
 	default:
 		w("Immich's own database backup (Administration → Settings → Backup Settings, on by\n")
-		w("default) writes gzipped `pg_dump`s into `%s/backups`.\n", im.UploadLocation)
+		w("default) writes gzipped `pg_dump`s into `%s`.\n", schema.BackupsFolder(cfg))
 	}
 	if immichDumps {
 		w("Immich's own restore cannot load them as the `%s` role: after dropping the schema it\n", pg.User)
@@ -227,7 +227,7 @@ func backupSection(cfg *schema.Config, settings bool) string {
 			}
 		} else {
 			w("Restore one as root:\n\n")
-			writeRestore(w, cfg, im.UploadLocation+"/backups", "immich-db-backup-YYYYMMDDTHHMMSS-"+im.Version+"-pgNN.sql.gz", true)
+			writeRestore(w, cfg, schema.BackupsFolder(cfg), "immich-db-backup-YYYYMMDDTHHMMSS-"+im.Version+"-pgNN.sql.gz", true)
 		}
 	} else {
 		w("\n")

@@ -68,6 +68,7 @@ var artifacts = []func(*schema.Config) []File{
 	renderApplyScript,
 	renderBackup,
 	renderUpgradeDump,
+	renderMetrics,
 }
 
 // Render renders every artifact of cfg, then the README that describes

@@ -25,7 +25,9 @@ func settingsJSON(cfg *schema.Config) ([]byte, bool) {
 		return nil, false
 	}
 	ml := map[string]any{"enabled": im.MachineLearning.Enabled}
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.URL != "" {
+		ml["urls"] = []any{im.MachineLearning.URL}
+	} else if im.MachineLearning.Enabled {
 		ml["urls"] = []any{"http://" + mlService + ":3003"}
 	}
 	defaults := map[string]any{"machineLearning": ml}

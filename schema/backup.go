@@ -74,6 +74,10 @@ func checkBackupSetting(c *Config, add addFunc) {
 		add("immich.backup.immichJob", "Immich "+c.Immich.Version+"'s own database backup runs pg_dumpall, which needs a superuser, and Immich's role is none: it would fail every night (Immich v2.5.0 and newer run pg_dump of the one database, which works)",
 			"false, or Immich v2.5.0 or newer; immich.backup.enabled dumps the database on the host")
 	}
+	if job && works && c.Immich.Settings == nil {
+		add("immich.backup.immichJob", "it is written into Immich's settings file, which is rendered only with immich.settings (without one, Immich's web interface decides)",
+			"immich.settings: {} (a settings file with immich-render's defaults), or false and Administration → Settings → Backup Settings")
+	}
 	b, _ := c.Immich.Settings["backup"].(map[string]any)
 	db, _ := b["database"].(map[string]any)
 	enabled, ok := db["enabled"].(bool)

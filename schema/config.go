@@ -39,6 +39,8 @@ type Immich struct {
 	Settings map[string]any `json:"settings,omitempty"`
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
+	Storage  Storage        `json:"storage"`
+	Metrics  Metrics        `json:"metrics"`
 }
 
 // Network is the external Podman network the containers join.
@@ -73,8 +75,11 @@ type ImmichValkey struct {
 
 // MachineLearning configures the immich-machine-learning container.
 type MachineLearning struct {
-	Enabled      bool   `json:"enabled"`
-	Acceleration string `json:"acceleration"`
+	Enabled      bool              `json:"enabled"`
+	Acceleration string            `json:"acceleration"`
+	Environment  map[string]string `json:"environment"`
+	// URL is a machine-learning service elsewhere, "" for the local container.
+	URL string `json:"url,omitempty"`
 }
 
 // Transcoding configures hardware video transcoding in immich-server.

@@ -30,6 +30,8 @@ have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
 # The rendered shell scripts are checked by shellcheck.
 have shellcheck || need+=(shellcheck)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
