@@ -39,7 +39,7 @@ func renderCompose(cfg *schema.Config) []File {
 		),
 	)
 	services := doc.Content[3]
-	if im.MachineLearning.Enabled && im.MachineLearning.URL == "" {
+	if im.MachineLearning.Local() {
 		yAdd(services, mlService, mlServiceNode(cfg))
 	}
 	yAdd(doc, "networks", yMap(

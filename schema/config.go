@@ -82,6 +82,10 @@ type MachineLearning struct {
 	URL string `json:"url,omitempty"`
 }
 
+// Local reports whether the machine-learning container runs on this host:
+// machine learning is on and not elsewhere.
+func (m MachineLearning) Local() bool { return m.Enabled && m.URL == "" }
+
 // Transcoding configures hardware video transcoding in immich-server.
 type Transcoding struct {
 	Acceleration string `json:"acceleration"`
