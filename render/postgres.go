@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -43,8 +44,8 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
-func renderPostgres(cfg *schema.Config) []File {
-	return []File{
+func renderPostgres(cfg *schema.Config) []tree.File {
+	return []tree.File{
 		// The verifier is not the password, but it allows an offline guess:
 		// only root and the postgres user that runs the file read it.
 		ownedFile(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres"),
