@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -12,11 +13,11 @@ import (
 const PrometheusFragment = "fragments/prometheus/immich.yml"
 
 // renderMetrics renders the Prometheus scrape jobs for immich.metrics.
-func renderMetrics(cfg *schema.Config) []File {
+func renderMetrics(cfg *schema.Config) []tree.File {
 	if !cfg.Immich.Metrics.Enabled {
 		return nil
 	}
-	return []File{file(PrometheusFragment, prometheusFragment(cfg), 0o644)}
+	return []tree.File{file(PrometheusFragment, prometheusFragment(cfg), 0o644)}
 }
 
 // metricsTarget is where a Prometheus on this host reaches a port.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"text/template"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -20,8 +21,8 @@ const (
 // last run by another Immich version, it dumps the database into
 // immich.backup.directory, once per upgrade. It runs whether or not the
 // host's backup timer is on: migrations have no way back.
-func renderUpgradeDump(cfg *schema.Config) []File {
-	return []File{
+func renderUpgradeDump(cfg *schema.Config) []tree.File {
+	return []tree.File{
 		file(rootfs(UpgradeDumpScript), upgradeDumpScript(cfg), 0o755),
 		file(rootfs(unitPath(UpgradeDumpUnit)), upgradeDumpUnit(cfg), 0o644),
 	}
