@@ -65,13 +65,17 @@ func renderPostgres(cfg *schema.Config) []tree.File {
 // the server or the vector extension is outside what Immich accepts, and
 // rebuilds Immich's vector indexes after a vector extension changed.
 func postgresInitSQL(cfg *schema.Config) []byte {
+	return initSQL(cfg, postgresRequirementFor(cfg.Immich.Version))
+}
+
+// initSQL is init.sql checking the server against req.
+func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 	pg := cfg.Immich.Postgres
 	vector, _ := vectorExtensions(pg.VectorExtension)
-	check, ok := vectorChecks(cfg.Immich.Version, pg.VectorExtension)
+	check, ok := vectorCheckOf(req, pg.VectorExtension)
 	if !ok {
 		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", cfg.Immich.Version, pg.VectorExtension))
 	}
-	req := postgresRequirementFor(cfg.Immich.Version)
 	type required struct{ Ext, Name string }
 	var reqs []required
 	for _, e := range vector {

@@ -151,13 +151,14 @@ INSERT INTO face_search (embedding) SELECT ARRAY[0, i, 1]::vector FROM generate_
 	})
 
 	t.Run("PostgreSQL older than Immich needs: stops", func(t *testing.T) {
-		saved := postgresRequirements
-		t.Cleanup(func() { postgresRequirements = saved })
 		// A row that asks for more than the server is: the check is one
 		// comparison, so the next major version stands in for a real
 		// server older than 14.
-		postgresRequirements = []postgresRequirement{{Since: [3]int{1, 0, 0}, Postgres: 18, Vector: saved[len(saved)-1].Vector}}
-		out, err := apply(t, cfg)
+		req := postgresRequirementFor(cfg.Immich.Version)
+		req.Postgres = 18
+		f := d.Dir + "/init-pg18.sql"
+		d.WriteFile(t, f, string(initSQL(cfg, req)))
+		out, err := d.Psql(d.SuperuserEnv("postgres"), nil, "-v", "ON_ERROR_STOP=1", "-q", "-w", "-f", f)
 		if want := "ERROR:  Immich v3.1.0 needs PostgreSQL 18 or newer, and this server is PostgreSQL 17."; err == nil || !strings.Contains(out, want) {
 			t.Errorf("init.sql asking for PostgreSQL 18: %v, want %q in\n%s", err, want, out)
 		}

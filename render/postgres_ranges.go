@@ -94,11 +94,11 @@ var checkedExtension = map[string]struct{ ext, name string }{
 	"pgvecto.rs":  {"vectors", "pgvecto.rs"},
 }
 
-// vectorChecks returns the version check of the vector extension chosen
-// in cfg for its Immich version. ok is false when that Immich version does
-// not support the extension at all (the schema refuses that already).
-func vectorChecks(version, kind string) (vectorCheck, bool) {
+// vectorCheckOf returns the version check of the vector extension kind
+// in a row. ok is false when the row's Immich versions do not support the
+// extension at all (the schema refuses that already).
+func vectorCheckOf(req postgresRequirement, kind string) (vectorCheck, bool) {
 	c := checkedExtension[kind]
-	r, ok := postgresRequirementFor(version).Vector[c.ext]
+	r, ok := req.Vector[c.ext]
 	return vectorCheck{Ext: c.ext, Name: c.name, Range: r}, ok
 }
