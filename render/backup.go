@@ -216,7 +216,8 @@ func backupSection(cfg *schema.Config, settings bool) string {
 	}
 	if immichDumps {
 		w("Immich's own restore cannot load them as the `%s` role: after dropping the schema it\n", pg.User)
-		w("must create the extensions vector and earthdistance, which only a superuser may (it\n")
+		vector, _ := vectorExtensions(pg.VectorExtension)
+		w("must create the extensions %s and earthdistance, which only a superuser may (it\n", strings.Join(vector, ", "))
 		w("rolls back, nothing is lost). ")
 		if b.Enabled {
 			// The steps follow below; one line differs.
