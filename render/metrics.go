@@ -34,14 +34,13 @@ func metricsTarget(cfg *schema.Config, port int) string {
 // they need no YAML quoting beyond the one used here.
 func prometheusFragment(cfg *schema.Config) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# immich-render fragment for Prometheus (Immich %s). Do not edit:
-# change the configuration and render again.
+	fmt.Fprintf(&b, `%s# A fragment for Prometheus.
 #
 # Add these jobs under scrape_configs: in prometheus.yml (Debian:
 # /etc/prometheus/prometheus.yml), then reload Prometheus. The targets are
 # for a Prometheus on this host; from another machine, use this host's
 # address (immich.metrics.address must then be one it can reach).
-`, cfg.Immich.Version)
+`, header("#"))
 	for _, p := range schema.MetricsPorts {
 		fmt.Fprintf(&b, "- job_name: %q\n  static_configs:\n    - targets: [%q]\n", "immich_"+p.Worker, metricsTarget(cfg, p.Port))
 	}

@@ -141,6 +141,7 @@ func sqlTemplate(name, src string) *template.Template {
 		"lit":     sqlLiteral,
 		"connect": psqlConnect,
 		"array":   sqlIntArray,
+		"header":  header,
 		"do": func(tag, block string, data any) (string, error) {
 			var b strings.Builder
 			if err := t.ExecuteTemplate(&b, block, data); err != nil {
@@ -159,40 +160,30 @@ func sqlTemplate(name, src string) *template.Template {
 // an upgrade, which runs first.
 func dbInitUnit(cfg *schema.Config) []byte {
 	pgService := cfg.Host.PostgresService + ".service"
-	args := []string{"/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
-		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg)}
-	for i, a := range args {
-		args[i] = systemdArg(a)
-	}
-	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit:
-# change the configuration and render again.
-[Unit]
-Description=Immich database init (role, database and extensions in the host PostgreSQL)
-Documentation=https://docs.immich.app/administration/postgres-standalone
-Requires=%s %s
-After=%s %s
-PartOf=%s
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database init (role, database and extensions in the host PostgreSQL)")
+	u.Add("Unit", "Documentation", "https://docs.immich.app/administration/postgres-standalone")
+	u.AddList("Unit", "Requires", pgService, UpgradeDumpUnit)
+	u.AddList("Unit", "After", pgService, UpgradeDumpUnit)
+	u.Add("Unit", "PartOf", ImmichUnit)
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-# The postgres superuser through the local socket (peer authentication):
-# no password for the administrator anywhere.
-User=postgres
-Environment=PGAPPNAME=immich-db-init
-ExecStart=%s
-TimeoutStartSec=300
-`,
-		systemdValue(cfg.Immich.Version), systemdValue(pgService), UpgradeDumpUnit, systemdValue(pgService), UpgradeDumpUnit,
-		systemdValue(ImmichUnit), strings.Join(args, " "))
+	u.Add("Service", "Type", "oneshot")
+	u.Add("Service", "RemainAfterExit", "yes")
+	u.Comment("Service", "The postgres superuser through the local socket (peer authentication):")
+	u.Comment("Service", "no password for the administrator anywhere.")
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", "immich-db-init")
+	u.AddExec("Service", "ExecStart", "", "/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
+		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg))
+	u.Add("Service", "TimeoutStartSec", "300")
+	return u.Bytes()
 }
 
 // pgHBAFragment is the pg_hba.conf line that lets Immich's containers in,
 // and nothing else.
 func pgHBAFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
-	return fmt.Appendf(nil, `# immich-render fragment for pg_hba.conf (Immich %s). Do not edit:
-# change the configuration and render again.
+	return fmt.Appendf(nil, `%s# A fragment for pg_hba.conf.
 #
 # Merge this line into the host PostgreSQL's pg_hba.conf (Debian:
 # /etc/postgresql/<version>/main/pg_hba.conf), then reload PostgreSQL.
@@ -206,7 +197,7 @@ func pgHBAFragment(cfg *schema.Config) []byte {
 # TYPE  DATABASE  USER  ADDRESS  METHOD
 host	%s	%s	%s	scram-sha-256
 `,
-		im.Version, im.Network.Name, im.Network.Subnet, im.Postgres.Database, im.Postgres.User,
+		header("#"), im.Network.Name, im.Network.Subnet, im.Postgres.Database, im.Postgres.User,
 		hbaName(im.Postgres.Database), hbaName(im.Postgres.User), im.Network.Subnet)
 }
 
@@ -214,8 +205,7 @@ host	%s	%s	%s	scram-sha-256
 func postgresConfFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
 	var b strings.Builder
-	fmt.Fprintf(&b, `# immich-render fragment for postgresql.conf (Immich %s). Do not edit:
-# change the configuration and render again.
+	fmt.Fprintf(&b, `%s# A fragment for postgresql.conf.
 #
 # Merge these settings into the host PostgreSQL's configuration and restart
 # it (both listen_addresses and shared_preload_libraries need a restart).
@@ -232,7 +222,7 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # this one before the bridge that carries it exists, and accepts
 # connections on it from the moment the bridge comes up.
 listen_addresses = %s
-`, im.Version, im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
+`, header("#"), im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
 	if _, preload := vectorExtensions(im.Postgres.VectorExtension); preload != "" {
 		fmt.Fprintf(&b, `
 # The vector search extension (%s) must be loaded at server start.

@@ -44,7 +44,7 @@ var upgradeDumpTemplate = template.Must(template.New("immich-upgrade-dump").Pars
 // (upgradeDumpExecStart), the template fills in only its comments.
 func upgradeDumpScript(cfg *schema.Config) []byte {
 	var b bytes.Buffer
-	err := upgradeDumpTemplate.Execute(&b, struct{ Version, Unit, Before string }{cfg.Immich.Version, UpgradeDumpUnit, DBInitUnit})
+	err := upgradeDumpTemplate.Execute(&b, struct{ Header, Unit, Before string }{header("#"), UpgradeDumpUnit, DBInitUnit})
 	if err != nil {
 		panic("immich-upgrade-dump: " + err.Error()) // fixed template and data
 	}
@@ -62,24 +62,20 @@ func upgradeDumpExecStart(cfg *schema.Config) []string {
 // immich-db-init.service (every start of Immich) runs the check again,
 // which costs two queries when the version did not change.
 func upgradeDumpUnit(cfg *schema.Config) []byte {
-	pgService := systemdValue(cfg.Host.PostgresService + ".service")
-	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit.
-[Unit]
-Description=Immich database dump before another Immich version starts (into %s)
-Requires=%s
-After=%s
-Before=%s
+	pgService := cfg.Host.PostgresService + ".service"
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database dump before another Immich version starts (into "+cfg.Immich.Backup.Directory+")")
+	u.Add("Unit", "Requires", pgService)
+	u.Add("Unit", "After", pgService)
+	u.Add("Unit", "Before", DBInitUnit)
 
-[Service]
-Type=oneshot
-# As root (+): the directory is postgres's own, mode 0700.
-ExecStartPre=+%s
-# The postgres superuser through the local socket (peer authentication).
-User=postgres
-Environment=PGAPPNAME=immich-upgrade-dump
-ExecStart=%s
-TimeoutStartSec=6h
-`,
-		systemdValue(cfg.Immich.Version), systemdValue(cfg.Immich.Backup.Directory), pgService, pgService,
-		DBInitUnit, execLine(backupDirCommand(cfg)), execLine(upgradeDumpExecStart(cfg)))
+	u.Add("Service", "Type", "oneshot")
+	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
+	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
+	u.Comment("Service", "The postgres superuser through the local socket (peer authentication).")
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", "immich-upgrade-dump")
+	u.AddExec("Service", "ExecStart", "", upgradeDumpExecStart(cfg)...)
+	u.Add("Service", "TimeoutStartSec", "6h")
+	return u.Bytes()
 }

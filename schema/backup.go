@@ -22,11 +22,8 @@ type Backup struct {
 // since v2.5.0 (immich PR #23978). Before, it ran pg_dumpall, which needs
 // a superuser. An unreadable version counts as older.
 func ImmichDumpsDatabase(version string) bool {
-	var v [3]int
-	if _, err := fmt.Sscanf(version, "v%d.%d.%d", &v[0], &v[1], &v[2]); err != nil {
-		return false
-	}
-	return slices.Compare(v[:], []int{2, 5, 0}) >= 0
+	v, ok := ParseVersion(version)
+	return ok && slices.Compare(v[:], []int{2, 5, 0}) >= 0
 }
 
 // sharedDirs are folders that belong to the system or to other programs:

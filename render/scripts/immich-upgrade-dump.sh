@@ -1,6 +1,5 @@
 #!/bin/sh
-# Rendered by immich-render for Immich {{.Version}}. Do not edit.
-# {{.Unit}} runs it as postgres before {{.Before}}, so before
+{{.Header}}# {{.Unit}} runs it as postgres before {{.Before}}, so before
 # Immich starts: immich-upgrade-dump DIR DATABASE PORT VERSION
 #
 # When the database was last run by another Immich version than VERSION
