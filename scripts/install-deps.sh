@@ -34,6 +34,10 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
+# The rendered shell scripts are checked by shellcheck.
+have shellcheck || need+=(shellcheck)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
