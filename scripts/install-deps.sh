@@ -44,6 +44,8 @@ backports=()
 if ! have valkey-server || ! have valkey-cli; then
 	backports=(valkey-server valkey-tools)
 fi
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ] && [ ${#backports[@]} -eq 0 ]; then
 	exit 0
