@@ -1,7 +1,7 @@
 // Package rehearsal holds the deploy rehearsal: its tests render examples
 // and deploy them end to end on the test machine, as the rendered README
-// says, with real Podman, PostgreSQL, redis-server (as Valkey) and nginx,
-// and stand-in images (standin/) tagged as Immich's. `make rehearse` runs it.
+// says, with real Podman, PostgreSQL, Valkey 8 and nginx, and stand-in
+// images (standin/) tagged as Immich's. `make rehearse` runs it.
 //
 // Each deployment runs on a fresh "host" of its own: a new network
 // namespace (no Podman bridge, no sysctl set, its own firewall rules) and a

@@ -227,8 +227,12 @@ func server() int {
 			}
 			version := ""
 			for _, l := range strings.Split(info, "\n") {
-				if v, ok := strings.CutPrefix(l, "redis_version:"); ok {
+				// Valkey reports redis_version 7.2.4 for clients' sake, and its own.
+				if v, ok := strings.CutPrefix(l, "redis_version:"); ok && version == "" {
 					version = strings.TrimSpace(v)
+				}
+				if v, ok := strings.CutPrefix(l, "valkey_version:"); ok {
+					version = "valkey " + strings.TrimSpace(v)
 				}
 			}
 			return "PING, SELECT and INFO as " + os.Getenv("REDIS_USERNAME") + ", server " + version, nil
