@@ -33,6 +33,7 @@ have unshare || need+=(util-linux)
 # systemd-nspawn boots it. pebble and certbot run inside it (trixie's).
 have debootstrap || have /usr/sbin/debootstrap || need+=(debootstrap)
 have zstd || need+=(zstd)
+have rsync || need+=(rsync) # the output README's copy commands, run verbatim
 have systemd-nspawn || need+=(systemd-container)
 # Valkey 8 (the ACL command table's server and the Debian 12 rehearsal's
 # Valkey) comes from bookworm-backports, added below when missing.
