@@ -91,7 +91,10 @@ build() {
 	} >>"$log" 2>&1 || rc=$?
 	umount "$root/proc"
 	[ $rc = 0 ] || { tail -20 "$log" >&2; die "installing the extras failed (log: $log)"; }
-	rm -rf "$root"/var/lib/apt/lists/* "$root/etc/resolv.conf"
+	rm -rf "$root"/var/lib/apt/lists/*
+	# A host has a resolver configuration (aardvark-dns refuses to start
+	# without one); this one's network is private, its server unreachable.
+	echo 'nameserver 192.0.2.53' >"$root/etc/resolv.conf"
 	# The host is booted without a network of its own to the outside:
 	# services come up by themselves at boot, so the policy goes again.
 	rm -f "$root/usr/sbin/policy-rc.d"

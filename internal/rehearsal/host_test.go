@@ -240,8 +240,9 @@ func (h *host) startPostgres() (string, error) {
 	return "port " + strconv.Itoa(h.pg.Port), os.Symlink(h.pg.Data(), "/etc/postgresql/15/main")
 }
 
-// loadExample loads an example (or a fleet example's host) as the CLI does.
-func loadExample(name, hostName string) (*schema.Config, error) {
+// loadExample loads an example (or a fleet example's host) as the CLI does,
+// with extra inputs (CUE unified with the example's files) after its own.
+func loadExample(name, hostName string, extra ...schema.Input) (*schema.Config, error) {
 	dir := filepath.Join("..", "..", "examples", name)
 	files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
 	var inputs []schema.Input
@@ -252,6 +253,7 @@ func loadExample(name, hostName string) (*schema.Config, error) {
 		}
 		inputs = append(inputs, schema.Input{Name: f, Data: data})
 	}
+	inputs = append(inputs, extra...)
 	env := map[string]string{}
 	data, err := os.ReadFile(filepath.Join(dir, "env"))
 	if err != nil {
