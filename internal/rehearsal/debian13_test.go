@@ -73,7 +73,7 @@ func TestDebian13Host(t *testing.T) {
 	for _, sc := range debian13Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			start := time.Now()
-			h := &d13host{t: t, sc: sc, standin: standin, modules: modules, work: t.TempDir()}
+			h := &d13host{t: t, sc: sc, standin: standin, modules: modules, work: filepath.Join(t.TempDir(), "site")}
 			h.deploy()
 			var table strings.Builder
 			for _, s := range h.res.Steps {
@@ -317,6 +317,11 @@ func (h *d13host) render() (string, error) {
 		// After the merge, the drop-in says Immich's addresses alone.
 		f.Data = append(slices.Clip(f.Data), []byte("\nfor d in \"$root\"/etc/postgresql/*/main/conf.d; do\n\tsed -i \"s/^listen_addresses = .*/listen_addresses = 'localhost,"+cfg.Immich.HostGateway+"'/\" \"$d/immich-render.conf\"\ndone\n")...)
 		h.out[p] = f
+	}
+	// The operator's checkout: out/ in the repository, the secrets in
+	// secrets/ beside it and (where the README says so) ../immich-secrets.
+	if err := os.Symlink(filepath.Join(h.work, "secrets"), filepath.Join(filepath.Dir(h.work), "immich-secrets")); err != nil {
+		return "", err
 	}
 	for dir, tr := range map[string]tree.Tree{"out": h.out, "secrets": h.secrets} {
 		for _, p := range tr.Paths() {
