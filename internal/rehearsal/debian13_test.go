@@ -683,12 +683,12 @@ func (h *d13host) checkRestored() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	got := strings.Fields(out)
-	want := []string{"in the dump", pg.User}
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{"in the dump", pg.User, "0"}
 	if pg.VectorExtension == "pgvector" {
-		want = append(want, "1")
+		want[2] = "1"
 	}
-	if strings.Join(got, " ") != strings.Join(strings.Fields(strings.Join(want, " ")), " ") {
+	if !slices.Equal(got, want) {
 		return "", fmt.Errorf("after the restore: %q, want %q (marker rows, owner, HNSW indexes)", got, want)
 	}
 	return strings.Join(got, "; "), nil
