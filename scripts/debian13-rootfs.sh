@@ -7,7 +7,7 @@
 # configured with (about a minute and 1 GB) and caches it as a tarball in
 # ${IMMICH_RENDER_CACHE:-/var/cache/immich-render}, named by a hash of this
 # script (which holds the package lists); later runs only extract it (a few
-# seconds). Concurrent runs are safe: the build holds a lock, and a second
+# seconds). A tarball no run used for two days goes at the next build. Concurrent runs are safe: the build holds a lock, and a second
 # caller waits for it and then extracts the same tarball.
 #
 # Environment: IMMICH_RENDER_CACHE (cache folder), DEBIAN13_MIRROR (a Debian
@@ -123,11 +123,13 @@ if [ ! -s "$tarball" ]; then
 		build "$work/root"
 		rm -rf "$work"
 		trap - EXIT
-		# Older tarballs of this script are stale.
-		find "$cache" -maxdepth 1 -name 'debian13-rootfs-*.tar.zst' ! -name "${tarball##*/}" -delete
+		# Tarballs of other versions of this script that nothing used for
+		# two days are stale (another checkout may still use a recent one).
+		find "$cache" -maxdepth 1 -name 'debian13-rootfs-*.tar.zst' ! -name "${tarball##*/}" -mtime +2 -delete
 	fi
 	exec 9>&-
 fi
+touch "$tarball"
 
 mkdir -p "$dest"
 zstd -q -d -c "$tarball" | tar --numeric-owner --xattrs --xattrs-include='*' -C "$dest" -xf -

@@ -27,6 +27,9 @@ const (
 	// apply.sh's PostgreSQL drop-in sets listen_addresses to Immich's
 	// addresses alone, dropping the tenant's.
 	mutateListenReplaced = "listen-addresses-replaced"
+	// The host's pgvector package is 1.0.0, past the versions Immich
+	// supports.
+	mutatePgvectorVersion = "pgvector-version-out-of-range"
 )
 
 // debian13Scenarios are the deployments on the Debian 13 host: each an
@@ -71,6 +74,7 @@ func TestDebian13Host(t *testing.T) {
 	requireDebian13(t)
 	standin := buildStandin(t)
 	modules := immichRedisModules(t)
+	t.Cleanup(func() { leftBehind(t) })
 	for _, sc := range debian13Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			start := time.Now()
@@ -101,6 +105,44 @@ func TestDebian13Host(t *testing.T) {
 				t.Errorf("mutation %s: %s failed with %q, want it to say %q", sc.Mutate, h.res.Failed, failedDetail(h.res), sc.FailText)
 			}
 		})
+	}
+}
+
+// leftBehind fails the test if anything of a Debian 13 host outlived it:
+// a process (systemd-nspawn and all it started), a mount or its folder.
+func leftBehind(t *testing.T) {
+	t.Helper()
+	// Another test process may run hosts of its own: only the folders
+	// this one made (newRoot writes its PID into them) count.
+	mine := func(dir string) bool {
+		owner, err := os.ReadFile(filepath.Join(dir, "owner"))
+		return err == nil && string(owner) == strconv.Itoa(os.Getpid())
+	}
+	const prefix = "/var/tmp/immich-debian13-"
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		for i, a := range args {
+			if a == "-D" && i+1 < len(args) && strings.HasPrefix(args[i+1], prefix) && strings.Contains(args[0], "systemd-nspawn") && mine(filepath.Dir(args[i+1])) {
+				t.Errorf("process %s left running: %s", e.Name(), strings.Join(args, " "))
+			}
+		}
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, prefix) {
+			t.Errorf("mount left: %s", l)
+		}
+	}
+	dirs, _ := filepath.Glob(prefix + "*")
+	for _, d := range dirs {
+		if mine(d) {
+			t.Errorf("folder left: %s", d)
+		}
 	}
 }
 
@@ -188,6 +230,7 @@ func (h *d13host) deploy() {
 	_ = h.step("root filesystem (scripts/debian13-rootfs.sh)", h.rootfs) &&
 		h.step("boot (systemd-nspawn, systemd as PID 1)", h.boot) &&
 		h.step("tenant set up before Immich", h.setupTenant) &&
+		h.step("host packages as the scenario has them", h.mutateHost) &&
 		h.step("tenant works", h.checkTenant) &&
 		h.step("render "+h.sc.Example+" "+h.sc.Host, h.render) &&
 		h.step("stand-in images (podman import)", h.images) &&
@@ -282,6 +325,21 @@ valkey-cli -h %[3]s --no-auth-warning --user tenant --pass '%[2]s' SET tenant:gr
 		return "", err
 	}
 	return "role and database tenant, listen " + tenantAddr + ", pg_stat_statements, Valkey user tenant", nil
+}
+
+// mutateHost changes the host's packages for a mutation.
+func (h *d13host) mutateHost() (string, error) {
+	switch h.sc.Mutate {
+	case mutatePgvectorVersion:
+		// pgvector 1.0.0 as its package would install it: the control
+		// file's default version and an install script for it.
+		_, err := h.m.shell(`cd /usr/share/postgresql/17/extension
+cp vector--0.8.0.sql vector--1.0.0.sql
+sed -i "s/^default_version = .*/default_version = '1.0.0'/" vector.control
+grep -q "^default_version = '1.0.0'" vector.control`)
+		return "pgvector 1.0.0", err
+	}
+	return "Debian 13's", nil
 }
 
 // checkTenant is the tenant's own check, as an unprivileged unit: its

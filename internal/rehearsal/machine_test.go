@@ -41,6 +41,9 @@ func newRoot(t *testing.T) string {
 			t.Errorf("removing %s: %v", parent, err)
 		}
 	})
+	if err := os.WriteFile(filepath.Join(parent, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	root := filepath.Join(parent, "root")
 	cmd := exec.Command("../../scripts/debian13-rootfs.sh", root)
 	if out, err := cmd.CombinedOutput(); err != nil {
