@@ -10,6 +10,14 @@
 // folder. So the fragments' apply.sh and the units' command lines run
 // unchanged, and nothing of a deployment outlives it.
 //
+// TestDebian13Host (debian13_test.go, machine_test.go) deploys on a real
+// Debian 13 host instead: a root filesystem from scripts/debian13-rootfs.sh
+// booted with systemd-nspawn, systemd as PID 1 and a private network, a
+// tenant on its PostgreSQL and Valkey first, and the output README's deploy
+// blocks run verbatim (readme_test.go finds them). Its scenarios are a
+// list: an example (or a fleet host) and, for a mutation, the step that
+// must fail.
+//
 // immichredis/ runs Immich's own Redis libraries (BullMQ, ioredis, the
 // socket.io Redis adapter) against the rendered users.acl.
 package rehearsal
