@@ -126,9 +126,13 @@ func uploadClient(args []string) int {
 	return 0
 }
 
+// progressWait is how long the upload client waits for the server to
+// report the first bytes.
+var progressWait = 20 * time.Second
+
 // waitProgress polls the server until it reports bytes of the upload.
 func waitProgress(c *http.Client, base string) error {
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(progressWait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		resp, err := c.Get(base + "/api/rehearsal/upload-progress")
 		if err != nil {
 			return err
@@ -139,7 +143,7 @@ func waitProgress(c *http.Client, base string) error {
 			return nil
 		}
 	}
-	return errors.New("the server received nothing of the first 8 MB within 20s: the proxy buffers request bodies")
+	return fmt.Errorf("the server received nothing of the first 8 MB within %s: the proxy buffers request bodies", progressWait)
 }
 
 // websocketClient upgrades URL's /api/socket.io/ over TLS and prints the
