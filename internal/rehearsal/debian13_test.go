@@ -233,6 +233,7 @@ func (h *d13host) deploy() {
 		h.step("host packages as the scenario has them", h.mutateHost) &&
 		h.step("tenant works", h.checkTenant) &&
 		h.step("render "+h.sc.Example+" "+h.sc.Host, h.render) &&
+		h.step("the host's photo libraries", h.libraries) &&
 		h.step("stand-in images (podman import)", h.images) &&
 		h.step("pebble (ACME test CA)", h.pebble) &&
 		h.readmeSteps("## Deploy", "### First") &&
@@ -342,6 +343,20 @@ grep -q "^default_version = '1.0.0'" vector.control`)
 	return "Debian 13's", nil
 }
 
+// libraries makes the external libraries the site names, as the host's
+// existing photo folders.
+func (h *d13host) libraries() (string, error) {
+	var dirs []string
+	for _, l := range h.cfg.Immich.ExternalLibraries {
+		dirs = append(dirs, l.HostPath)
+	}
+	if len(dirs) == 0 {
+		return "none", nil
+	}
+	_, err := h.m.sysrun(nil, append([]string{"mkdir", "-p"}, dirs...)...)
+	return strings.Join(dirs, ", "), err
+}
+
 // checkTenant is the tenant's own check, as an unprivileged unit: its
 // database over its address, pg_stat_statements (which answers only when
 // preloaded), and its keys.
@@ -398,13 +413,67 @@ func (h *d13host) render() (string, error) {
 		len(h.out), len(h.secrets), cfg.Immich.Postgres.VectorExtension, cfg.Immich.Nginx.TLS, cfg.Immich.ComposeCommand), nil
 }
 
-// images imports the stand-in inside the host as every image the compose
-// file names (no registry is reachable).
-func (h *d13host) images() (string, error) {
-	var doc struct {
-		Services map[string]struct{ Image string }
+// siteImages are the images the rendered site runs, from the compose
+// file's services or the Quadlet .container files' Image= lines.
+func siteImages(out tree.Tree) ([]string, error) {
+	var images []string
+	for _, p := range out.Paths() {
+		switch {
+		case strings.HasSuffix(p, "/docker-compose.yml"):
+			var doc struct {
+				Services map[string]struct{ Image string }
+			}
+			if err := yaml.Unmarshal(out[p].Data, &doc); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			for _, svc := range doc.Services {
+				images = append(images, svc.Image)
+			}
+		case strings.HasSuffix(p, ".container"):
+			for _, l := range strings.Split(string(out[p].Data), "\n") {
+				if img, ok := strings.CutPrefix(l, "Image="); ok {
+					images = append(images, img)
+				}
+			}
+		}
 	}
-	if err := yaml.Unmarshal(h.out[rootfsPath(render.ComposePath(h.cfg))].Data, &doc); err != nil {
+	slices.Sort(images)
+	images = slices.Compact(images)
+	if len(images) == 0 {
+		return nil, errors.New("the rendered site names no image")
+	}
+	return images, nil
+}
+
+// serverImage is the site's immich-server image.
+func (h *d13host) serverImage() string {
+	images, _ := siteImages(h.out)
+	for _, img := range images {
+		if strings.Contains(img, "immich-server") {
+			return img
+		}
+	}
+	return ""
+}
+
+// serverContainer is the name of the container of the immich-server image.
+func (h *d13host) serverContainer() (string, error) {
+	out, err := h.m.enter(time.Minute, "podman", "ps", "-a", "--filter", "ancestor="+h.serverImage(), "--format", "{{.Names}}")
+	if err != nil {
+		return "", err
+	}
+	names := strings.Fields(out)
+	if len(names) != 1 {
+		return "", fmt.Errorf("want one container of %s, have %q", h.serverImage(), names)
+	}
+	return names[0], nil
+}
+
+// images imports the stand-in inside the host as every image the site
+// names (no registry is reachable).
+func (h *d13host) images() (string, error) {
+	images, err := siteImages(h.out)
+	if err != nil {
 		return "", err
 	}
 	var script strings.Builder
@@ -415,22 +484,19 @@ for n in standin immich-healthcheck; do cp /usr/local/lib/rehearsal/standin "$d/
 cp /usr/local/lib/rehearsal/standin "$d/usr/bin/python3"
 tar -C "$d" -cf "$d.tar" .
 `)
-	var tags []string
-	for name, svc := range doc.Services {
+	for _, img := range images {
 		mode := "server"
-		if name == "immich-machine-learning" {
+		if strings.Contains(img, "immich-machine-learning") {
 			mode = "ml"
 		}
 		fmt.Fprintf(&script, `podman import --change 'ENTRYPOINT ["/usr/local/bin/standin", "%s"]' --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /usr/src' "$d.tar" '%s' >/dev/null
-`, mode, svc.Image)
-		tags = append(tags, svc.Image)
+`, mode, img)
 	}
 	script.WriteString(`rm -rf "$d" "$d.tar"` + "\n")
 	if _, err := h.m.sysrunSh(script.String()); err != nil {
 		return "", err
 	}
-	slices.Sort(tags)
-	return strings.Join(tags, ", "), nil
+	return strings.Join(images, ", "), nil
 }
 
 // pebble runs the ACME test CA inside the host, as its own units: pebble
@@ -523,7 +589,7 @@ func (h *d13host) journal() string {
 	for _, args := range [][]string{
 		{"systemctl", "--failed", "--no-pager", "--plain"},
 		{"podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}"},
-		{"podman", "logs", "--tail", "30", "immich_server"},
+		{"sh", "-c", "podman logs --tail 30 $(podman ps -aq --filter ancestor=" + h.serverImage() + ")"},
 		{"journalctl", "--no-pager", "-n", "40", "-o", "short-monotonic", "-u", "immich.service", "-u", "immich-db-init.service"},
 		{"journalctl", "--no-pager", "-n", "40", "-o", "short-monotonic", "-p", "warning"},
 	} {
@@ -567,7 +633,9 @@ func (h *d13host) standinReady(name string) bool {
 	start := time.Now()
 	var logs string
 	for time.Since(start) < 90*time.Second {
-		logs, _ = h.m.enter(time.Minute, "podman", "logs", "immich_server")
+		if name, err := h.serverContainer(); err == nil {
+			logs, _ = h.m.enter(time.Minute, "podman", "logs", name)
+		}
 		if strings.Contains(logs, "\nrehearsal ready") || strings.HasPrefix(logs, "rehearsal ready") || strings.Contains(logs, "ok=false") {
 			break
 		}
@@ -756,20 +824,28 @@ func (h *d13host) checkRestored() (string, error) {
 // unit is active even when compose could not start them (podman-compose
 // exits 0 then).
 func (h *d13host) containersRunning() (string, error) {
-	out, err := h.m.enter(time.Minute, "podman", "ps", "-a", "--format", "{{.Names}} {{.State}}")
+	out, err := h.m.enter(time.Minute, "podman", "ps", "-a", "--format", "{{.Image}} {{.Names}} {{.State}}")
 	if err != nil {
 		return "", err
 	}
-	want := []string{"immich_server"}
-	if h.cfg.Immich.MachineLearning.Enabled {
-		want = append(want, "immich_machine_learning")
+	images, err := siteImages(h.out)
+	if err != nil {
+		return "", err
 	}
-	for _, name := range want {
-		if !strings.Contains("\n"+out, "\n"+name+" running") {
-			return "", fmt.Errorf("%s is not running although %s is active:\n%s\n%s", name, render.ImmichUnit, out, h.journal())
+	var running []string
+	for _, img := range images {
+		found := false
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == img && f[2] == "running" {
+				found = true
+				running = append(running, f[1])
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("no container of %s runs although %s is active:\n%s\n%s", img, render.ImmichUnit, out, h.journal())
 		}
 	}
-	return strings.Join(strings.Fields(out), " "), nil
+	return strings.Join(running, ", ") + " running", nil
 }
 
 func (h *d13host) noContainers() (string, error) {
