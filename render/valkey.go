@@ -6,16 +6,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // valkeyACLPath is where the host's Valkey reads its users.
 const valkeyACLPath = "/etc/valkey/users.acl"
 
 // renderValkey renders etc/valkey/users.acl and the Valkey server fragment.
-func renderValkey(cfg *schema.Config) []File {
-	return []File{
+func renderValkey(cfg *schema.Config) []tree.File {
+	return []tree.File{
 		// Valkey runs as its own account and must read the file; nobody else may.
 		ownedFile(rootfs(valkeyACLPath), valkeyACL(cfg), 0o640, "root:"+cfg.Host.ValkeyGroup),
 		file("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644),
@@ -68,7 +69,7 @@ func valkeyFragment(cfg *schema.Config) []byte {
 		binds = append(binds, gw)
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `# Valkey settings for the Immich deployment rendered by immich-render.
+	fmt.Fprintf(&b, `%[6]s# Valkey settings for the Immich deployment.
 #
 # This is a fragment, not a whole valkey.conf: merge these lines into the
 # host's configuration (/etc/valkey/valkey.conf, or /etc/redis/redis.conf
@@ -90,6 +91,6 @@ aclfile %[1]s
 # from the moment the bridge is up. ("-" marks ::1 optional.)
 bind %[2]s
 port %[3]s
-`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup, gatewayNote(cfg))
+`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup, gatewayNote(cfg), header("#"))
 	return b.Bytes()
 }

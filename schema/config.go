@@ -3,6 +3,8 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Config is a validated site configuration with every default applied and
@@ -24,6 +26,7 @@ type Immich struct {
 	ProjectDir        string            `json:"projectDir"`
 	ModelCache        string            `json:"modelCache"`
 	ComposeCommand    string            `json:"composeCommand"`
+	Runtime           string            `json:"runtime"` // compose or quadlet
 	Network           Network           `json:"network"`
 	HostGateway       string            `json:"hostGateway"`
 	Postgres          ImmichPostgres    `json:"postgres"`
@@ -35,10 +38,14 @@ type Immich struct {
 	ExternalLibraries []ExternalLibrary `json:"externalLibraries"`
 	Environment       map[string]string `json:"environment"`
 	ImageDigests      ImageDigests      `json:"imageDigests"`
-	// Settings is Immich's system configuration as given, or nil.
+	// Settings is Immich's system configuration as given, or nil. A
+	// secret setting holds its reference here; SettingSecrets has its value.
 	Settings map[string]any `json:"settings,omitempty"`
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
+
+	// settingsSecrets are the resolved secrets of Settings, by config path.
+	settingsSecrets map[string]*Secret
 }
 
 // Network is the external Podman network the containers join.
@@ -193,31 +200,77 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 }
 
 // Secrets lists every secret of the configuration with its config path, in
-// a fixed order.
+// a fixed order: that of SecretFields, list elements in order.
 func (c *Config) Secrets() []NamedSecret {
 	var out []NamedSecret
-	for _, p := range expandSecretPaths(func(string) int { return len(c.Valkey.Users) }) {
-		out = append(out, NamedSecret{p, c.SecretAt(p)})
+	for _, f := range SecretFields {
+		for i, s := range f.in(c) {
+			out = append(out, NamedSecret{strings.Replace(f.Path, "*", strconv.Itoa(i), 1), s})
+		}
+	}
+	return out
+}
+
+// hasSetting reports whether immich.settings sets a config path.
+func (c *Config) hasSetting(p string) bool {
+	rest, ok := strings.CutPrefix(p, "immich.settings.")
+	if !ok {
+		return false
+	}
+	var v any = c.Immich.Settings
+	for _, elem := range strings.Split(rest, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = m[elem]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// settingSecret is SecretField.in for a secret setting: its secret when
+// the configuration sets it, kept beside Settings (which holds the
+// reference as written).
+func settingSecret(p string) func(*Config) []*Secret {
+	full := "immich.settings." + p
+	return func(c *Config) []*Secret {
+		if !c.hasSetting(full) {
+			return nil
+		}
+		if c.Immich.settingsSecrets == nil {
+			c.Immich.settingsSecrets = map[string]*Secret{}
+		}
+		if c.Immich.settingsSecrets[full] == nil {
+			c.Immich.settingsSecrets[full] = &Secret{}
+		}
+		return []*Secret{c.Immich.settingsSecrets[full]}
+	}
+}
+
+// SettingSecrets lists the secret settings the configuration sets, with
+// their paths under immich.settings ("oauth.clientSecret").
+func (c *Config) SettingSecrets() []NamedSecret {
+	var out []NamedSecret
+	for _, ns := range c.Secrets() {
+		if rest, ok := strings.CutPrefix(ns.Path, "immich.settings."); ok {
+			out = append(out, NamedSecret{rest, ns.Secret})
+		}
 	}
 	return out
 }
 
 // SecretAt is the secret at a concrete path of SecretFields, such as
-// "immich.postgres.password" or "valkey.users.0.password".
+// "immich.postgres.password" or "valkey.users.0.password", or nil when
+// the configuration has none there.
 func (c *Config) SecretAt(p string) *Secret {
-	switch p {
-	case "immich.postgres.password":
-		return &c.Immich.Postgres.Password
-	case "immich.valkey.password":
-		return &c.Immich.Valkey.Password
-	case "valkey.adminPassword":
-		return &c.Valkey.AdminPassword
+	for _, ns := range c.Secrets() {
+		if ns.Path == p {
+			return ns.Secret
+		}
 	}
-	var i int
-	if _, err := fmt.Sscanf(p, "valkey.users.%d.password", &i); err == nil && i >= 0 && i < len(c.Valkey.Users) {
-		return &c.Valkey.Users[i].Password
-	}
-	panic("schema: no secret at " + p + ": SecretFields and Config.secretAt disagree")
+	return nil
 }
 
 // Unresolved lists the secrets that were not read (Options.AllowUnresolved).

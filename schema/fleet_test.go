@@ -337,7 +337,7 @@ func TestFleetConflictBetweenFiles(t *testing.T) {
 	_, ps := loadFleet(t, FleetOptions{}, fleetBase, `hosts: nas002: immich: port: 3001
 hosts: nas001: immich: prot: 1`)
 	want := `hosts.nas001.immich.prot: unknown field
-    want: "port"? (one of backup, composeCommand, environment, externalLibraries, gpuMode, hostGateway, imageDigests, machineLearning, modelCache, network, nginx, port, postgres, projectDir, selinuxRelabel, settings, timezone, transcoding, uploadLocation, valkey, version)
+    want: "port"? (one of backup, composeCommand, environment, externalLibraries, gpuMode, hostGateway, imageDigests, machineLearning, modelCache, network, nginx, port, postgres, projectDir, runtime, selinuxRelabel, settings, timezone, transcoding, uploadLocation, valkey, version)
     at inb.cue:2:30
 hosts.nas002.immich.port: conflicting values 3001 and 3000
     want: a port number from 1 to 65535
@@ -424,7 +424,7 @@ func TestFleetSelection(t *testing.T) {
 	if len(fl.Hosts) != 1 || fl.Hosts[0].Name != "nas002" || !slices.Equal(fl.Names, []string{"nas001", "nas002"}) {
 		t.Fatalf("hosts %v names %v", fl.Hosts, fl.Names)
 	}
-	if _, ps := loadFleet(t, FleetOptions{Hosts: []string{"nas001"}}, fleetBase, bad); len(ps) != 1 || ps[0].Path != "hosts.nas001.immich.port" {
+	if _, ps := loadFleet(t, FleetOptions{Hosts: []string{"nas001"}}, fleetBase, bad); len(ps) != 1 || ps[0].PathString() != "hosts.nas001.immich.port" {
 		t.Errorf("nas001 selected: %v", ps)
 	}
 

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // the same zone list on every machine
+
+	"cuelang.org/go/cue/token"
 )
 
 // locator returns the input positions of a config path.
-type locator func(path string) []string
+type locator func(path []string) []token.Pos
 
 // rule is a check that needs Go, and the config sections it reads.
 type rule struct {
@@ -48,17 +50,13 @@ var rules = []rule{
 			}
 		}
 	}},
-	{[]string{"immich.settings"}, func(c *Config, add addFunc) {
-		for _, p := range secretSettings(c.Immich.Settings, "immich.settings") {
-			add(p, "this setting would put a secret in the committed output", "leave it out of immich.settings and set it in Immich's web interface, or keep the settings file out of git")
-		}
-	}},
+	quadletRule,
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
-		for _, p := range checkValkey(c, func(string) []string { return nil }) {
-			add(p.Path, p.Reason, p.Hint)
+		for _, p := range checkValkey(c, func([]string) []token.Pos { return nil }) {
+			add(p.PathString(), p.Reason, p.Hint)
 		}
 	}},
 }
@@ -67,7 +65,7 @@ var rules = []rule{
 func checkRules(c *Config, at locator) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
-		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: at(path)})
+		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, at(splitPath(path))...))
 	}
 	for _, r := range rules {
 		r.check(c, add)
@@ -81,7 +79,7 @@ func checkRules(c *Config, at locator) Problems {
 func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
-		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, l.locate(splitPath(path))...))
 	}
 	for _, r := range rules {
 		var c Config
@@ -105,26 +103,4 @@ func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 		}
 	}
 	return ps
-}
-
-// secretSettings finds non-empty values under keys that hold secrets in
-// Immich's system configuration (SMTP password, OAuth client secret, ...).
-func secretSettings(v any, path string) []string {
-	var out []string
-	switch x := v.(type) {
-	case map[string]any:
-		for _, k := range sortedKeys(x) {
-			lk := strings.ToLower(k)
-			if s, ok := x[k].(string); ok && s != "" && (strings.Contains(lk, "password") || strings.Contains(lk, "secret") || lk == "apikey" || lk == "token") {
-				out = append(out, path+"."+k)
-				continue
-			}
-			out = append(out, secretSettings(x[k], path+"."+k)...)
-		}
-	case []any:
-		for i, e := range x {
-			out = append(out, secretSettings(e, fmt.Sprintf("%s.%d", path, i))...)
-		}
-	}
-	return out
 }

@@ -27,7 +27,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			continue // a missing required field is reported by validation
 		}
 		bad := func(reason, hint string) {
-			probs = append(probs, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+			probs = append(probs, ProblemAt(splitPath(path), KindSecret, reason, hint, l.locate(splitPath(path))...))
 		}
 		var s Secret
 		if str, err := v.String(); err == nil {
@@ -59,6 +59,14 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			s = Secret{Value: val, Source: "file " + file}
 		} else {
 			continue // wrong shape: reported by validation
+		}
+		if f, _ := secretField(splitPath(path)); f.Setting {
+			// Issued by someone else: any non-empty text will do.
+			if s.Value == "" || !utf8.ValidString(s.Value) {
+				bad(fmt.Sprintf("the secret from %s is empty or not valid UTF-8", s.Source), "the secret as its issuer gave it")
+			}
+			out[path] = s
+			continue
 		}
 		if reason := checkSecret(s.Value); reason != "" {
 			bad(fmt.Sprintf("the secret from %s %s", s.Source, reason), fmt.Sprintf("a secret of at least %d characters, without leading or trailing white space or control characters", MinSecretLength))

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/immich-render/immich-render/internal/editdist"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // unknownFields reports every field of an input that the schema does not
@@ -17,6 +18,7 @@ import (
 // typos one run at a time is a user we have failed.
 func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 	var out Problems
+	settings, _ := s.settingsFor(l.value) // immich.settings is checked against it
 	var walk func(v, schema cue.Value, path []string)
 	walk = func(v, schema cue.Value, path []string) {
 		if it, err := v.List(); err == nil {
@@ -38,9 +40,9 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 			p := append(slices.Clip(path), label)
 			if !slices.Contains(known, label) {
 				if schema.Allows(cue.Str(label)) {
-					continue // an open struct (settings) or a key its pattern allows
+					continue // an open struct or a key its pattern allows
 				}
-				prob := Problem{Kind: KindUnknownField, Path: strings.Join(p, "."), Pos: []string{l.position(it.Value().Pos())}}
+				prob := ProblemAt(p, KindUnknownField, "", "", l.position(it.Value().Pos()))
 				if len(known) == 0 {
 					// A map such as environment, whose keys follow a pattern.
 					prob.Reason = fmt.Sprintf("%q is not a valid name here", label)
@@ -55,7 +57,11 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				out = append(out, prob)
 				continue
 			}
-			walk(it.Value(), lookupField(schema, label), p)
+			next := fleetmerge.SchemaField(schema, label)
+			if settings.Exists() && len(p) == 2 && p[0] == "immich" && p[1] == "settings" {
+				next = settings
+			}
+			walk(it.Value(), next, p)
 		}
 	}
 	walk(in, s.config, nil)

@@ -25,7 +25,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 		return 0, err
 	}
 	opt.AllowUnresolved = !*requireSecrets
-	dep, err := schema.LoadDeployment(inputs, opt, schema.Selection{})
+	dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 	if err != nil {
 		return 0, err
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/internal/tree"
 )
 
@@ -50,13 +51,19 @@ type NotOwnedError struct {
 }
 
 func (e *NotOwnedError) Error() string {
+	return e.Explain("write with Options.Force")
+}
+
+// Explain says what is wrong and what to do: choose another directory,
+// or take this one over by force (how, in the caller's words).
+func (e *NotOwnedError) Explain(force string) string {
 	found := strings.Join(e.Found, ", ")
 	if e.More > 0 {
 		found += fmt.Sprintf(" and %d more", e.More)
 	}
 	return fmt.Sprintf("refusing to write into %s: it is not empty (%s) and %s, so immich-render did not make it, "+
 		"and a render would delete every file in it that it does not produce; "+
-		"choose a new or empty directory, or pass --force to take it over", e.Dir, found, e.Reason)
+		"choose a new or empty directory, or %s to take it over", e.Dir, found, e.Reason, force)
 }
 
 // Is makes errors.Is(err, ErrNotOwned) true.
@@ -371,7 +378,7 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 // to a temporary file, in parallel. It returns the files written, even on
 // an error, so that they can be removed.
 func (w *writer) fill(root *dirNode) ([]*pending, error) {
-	p := newPool()
+	p := parallel.NewGroup()
 	var mu sync.Mutex
 	var files []*pending
 	var dir func(r *os.Root, n *dirNode, own bool) error
@@ -379,7 +386,7 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 		if own {
 			defer r.Close()
 		}
-		if p.stopped() {
+		if p.Stopped() {
 			return nil
 		}
 		mode := w.opt.dirMode()
@@ -404,10 +411,10 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 			if err != nil {
 				return fmt.Errorf("opening %s: %w", w.show(c.path), err)
 			}
-			p.run(func() error { return dir(sub, c, true) })
+			p.Go(func() error { return dir(sub, c, true) })
 		}
 		for _, f := range n.files {
-			if p.stopped() {
+			if p.Stopped() {
 				return nil
 			}
 			tmp, err := w.writeTemp(r, f, w.tree[f].Data, w.tree[f].Mode)
@@ -420,8 +427,8 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 		}
 		return nil
 	}
-	p.run(func() error { return dir(w.root, root, false) })
-	err := p.wait()
+	p.Go(func() error { return dir(w.root, root, false) })
+	err := p.Wait()
 	return files, err
 }
 
@@ -474,7 +481,7 @@ func (w *writer) renameAll(files []*pending) error {
 		byDir[f.dir] = append(byDir[f.dir], f)
 	}
 	dirs := slices.Sorted(maps.Keys(byDir))
-	return forEach(len(dirs), func(i int) error {
+	return parallel.Each(len(dirs), func(i int) error {
 		d := dirs[i]
 		r := w.root
 		if d != "." {
