@@ -36,6 +36,8 @@ const (
 // example (or a fleet example's host), deployed on a fresh host.
 var debian13Scenarios = []scenario{
 	{Name: "minimal", Example: "minimal"},
+	{Name: "quadlet", Example: "quadlet"},
+	{Name: "fleet-edge01", Example: "fleet", Host: "edge01"},
 
 	{Name: "mutation-listen-addresses-replaced", Example: "minimal", Mutate: mutateListenReplaced,
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},
@@ -378,7 +380,7 @@ valkey-cli -h %[3]s --no-auth-warning --user tenant --pass '%[2]s' GET tenant:gr
 // render renders the example with the Debian 13 site added, into out/
 // and secrets/ as the operator has them.
 func (h *d13host) render() (string, error) {
-	cfg, err := loadExample(h.sc.Example, h.sc.Host, schema.Input{Name: "debian13-site.cue", Data: []byte(d13Site)})
+	cfg, err := loadDebian13Site(h.sc)
 	if err != nil {
 		return "", err
 	}
@@ -467,6 +469,33 @@ func (h *d13host) serverContainer() (string, error) {
 		return "", fmt.Errorf("want one container of %s, have %q", h.serverImage(), names)
 	}
 	return names[0], nil
+}
+
+// loadDebian13Site loads the scenario's example with the Debian 13 site
+// added (to a fleet's defaults for a fleet host).
+func loadDebian13Site(sc scenario) (*schema.Config, error) {
+	site := d13Site
+	if sc.Host != "" {
+		site = "defaults: {\n" + site + "}\n"
+	}
+	return loadExample(sc.Example, sc.Host, schema.Input{Name: "debian13-site.cue", Data: []byte(site)})
+}
+
+// TestDebian13Sites checks, without a host, that every scenario's
+// configuration loads with the Debian 13 site and renders what the host
+// needs: pgvector, tls webroot and the tenant's Valkey user.
+func TestDebian13Sites(t *testing.T) {
+	for _, sc := range debian13Scenarios {
+		cfg, err := loadDebian13Site(sc)
+		if err != nil {
+			t.Errorf("%s: %v", sc.Name, err)
+			continue
+		}
+		acl := string(render.Render(cfg, render.Options{Secrets: true}).Out["rootfs/etc/valkey/users.acl"].Data)
+		if cfg.Immich.Postgres.VectorExtension != "pgvector" || cfg.Immich.Nginx.TLS != "webroot" || !strings.Contains(acl, "\nuser tenant ") {
+			t.Errorf("%s: vector extension %s, tls %s, users.acl:\n%s", sc.Name, cfg.Immich.Postgres.VectorExtension, cfg.Immich.Nginx.TLS, acl)
+		}
+	}
 }
 
 // images imports the stand-in inside the host as every image the site
