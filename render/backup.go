@@ -134,7 +134,9 @@ func restoreSteps(cfg *schema.Config) []restoreStep {
 		{say: "Keep the current database aside (none on a new host: skip this).",
 			argv: []string{"psql", "-X", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", "postgres", "-c",
 				"ALTER DATABASE " + sqlIdent(pg.Database) + " RENAME TO " + sqlIdent(asideDatabase(cfg))}, postgres: true},
-		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "start", DBInitUnit}},
+		// restart: with Quadlet the stop above can leave the oneshot active,
+		// and start would then not run init.sql (found on Debian 13).
+		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "restart", DBInitUnit}},
 		{say: "Restore as the superuser, all or nothing.",
 			argv: []string{"pg_restore", "--exit-on-error", "--single-transaction", "-p", port, "-d", pg.Database, DumpVar}, postgres: true},
 		{say: "Start Immich.", argv: []string{"systemctl", "start", ImmichUnit}},

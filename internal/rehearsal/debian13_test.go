@@ -36,8 +36,6 @@ const (
 // example (or a fleet example's host), deployed on a fresh host.
 var debian13Scenarios = []scenario{
 	{Name: "minimal", Example: "minimal"},
-	{Name: "quadlet", Example: "quadlet"},
-	{Name: "fleet-edge01", Example: "fleet", Host: "edge01"},
 
 	{Name: "mutation-listen-addresses-replaced", Example: "minimal", Mutate: mutateListenReplaced,
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},

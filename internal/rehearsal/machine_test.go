@@ -108,12 +108,12 @@ func (m *machine) waitRunning() error {
 		}
 		m.pid = findInit(m.cmd.Process.Pid)
 	}
-	// systemctl cannot connect until systemd has set up its socket.
 	var out string
 	var err error
 	for {
 		out, err = m.enter(2*time.Minute, "systemctl", "is-system-running", "--wait")
-		if !strings.Contains(out, "Failed to connect") || time.Now().After(deadline) {
+		// Before its bus is up, systemctl cannot connect or says "offline".
+		if (!strings.Contains(out, "Failed to connect") && strings.TrimSpace(out) != "offline") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
