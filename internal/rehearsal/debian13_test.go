@@ -36,6 +36,7 @@ const (
 // example (or a fleet example's host), deployed on a fresh host.
 var debian13Scenarios = []scenario{
 	{Name: "minimal", Example: "minimal"},
+	{Name: "quadlet", Example: "quadlet"},
 
 	{Name: "mutation-listen-addresses-replaced", Example: "minimal", Mutate: mutateListenReplaced,
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},
@@ -875,13 +876,22 @@ func (h *d13host) containersRunning() (string, error) {
 	return strings.Join(running, ", ") + " running", nil
 }
 
+// noContainers waits for the containers to go after the stop: with
+// Quadlet, immich.service stops first (it starts last) and systemctl
+// returns while its containers still stop.
 func (h *d13host) noContainers() (string, error) {
-	out, err := h.m.enter(time.Minute, "podman", "ps", "-a", "--format", "{{.Names}}")
-	if err != nil {
-		return "", err
+	start := time.Now()
+	for {
+		out, err := h.m.enter(time.Minute, "podman", "ps", "-a", "--format", "{{.Names}}")
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(out) == "" {
+			return fmt.Sprintf("podman ps -a is empty (%.1fs after systemctl stop returned)", time.Since(start).Seconds()), nil
+		}
+		if time.Since(start) > time.Minute {
+			return "", fmt.Errorf("containers left a minute after systemctl stop immich: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	if strings.TrimSpace(out) != "" {
-		return "", fmt.Errorf("containers left after systemctl stop immich: %s", out)
-	}
-	return "podman ps -a is empty", nil
 }
