@@ -134,8 +134,10 @@ func restoreSteps(cfg *schema.Config) []restoreStep {
 		{say: "Keep the current database aside (none on a new host: skip this).",
 			argv: []string{"psql", "-X", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", "postgres", "-c",
 				"ALTER DATABASE " + sqlIdent(pg.Database) + " RENAME TO " + sqlIdent(asideDatabase(cfg))}, postgres: true},
-		// restart: with Quadlet the stop above can leave the oneshot active,
-		// and start would then not run init.sql (found on Debian 13).
+		// restart, not start: with Quadlet the stop above returns before
+		// the containers and then this oneshot have stopped, and a start
+		// then finds it still active and does not run init.sql (found by
+		// the Debian 13 rehearsal).
 		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "restart", DBInitUnit}},
 		{say: "Restore as the superuser, all or nothing.",
 			argv: []string{"pg_restore", "--exit-on-error", "--single-transaction", "-p", port, "-d", pg.Database, DumpVar}, postgres: true},
