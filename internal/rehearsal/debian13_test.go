@@ -715,10 +715,10 @@ func (h *d13host) immichRedis() (string, error) {
 	var refused, named []string
 	for _, e := range entries {
 		switch {
-		// ioredis (CLIENT SETINFO) and BullMQ (CLIENT SETNAME) name their
-		// connections and go on when refused: a gap of the default rules
-		// (a follow-up), not a refusal Immich's work depends on.
-		case e.Reason == "command" && (e.Object == "client|setinfo" || e.Object == "client|setname"):
+		// ioredis sends CLIENT SETINFO (its library name and version) on
+		// every connection and ignores the refusal: a gap of the default
+		// rules (a follow-up), not a refusal Immich's work depends on.
+		case e.Reason == "command" && e.Object == "client|setinfo":
 			named = append(named, fmt.Sprintf("%s x%d", e.Object, e.Count))
 		default:
 			refused = append(refused, fmt.Sprintf("%s %s by %s x%d", e.Reason, e.Object, e.Username, e.Count))
@@ -729,7 +729,7 @@ func (h *d13host) immichRedis() (string, error) {
 	}
 	detail := fmt.Sprintf("%d client steps ok; ACL LOG has no other refusal", strings.Count(out, "\nok ")+1)
 	if len(named) > 0 {
-		detail += " (connection names refused: " + strings.Join(named, ", ") + ")"
+		detail += " (refused: " + strings.Join(named, ", ") + ")"
 	}
 	return detail, nil
 }
