@@ -220,9 +220,6 @@ func (m *machine) sysrunSh(script string, props ...string) (string, error) {
 	return m.sysrun(props, "/bin/sh", "-ec", script)
 }
 
-// path is a path inside the machine's root filesystem, seen from here.
-func (m *machine) path(p string) string { return filepath.Join(m.root, p) }
-
 // stop shuts the machine down (SIGTERM to systemd-nspawn: a clean
 // poweroff, about a second) and kills it after 30 s; then nothing of it
 // runs: its PID 1 gone, its namespaces (network, mounts) go with it.
