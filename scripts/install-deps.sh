@@ -34,6 +34,10 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
+# The rendered shell scripts are checked by shellcheck.
+have shellcheck || need+=(shellcheck)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 # The Debian 13 host of the rehearsal: debootstrap builds its root
 # filesystem (scripts/debian13-rootfs.sh, cached as a zstd tarball) and
 # systemd-nspawn boots it. pebble and certbot run inside it (trixie's).
