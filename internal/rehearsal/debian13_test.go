@@ -40,6 +40,8 @@ var debian13Scenarios = []scenario{
 
 	{Name: "mutation-listen-addresses-replaced", Example: "minimal", Mutate: mutateListenReplaced,
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},
+	{Name: "mutation-pgvector-version-out-of-range", Example: "minimal", Mutate: mutatePgvectorVersion,
+		FailStep: "README First deployment 3/3", FailText: "needs pgvector (extension vector) >= 0.5 and < 1, and this server has 1.0.0"},
 }
 
 // The site the Debian 13 host adds to each example: the real pgvector,
