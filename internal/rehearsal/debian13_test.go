@@ -671,6 +671,7 @@ func (h *d13host) standinReady(name string) bool {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	waited := time.Since(start)
 	var details []string
 	for _, m := range lineRE.FindAllStringSubmatch(logs, -1) {
 		detail, _ := strconv.Unquote(m[4])
@@ -684,7 +685,7 @@ func (h *d13host) standinReady(name string) bool {
 		if !strings.Contains(logs, "rehearsal ready") {
 			return "", fmt.Errorf("the stand-in did not report ready within 90s:\n%s\n%s", logs, h.journal())
 		}
-		return strings.Join(details, "; "), nil
+		return fmt.Sprintf("ready %.1fs after the check began; ", waited.Seconds()) + strings.Join(details, "; "), nil
 	})
 }
 
