@@ -128,7 +128,11 @@ func restoreSteps(cfg *schema.Config, immichDump bool) []restoreStep {
 		{say: "Keep the current database aside (none on a new host: skip this).",
 			argv: []string{"psql", "-X", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", "postgres", "-c",
 				"ALTER DATABASE " + sqlIdent(pg.Database) + " RENAME TO " + sqlIdent(asideDatabase(cfg))}, postgres: true},
-		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "start", DBInitUnit}},
+		// restart, not start: with Quadlet the stop above returns before
+		// the containers and then this oneshot have stopped, and a start
+		// then finds it still active and does not run init.sql (found by
+		// the Debian 13 rehearsal).
+		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "restart", DBInitUnit}},
 		load,
 		{say: "Start Immich.", argv: []string{"systemctl", "start", ImmichUnit}},
 	}

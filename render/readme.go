@@ -185,16 +185,28 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("## Deploy\n\n")
 	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
 	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
+	// The deploy steps are the ```sh blocks of this section, one command
+	// per line, in order: the rehearsal (internal/rehearsal) runs them
+	// verbatim, rsync blocks where out/ is and the others on the host.
+	_, apply := out["fragments/apply.sh"]
+	fragments := path.Join(StateDir, "fragments")
 	w("### First deployment\n\n")
-	w("1. Copy `fragments/` to the host and run `fragments/apply.sh` there as root (see\n")
-	w("   [apply.sh](#fragmentsapplysh) below; `--dry-run` first shows what it would change).\n")
-	w("   It merges what Immich needs into the host's PostgreSQL and Valkey configuration;\n")
-	w("   the services are restarted in step 3.\n")
+	if apply {
+		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration:\n")
+		w("   the commands below copy them to `%s/` and run its `apply.sh` there (as\n", fragments)
+		w("   cloud-init does), then restart those services once; or merge them by hand (each says where it goes).\n")
+	} else {
+		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
+		w("   (each says where it goes), then restart those services once.\n")
+	}
 	w("2. Copy the files with their modes (run where `out/` is; the secrets were rendered\n")
 	w("   outside the repository, `--secrets-out ../immich-secrets`). Without `-o`/`-g`,\n")
 	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
 	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
 	w("```sh\n")
+	if apply {
+		w("rsync -rlp --mkpath out/fragments/ root@HOST:%s/\n", fragments)
+	}
 	w("rsync -rlp out/rootfs/ root@HOST:/\n")
 	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
 	w("```\n\n")
@@ -206,11 +218,34 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
 		}
 	}
-	w("3. On the host:\n")
+	step := 3
+	if ng := im.Nginx; ng.Enabled && ng.TLS == "webroot" {
+		live := "/etc/letsencrypt/live/" + ng.Hostname
+		w("%d. The first certificate, once, before Immich starts: nginx refuses the rendered vhost until\n", step)
+		w("   the certificate exists, and certbot needs nginx to serve its challenge. A placeholder lets\n")
+		w("   nginx load the vhost; it goes before certbot runs (certbot refuses an existing `live/` folder).\n")
+		w("   Point certbot at another ACME server with `server = URL` in `/etc/letsencrypt/cli.ini`.\n\n")
+		w("```sh\n")
+		w("mkdir -p %s %s\n", shellPath(ng.Webroot), shellPath(live))
+		w("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s\n",
+			shellPath("/CN="+ng.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem"))
+		// A restart, not a reload: it returns once nginx serves the vhost.
+		w("systemctl restart %s.service\n", cfg.Host.NginxService)
+		w("rm -r %s\n", shellPath(live))
+		w("%s\n", shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", ng.ACME.Email,
+			"--webroot", "-w", ng.Webroot, "-d", ng.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}))
+		w("```\n\n")
+		w("   The Debian package's certbot.timer renews it; the deploy hook reloads nginx then.\n")
+		step++
+	}
+	w("%d. On the host:\n", step)
 	if note := runtimeDeployNote(cfg); note != "" {
 		w("\n%s", note)
 	}
 	w("\n```sh\n")
+	if apply {
+		w("sh %s/apply.sh\n", fragments)
+	}
 	for _, c := range owned {
 		w("%s\n", c)
 	}
@@ -249,7 +284,9 @@ func startCommands(cfg *schema.Config) []string {
 	cmds := []string{
 		"systemctl daemon-reload",
 		"systemctl restart " + cfg.Host.ValkeyService + ".service",
-		"systemctl reload-or-restart " + cfg.Host.PostgresService + ".service",
+		// A restart: listen_addresses and shared_preload_libraries take
+		// effect only then (a reload leaves the gateway unbound).
+		"systemctl restart " + cfg.Host.PostgresService + ".service",
 	}
 	if cfg.Immich.Nginx.Enabled {
 		cmds = append(cmds, "systemctl reload-or-restart "+cfg.Host.NginxService+".service")

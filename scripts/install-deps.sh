@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real consumers the tests run against (Debian 12 packages):
-# redis-server (Valkey's ACL file syntax), PostgreSQL 15, nginx, podman and
+# valkey-server 8 (bookworm-backports) and redis-server, PostgreSQL 15, nginx, podman and
 # podman-compose, cloud-init, systemd-analyze, ansible (the oracle of
 # 'immich-render import ansible'), what the deploy rehearsal needs besides
 # (runc, the CNI dnsname plugin), and node with npm. Idempotent and quiet
@@ -38,14 +38,22 @@ have unshare || need+=(util-linux)
 have git || need+=(git)
 # Every rendered shell script is checked by shellcheck in the tests.
 have shellcheck || need+=(shellcheck)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
+# The Debian 13 host of the rehearsal: debootstrap builds its root
+# filesystem (scripts/debian13-rootfs.sh, cached as a zstd tarball) and
+# systemd-nspawn boots it. pebble and certbot run inside it (trixie's).
+have debootstrap || have /usr/sbin/debootstrap || need+=(debootstrap)
+have zstd || need+=(zstd)
+have rsync || need+=(rsync) # the output README's copy commands, run verbatim
+have systemd-nspawn || need+=(systemd-container)
 # Valkey 8 (Debian 12: 8.0.1 from bookworm-backports, without touching core
-# libraries): apply.sh and the "user" ACL mode are tested against it.
+# libraries): the ACL command table's server, the Debian 12 rehearsal's
+# Valkey, apply.sh and the "user" ACL mode are tested against it.
 backports=()
 if ! have valkey-server || ! have valkey-cli; then
 	backports=(valkey-server valkey-tools)
 fi
-# promtool checks the Prometheus scrape fragment.
-have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ] && [ ${#backports[@]} -eq 0 ]; then
 	exit 0
@@ -56,8 +64,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing ${need[*]} ${backports[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-if [ ${#backports[@]} -gt 0 ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-	printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+if [ ${#backports[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" |
 		$sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
 fi
 $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
