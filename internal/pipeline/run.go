@@ -17,13 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/output"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // Request is one render or check.
@@ -54,8 +53,8 @@ func (e UsageError) Error() string { return e.Msg }
 // drift; a configuration with problems is a schema.Problems error, and
 // nothing is written unless everything could be.
 func Run(req Request) (drift bool, err error) {
-	if req.SecretsOut != "" && overlaps(req.Out, req.SecretsOut) {
-		return false, UsageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: keep the secrets directory apart, and out of git", req.Out, req.SecretsOut)}
+	if err := checkOverlap(req.Out, req.SecretsOut); err != nil {
+		return false, err
 	}
 	defer tuneGC()()
 	prog := newProgress(req.Stderr, req.Quiet)
@@ -259,17 +258,6 @@ func pending(names []string, sums []Summary) []string {
 		}
 	}
 	return out
-}
-
-// overlaps reports whether one directory is inside the other (or the same).
-func overlaps(a, b string) bool {
-	a, errA := filepath.Abs(a)
-	b, errB := filepath.Abs(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, y+string(filepath.Separator)) }
-	return within(a, b) || within(b, a)
 }
 
 func hostCount(rendered, kept int) string {
