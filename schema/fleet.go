@@ -171,7 +171,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 		opt.LookupEnv = os.LookupEnv
 	}
 	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
+		opt.ReadFile = ReadSecretFile
 	}
 	s, err := Compile()
 	if err != nil {

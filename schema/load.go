@@ -79,7 +79,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 		opt.LookupEnv = os.LookupEnv
 	}
 	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
+		opt.ReadFile = ReadSecretFile
 	}
 	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems

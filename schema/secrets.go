@@ -50,7 +50,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 				continue
 			}
 			if err != nil {
-				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable file holding the secret")
+				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable regular file holding the secret")
 				continue
 			}
 			// Editors and `echo` end files with a newline that is not part
