@@ -13,6 +13,7 @@ package budget
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -59,6 +60,13 @@ func (l Limits) Watch(inputs []string, exceeded func(Exceeded)) (stop func()) {
 	what := "the configuration"
 	if len(inputs) > 0 {
 		what = strings.Join(inputs, ", ")
+	}
+	if l.Memory > 0 {
+		// A deeply nested input recurses deeply (parsers, evaluators), and
+		// a goroutine past Go's stack limit is a fatal runtime error, not
+		// something to recover from. With the stack limit above the memory
+		// limit, such a run meets the memory limit first.
+		debug.SetMaxStack(int(min(2*int64(l.Memory), 1<<40)))
 	}
 	done := make(chan struct{})
 	var once sync.Once
