@@ -70,6 +70,16 @@ func Run(req Request) (drift bool, err error) {
 	for _, h := range res.Hosts {
 		p.rendered[h] = true
 	}
+	if p.partial() && !req.Check {
+		// --host writes back the other hosts' files as they are on disk:
+		// hold both directories from before they are read until they are
+		// written, or a concurrent --host render of other hosts is lost.
+		release, err := p.hold(prog)
+		if err != nil {
+			return false, err
+		}
+		defer release()
+	}
 	if err := p.build(prog); err != nil {
 		return false, err
 	}
@@ -101,6 +111,7 @@ type plan struct {
 	prev     *output.Manifest // -o's manifest from the last render, if any
 	kept     []string         // hosts of a fleet that --host leaves as they are
 	targets  []target         // -o, then --secrets-out
+	held     []*output.Held   // the locked directories of a partial render, as targets
 }
 
 // target is one owned directory and the tree that belongs in it.
@@ -140,19 +151,13 @@ func (p *plan) build(prog *progress) error {
 		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
 	}
 
-	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,
-		// Git records only 0644 and 0755, so a checkout cannot carry
-		// 0640 or 0600: --check compares modes through the manifest,
-		// which lists them, unless asked to look at the disk.
-		GitModes: req.Check && !req.ExactModes,
-		OnWait:   func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.Out) }}
-	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opt}}
+	opts := p.options(prog)
+	for i := range opts {
+		opts[i].Meta = meta
+	}
+	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opts[0]}}
 	if req.SecretsOut != "" {
-		sopt := opt
-		sopt.DirMode = 0o700
-		sopt.NoDiffContent = true // the same metadata: it is the same deployment
-		sopt.OnWait = func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.SecretsOut) }
-		p.targets = append(p.targets, target{dir: req.SecretsOut, tree: res.Secrets, opt: sopt,
+		p.targets = append(p.targets, target{dir: req.SecretsOut, tree: res.Secrets, opt: opts[1],
 			header: fmt.Sprintf("secrets directory %s:\n", req.SecretsOut)})
 	}
 
@@ -176,6 +181,61 @@ func (p *plan) build(prog *progress) error {
 		}
 	}
 	return nil
+}
+
+// options are the output options of -o and, with --secrets-out, of
+// SDIR, without the manifest metadata.
+func (p *plan) options(prog *progress) []output.Options {
+	req := p.req
+	onWait := func(dir string) func() {
+		if req.Quiet {
+			return nil
+		}
+		return func() { prog.printf("immich-render: waiting for another render of %s to finish\n", dir) }
+	}
+	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version,
+		// Git records only 0644 and 0755, so a checkout cannot carry
+		// 0640 or 0600: --check compares modes through the manifest,
+		// which lists them, unless asked to look at the disk.
+		GitModes: req.Check && !req.ExactModes,
+		OnWait:   onWait(req.Out)}
+	opts := []output.Options{opt}
+	if req.SecretsOut != "" {
+		sopt := opt
+		sopt.DirMode = 0o700
+		sopt.RootMode = true      // SDIR itself is 0700, not only what is in it
+		sopt.NoDiffContent = true // the same metadata: it is the same deployment
+		sopt.OnWait = onWait(req.SecretsOut)
+		opts = append(opts, sopt)
+	}
+	return opts
+}
+
+// hold preflights both directories, then locks them, -o first (every
+// render takes them in that order, so two cannot wait for each other).
+func (p *plan) hold(prog *progress) (release func(), err error) {
+	dirs := []string{p.req.Out, p.req.SecretsOut}
+	opts := p.options(prog)
+	for i, opt := range opts {
+		if err := output.Preflight(dirs[i], opt); err != nil {
+			return nil, err
+		}
+	}
+	release = func() {
+		for _, h := range p.held {
+			h.Close()
+		}
+		p.held = nil
+	}
+	for i, opt := range opts {
+		h, err := output.Hold(dirs[i], opt)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		p.held = append(p.held, h)
+	}
+	return release, nil
 }
 
 // check compares both directories with the trees and prints the drift.
@@ -203,14 +263,22 @@ func (p *plan) check(prog *progress) (bool, error) {
 
 // write refuses both directories before changing either, then writes them.
 func (p *plan) write(prog *progress) error {
-	for _, t := range p.targets {
-		if err := output.Preflight(t.dir, t.opt); err != nil {
-			return err
+	if p.held == nil {
+		for _, t := range p.targets {
+			if err := output.Preflight(t.dir, t.opt); err != nil {
+				return err
+			}
 		}
 	}
 	for i, t := range p.targets {
 		prog.stage(fmt.Sprintf("writing %d files", len(t.tree)))
-		rep, err := output.Write(t.dir, t.tree, t.opt)
+		var rep output.Report
+		var err error
+		if p.held != nil {
+			rep, err = p.held[i].Write(t.tree, t.opt)
+		} else {
+			rep, err = output.Write(t.dir, t.tree, t.opt)
+		}
 		if err != nil {
 			return err
 		}
