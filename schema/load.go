@@ -119,6 +119,8 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
 	hidden := l.literalSecrets(secrets)
+	probs = append(probs, s.selfReferences(l)...)
+	probs = append(probs, hugeNumbers(l)...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
 		probs = append(probs, l.checkPartial(secrets)...)
