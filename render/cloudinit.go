@@ -10,8 +10,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // CloudInit paths in the secrets tree.
@@ -30,7 +30,7 @@ const (
 // Immich. It holds the plaintext secrets, so it goes in the secrets tree.
 // Past UserDataLimit it also writes a gzip variant, which cloud-init
 // accepts as user-data.
-func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, warnings []string) {
+func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.File, warnings []string) {
 	z := newGzipper()
 	writeFiles := ySeq()
 	add := func(hostPath string, f tree.File) {
@@ -75,7 +75,7 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 		"# Rendered by immich-render for Immich " + cfg.Immich.Version + ". It holds plaintext\n" +
 		"# secrets: keep it out of git and out of logs.\n"
 	data := yEncode(header, doc)
-	files = []File{secretFile(UserDataPath, data)}
+	files = []tree.File{secretFile(UserDataPath, data)}
 	if len(data) > UserDataLimit {
 		gz := z.gzip(data)
 		files = append(files, secretFile(UserDataGzPath, gz))

@@ -6,14 +6,14 @@ import (
 	"path"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
-func renderReadme(cfg *schema.Config, out tree.Tree) File {
+func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	im := cfg.Immich
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }

@@ -12,7 +12,7 @@ import (
 // hostileProblem makes every Problem of this file, so that a change of
 // the Problem type is made in one place.
 func hostileProblem(l *loaded, path, reason, hint string) Problem {
-	return Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)}
+	return ProblemAt(splitPath(path), KindInvalid, reason, hint, l.locate(splitPath(path))...)
 }
 
 // selfReferences finds fields that an input sets with a reference which,

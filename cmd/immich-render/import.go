@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/immich-render/immich-render/internal/ansible"
+	"github.com/immich-render/immich-render/schema"
 )
 
 const importUsage = `Usage:
@@ -63,11 +64,9 @@ func runImport(args []string, stdout, stderr io.Writer) (int, error) {
 		passwords = append(passwords, pw)
 	}
 	res, err := ansible.Import(ansible.Options{Inventory: *inventory, Hosts: *hosts, Vault: ansible.NewVault(passwords...)})
-	var probs ansible.Problems
+	var probs schema.Problems
 	if errors.As(err, &probs) {
-		for _, p := range probs {
-			fmt.Fprintf(stderr, "immich-render: %s\n", p.Error())
-		}
+		fmt.Fprintln(stderr, probs.Error())
 		fmt.Fprintf(stderr, "immich-render: %s in the inventory; nothing was written\n", plural(len(probs), "problem"))
 		return exitInvalid, nil
 	}

@@ -26,7 +26,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	defer in.watch(inputs)()
 	opt.AllowUnresolved = !*requireSecrets
-	dep, err := schema.LoadDeployment(inputs, opt, schema.Selection{})
+	dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 	if err != nil {
 		return 0, err
 	}

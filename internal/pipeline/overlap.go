@@ -18,9 +18,8 @@ func checkOverlap(out, secretsOut string) error {
 	if secretsOut == "" {
 		return nil
 	}
-	hint := "keep the secrets directory apart, and out of git"
 	if overlaps(abs(out), abs(secretsOut)) {
-		return UsageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: %s", out, secretsOut, hint)}
+		return &OverlapError{Out: out, SecretsOut: secretsOut}
 	}
 	rOut, err := resolve(out)
 	if err != nil {
@@ -31,8 +30,7 @@ func checkOverlap(out, secretsOut string) error {
 		return err
 	}
 	if overlaps(rOut, rSecrets) {
-		return UsageError{fmt.Sprintf("-o %s and --secrets-out %s overlap once symbolic links are followed (%s and %s): %s",
-			out, secretsOut, rOut, rSecrets, hint)}
+		return &OverlapError{Out: out, SecretsOut: secretsOut, ResolvedOut: rOut, ResolvedSecretsOut: rSecrets}
 	}
 	return nil
 }

@@ -14,7 +14,6 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -43,15 +42,29 @@ type Request struct {
 	Stdout, Stderr io.Writer
 }
 
-// UsageError is a mistake in how the command was called, rather than in
-// the configuration: exit 2 with a hint to read the usage.
-type UsageError struct{ Msg string }
+// OverlapError is a request whose output and secrets directories
+// overlap: the secrets would end up in the committed tree, or the other
+// way round.
+type OverlapError struct {
+	Out, SecretsOut string
+	// ResolvedOut and ResolvedSecretsOut are set when the two overlap
+	// only once symbolic links are followed: where each leads.
+	ResolvedOut, ResolvedSecretsOut string
+}
 
-func (e UsageError) Error() string { return e.Msg }
+func (e *OverlapError) Error() string {
+	if e.ResolvedOut != "" {
+		return fmt.Sprintf("the output directory %s and the secrets directory %s overlap once symbolic links are followed (%s and %s)",
+			e.Out, e.SecretsOut, e.ResolvedOut, e.ResolvedSecretsOut)
+	}
+	return fmt.Sprintf("the output directory %s and the secrets directory %s overlap", e.Out, e.SecretsOut)
+}
 
-// Run renders or checks a deployment. It reports whether --check found
+// Run renders or checks a deployment. It reports whether Check found
 // drift; a configuration with problems is a schema.Problems error, and
-// nothing is written unless everything could be.
+// nothing is written unless everything could be. A request that cannot be
+// carried out as asked is an *OverlapError, schema.ErrHostsOnSite or a
+// *schema.UnknownHostsError, for the caller to word.
 func Run(req Request) (drift bool, err error) {
 	if err := checkOverlap(req.Out, req.SecretsOut); err != nil {
 		return false, err
@@ -60,9 +73,9 @@ func Run(req Request) (drift bool, err error) {
 	prog := newProgress(req.Stderr, req.Quiet)
 	defer prog.finish()
 
-	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.Selection{Hosts: req.Hosts, Progress: prog.step("validated")})
+	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.FleetOptions{Hosts: req.Hosts, Progress: prog.step("validated")})
 	if err != nil {
-		return false, selectionError(err)
+		return false, err
 	}
 	res := renderHosts(dep.Hosts, renderOptions{Secrets: req.SecretsOut != "", Progress: prog.step("rendered")})
 
@@ -292,24 +305,6 @@ func (p *plan) write(prog *progress) error {
 		}
 	}
 	return nil
-}
-
-// selectionError turns a --host that the configuration cannot satisfy
-// into a usage error.
-func selectionError(err error) error {
-	if errors.Is(err, schema.ErrHostsOnSite) {
-		return UsageError{err.Error()}
-	}
-	var uh *schema.UnknownHostsError
-	if !errors.As(err, &uh) {
-		return err
-	}
-	what := "no host"
-	if len(uh.Unknown) > 1 {
-		what = "no hosts"
-	}
-	return UsageError{fmt.Sprintf("--host %s: the configuration has %s of that name; its hosts are %s",
-		strings.Join(uh.Unknown, ", "), what, listHosts(uh.Known, maxHostsListed))}
 }
 
 // pending lists the hosts of the configuration that the index has no row
