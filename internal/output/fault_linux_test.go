@@ -3,15 +3,18 @@
 package output
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/immich-render/immich-render/internal/testenv"
 	"github.com/immich-render/immich-render/internal/tree"
@@ -308,4 +311,94 @@ func TestFaultTypeSwaps(t *testing.T) {
 			t.Fatalf("round %d did not converge", i)
 		}
 	}
+}
+
+// fleetKillEnv makes the test binary a writer that alternates between two
+// 200-host trees into a directory until it is killed.
+const fleetKillEnv = "OUTPUT_TEST_FLEET_KILL_DIR"
+
+// fleetVersions are a 200-host tree and the next render of it: every
+// file changed, users.acl 0600 rather than 0640, one host gone, one new.
+func fleetVersions() (a, b tree.Tree) {
+	a = fleetTree(200)
+	b = tree.Tree{}
+	for p, f := range fleetTree(201) {
+		if strings.HasPrefix(p, "nas0007/") {
+			continue
+		}
+		mode := f.Mode
+		if strings.HasSuffix(p, "users.acl") {
+			mode = 0o600
+		}
+		b.Add(p, append([]byte("# v2\n"), f.Data...), mode)
+	}
+	return a, b
+}
+
+func TestFleetKillHelper(t *testing.T) {
+	dir := os.Getenv(fleetKillEnv)
+	if dir == "" {
+		t.Skip("helper process for TestFaultKilledFleet")
+	}
+	a, b := fleetVersions()
+	fmt.Println("ready")
+	for i := 0; ; i++ {
+		if _, err := Write(dir, []tree.Tree{b, a}[i%2], testOpt); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+}
+
+// TestFaultKilledFleet SIGKILLs a writer of a 200-host tree (2,000 files)
+// at 60 random moments: every file is whole, its old or its new version,
+// the only leftovers are temporary files, and the next write removes them
+// and converges.
+func TestFaultKilledFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns writers to kill")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fleetVersions()
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, a, testOpt)
+	start := time.Now()
+	mustWrite(t, dir, b, testOpt)
+	mustWrite(t, dir, a, testOpt)
+	write := time.Since(start) / 2
+	rng := rand.New(rand.NewPCG(26, 2))
+	temps := 0
+	for round := range 60 {
+		cmd := exec.Command(exe, "-test.run=^TestFleetKillHelper$")
+		cmd.Env = append(os.Environ(), fleetKillEnv+"="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+			t.Fatalf("helper did not start: %q %v", l, err)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(write))))
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		assertOldOrNew(t, dir, a, b, testOpt, true, a)
+		for p := range snapshot(t, dir) {
+			if strings.HasPrefix(filepath.Base(p), tempInfix) {
+				temps++
+				break
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("round %d left an inconsistent directory", round)
+		}
+	}
+	mustWrite(t, dir, b, testOpt)
+	assertExactly(t, dir, b, testOpt)
+	t.Logf("60 kills (a write takes %v): %d left temporary files, which the next write removed", write.Round(time.Millisecond), temps)
 }

@@ -83,10 +83,12 @@ func Run(req Request) (drift bool, err error) {
 	for _, h := range res.Hosts {
 		p.rendered[h] = true
 	}
-	if p.partial() && !req.Check {
-		// --host writes back the other hosts' files as they are on disk:
-		// hold both directories from before they are read until they are
-		// written, or a concurrent --host render of other hosts is lost.
+	if !req.Check {
+		// Hold both directories from before they are read until both are
+		// written: --host writes back the other hosts' files as they are
+		// on disk, so a concurrent --host render of other hosts would be
+		// lost, and two renders could otherwise leave -o of one and
+		// --secrets-out of the other.
 		release, err := p.hold(prog)
 		if err != nil {
 			return false, err
@@ -124,7 +126,7 @@ type plan struct {
 	prev     *output.Manifest // -o's manifest from the last render, if any
 	kept     []string         // hosts of a fleet that --host leaves as they are
 	targets  []target         // -o, then --secrets-out
-	held     []*output.Held   // the locked directories of a partial render, as targets
+	held     []*output.Held   // the locked directories of a render, as targets
 }
 
 // target is one owned directory and the tree that belongs in it.
