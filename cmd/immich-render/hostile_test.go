@@ -290,3 +290,111 @@ valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
 		})
 	}
 }
+
+// TestHostileSecrets renders secrets of hostile shapes, from the
+// environment and from files, under umask 000 and 077: an accepted one
+// never appears under -o (files and manifest) or in anything printed, and
+// lands in SDIR in files of mode 0600 in directories of mode 0700; a
+// refused one exits 2 naming the field, never the value.
+func TestHostileSecrets(t *testing.T) {
+	setSecrets(t)
+	long := strings.Repeat("Ab3$", 2500)
+	for _, c := range []struct {
+		name, value string
+		refused     bool
+	}{
+		{"quotes", `it's "quoted" and 'single' \ back`, false},
+		{"format", `%s%d%v%%n%x%!s-0123`, false},
+		{"shell", "$(reboot) `id` ; rm -rf / && |x", false},
+		{"yaml", "- [x]: {y: &a *a} # not a comment", false},
+		{"u2028", "line\u2028separator\u2029para", false},
+		{"long", long, false},
+		{"same as valkey", "test-valkey-password", false},
+		{"newline", "first-line-1234\nsecond-line", true},
+		{"tab", "a-tab-inside\there", true},
+		{"escape", "escape-\x1b[31m-red", true},
+		{"nul", "nul-\x00-inside-1234", true},
+		{"trailing space", "trailing-space-1234 ", true},
+		{"invalid utf8", "invalid-\xff\xfe-utf8-1234", true},
+	} {
+		for _, umask := range []int{0o000, 0o077} {
+			t.Run(fmt.Sprintf("%s/umask%03o", c.name, umask), func(t *testing.T) {
+				dir := t.TempDir()
+				secretFile := filepath.Join(dir, "pg-password")
+				if err := os.WriteFile(secretFile, []byte(c.value), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				cfg := filepath.Join(dir, "site.cue")
+				write(t, cfg, fmt.Sprintf(`immich: {
+	version:        "v3.1.0"
+	uploadLocation: "/mnt/storage/immich/upload"
+	network: {subnet: "172.20.0.0/16", gateway: "172.20.0.1"}
+	postgres: password: {file: %q}
+	valkey: password: {env: "IMMICH_VALKEY_PASSWORD"}
+}
+valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
+`, secretFile))
+				out, secrets := filepath.Join(dir, "out"), filepath.Join(dir, "secrets")
+				old := syscall.Umask(umask)
+				code, stdout, stderr := runMain(t, "-c", cfg, "-o", out, "--secrets-out", secrets)
+				syscall.Umask(old)
+				printed := stdout + stderr
+				if leaks(printed, c.value) {
+					t.Errorf("the value is printed:\n%s", printed)
+				}
+				if c.refused {
+					if code != exitInvalid || !strings.Contains(stderr, "immich.postgres.password") {
+						t.Errorf("exit %d, want 2 naming the field:\n%s", code, stderr)
+					}
+					if _, err := os.Stat(out); err == nil {
+						t.Error("a refused configuration wrote -o")
+					}
+					return
+				}
+				if code != exitOK {
+					t.Fatalf("exit %d:\n%s", code, printed)
+				}
+				// --check with a changed file prints diffs of -o, never of SDIR.
+				os.WriteFile(filepath.Join(secrets, "rootfs/opt/podman/immich/secrets/db_password"), []byte("changed-by-hand-1234"), 0o600)
+				_, stdout, stderr = runMain(t, "-c", cfg, "-o", out, "--secrets-out", secrets, "--check")
+				if leaks(stdout+stderr, c.value) {
+					t.Errorf("--check prints the value:\n%s", stdout+stderr)
+				}
+				filepath.WalkDir(out, func(p string, e fs.DirEntry, err error) error {
+					if err == nil && !e.IsDir() {
+						if data, _ := os.ReadFile(p); leaks(string(data), c.value) {
+							t.Errorf("plaintext secret under -o: %s", p)
+						}
+					}
+					return nil
+				})
+				filepath.WalkDir(secrets, func(p string, e fs.DirEntry, err error) error {
+					if err != nil {
+						return nil
+					}
+					fi, _ := e.Info()
+					want := fs.FileMode(0o600)
+					if e.IsDir() {
+						want = 0o700
+					}
+					if fi.Mode().Perm() != want {
+						t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+					}
+					return nil
+				})
+			})
+		}
+	}
+}
+
+// leaks reports whether s holds the secret or a recognisable piece of it
+// (16 bytes in a row, or the whole of a shorter secret).
+func leaks(s, secret string) bool {
+	n := min(16, len(secret))
+	for i := 0; i+n <= len(secret); i++ {
+		if strings.Contains(s, secret[i:i+n]) {
+			return true
+		}
+	}
+	return false
+}
