@@ -15,6 +15,18 @@ func hostileProblem(l *loaded, path, reason, hint string) Problem {
 	return ProblemAt(splitPath(path), KindInvalid, reason, hint, l.locate(splitPath(path))...)
 }
 
+// inSecret reports whether a config path is a secret field or inside one
+// (immich postgres password env): a message about it never quotes a value,
+// whatever its form, a string, a number, {env: ...}, an object or a list.
+func inSecret(p []string) bool {
+	for n := len(p); n > 0; n-- {
+		if isSecretPath(p[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
 // selfReferences finds fields that an input sets with a reference which,
 // once every input is unified, leads back to the field itself: `keep:
 // immich.backup.keep`, or projectDir set to modelCache, whose default is

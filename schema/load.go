@@ -567,7 +567,7 @@ func (l *loaded) tidy(ps Problems) Problems {
 }
 
 // inputValues shows the distinct values the inputs give at path,
-// shortened; a string at a secret path shows as <redacted>.
+// shortened; a value at a secret path shows as <redacted>, whatever its form.
 func (l *loaded) inputValues(path []string, secret bool) []string {
 	var seen, out []string
 	for _, in := range l.inputs {
@@ -580,8 +580,8 @@ func (l *loaded) inputValues(path []string, secret bool) []string {
 				continue
 			}
 			seen = append(seen, s)
-			if _, err := v.String(); err == nil && secret {
-				s = redacted
+			if secret {
+				s = redacted // whatever its form
 			}
 			out = append(out, shorten(s))
 		}
