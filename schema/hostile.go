@@ -1,12 +1,16 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/token"
 )
 
 // hostileProblem makes every Problem of this file, so that a change of
@@ -115,4 +119,78 @@ func hugeNumbers(l *loaded) Problems {
 		return false
 	}, nil)
 	return probs
+}
+
+// MaxListLength is the longest list a configuration may hold. CUE builds
+// a list in time quadratic in its length (200,000 numbers: minutes); the
+// lists of a configuration (libraries, users, addresses) are short.
+const MaxListLength = 10000
+
+// longList finds the first list of more than MaxListLength elements in a
+// JSON input, before CUE reads it, and says where it is.
+func longList(name string, data []byte) Problems {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		list bool
+		n    int    // elements so far (a list) or keys (an object)
+		key  string // the current key (an object)
+	}
+	var stack []frame
+	path := func() []string {
+		var p []string
+		for _, f := range stack {
+			switch {
+			case f.list:
+				p = append(p, strconv.Itoa(f.n-1))
+			case f.key != "":
+				p = append(p, f.key)
+			}
+		}
+		return p
+	}
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or a syntax error CUE's reader reports
+		}
+		top := len(stack) - 1
+		isKey := top >= 0 && !stack[top].list && stack[top].n%2 == 0
+		if top >= 0 {
+			if d, ok := tok.(json.Delim); !ok || d == '[' || d == '{' {
+				stack[top].n++
+			}
+			if isKey {
+				stack[top].key, _ = tok.(string)
+			}
+		}
+		if top >= 0 && stack[top].list && stack[top].n > MaxListLength {
+			p := path()
+			p = p[:len(p)-1]
+			return Problems{ProblemAt(p, KindInvalid,
+				fmt.Sprintf("this list has more than %d elements; a configuration's lists are far shorter", MaxListLength),
+				"", offsetPos(name, data, start))}
+		}
+		switch tok {
+		case json.Delim('['):
+			stack = append(stack, frame{list: true})
+		case json.Delim('{'):
+			stack = append(stack, frame{})
+		case json.Delim(']'), json.Delim('}'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// offsetPos is the position of a byte offset in data.
+func offsetPos(name string, data []byte, off int64) token.Pos {
+	line, col := 1, 1
+	for _, c := range string(data[:min(int(off), len(data))]) {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return linePos(name, line, col)
 }

@@ -217,6 +217,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		return v, nil
 	case ".json":
+		if ps := longList(in.Name, in.Data); ps != nil {
+			return cue.Value{}, ps
+		}
 		expr, err := cuejson.Extract(in.Name, in.Data)
 		if err != nil {
 			return cue.Value{}, Problems{jsonSyntaxProblem(in.Name, in.Data, s.cueProblems(err, l))}
