@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 type userData struct {
@@ -169,9 +170,11 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
 		t.Errorf("gzip variant does not decompress to the user-data")
 	}
-	small := Render(testenv.Config(t, nil, `immich: backup: enabled: false`), all)
-	if _, ok := small.Secrets[UserDataGzPath]; ok || len(small.Warnings) > 0 {
-		t.Errorf("a small user-data got a gzip variant or a warning: %q", small.Warnings)
+	// Under the limit (a tree of one file; a whole deployment is over it),
+	// no variant and no warning.
+	files, warnings := renderCloudInit(testenv.Config(t, nil), tree.Tree{"rootfs/etc/x": {Data: []byte("x\n"), Mode: 0o644}}, tree.Tree{})
+	if len(files) != 1 || len(warnings) > 0 {
+		t.Errorf("a small user-data got a gzip variant or a warning: %d files, %q", len(files), warnings)
 	}
 }
 

@@ -34,17 +34,25 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 		w("| Published port | %d on every address |\n", im.Port)
 	}
 	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
+	for _, m := range schema.StorageMounts(cfg) {
+		w("| Separate storage | `%s` → `%s` |\n", m.Host, m.Container)
+	}
 	b.WriteString(runtimeRow(cfg))
 	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
 	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
 		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
 	w("| Valkey | user `%s`, database %d, at %s:%d |\n", im.Valkey.User, im.Valkey.DB, im.Valkey.Host, im.Valkey.Port)
 	ml := "off"
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.URL != "" {
+		ml = "at " + im.MachineLearning.URL + " (no container here)"
+	} else if im.MachineLearning.Enabled {
 		ml = im.MachineLearning.Acceleration
 	}
 	w("| Machine learning | %s |\n", ml)
 	w("| Transcoding | %s |\n", im.Transcoding.Acceleration)
+	if im.Metrics.Enabled {
+		w("| Metrics | Prometheus on %s:8081 (api) and :8082 (microservices) |\n", im.Metrics.Address)
+	}
 	for _, lib := range im.ExternalLibraries {
 		mode := "read-only"
 		if !lib.ReadOnly {
@@ -92,6 +100,7 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 
 	_, settings := settingsJSON(cfg)
 	b.WriteString(backupSection(cfg, settings))
+	b.WriteString(metricsSection(cfg))
 
 	return file("README.md", []byte(b.String()), 0o644)
 }
@@ -203,9 +212,10 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("```\n\n")
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade.")
+	w("   database migrations have no downgrade. `%s` dumps the database into\n", UpgradeDumpUnit)
+	w("   `%s` before the new version first starts.", im.Backup.Directory)
 	if im.Backup.Enabled {
-		w(" `systemctl start %s` dumps the database now.", BackupUnit)
+		w("\n   `systemctl start %s` dumps the database now.", BackupUnit)
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
@@ -259,6 +269,10 @@ func describe(cfg *schema.Config, p string) string {
 		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
 	case strings.HasSuffix(p, BackupScript):
 		return "the backup script " + BackupUnit + " runs"
+	case strings.HasSuffix(p, "/"+UpgradeDumpUnit):
+		return "before " + DBInitUnit + ": dumps the database when another Immich version ran it last"
+	case strings.HasSuffix(p, UpgradeDumpScript):
+		return "the script " + UpgradeDumpUnit + " runs"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):
@@ -269,6 +283,8 @@ func describe(cfg *schema.Config, p string) string {
 		return "merge into postgresql.conf (or drop into conf.d/)"
 	case p == "fragments/apply.sh":
 		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+	case p == PrometheusFragment:
+		return "Prometheus scrape jobs for Immich's metrics: merge into prometheus.yml"
 	case strings.HasPrefix(p, "fragments/valkey/"):
 		return "merge into valkey.conf"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):

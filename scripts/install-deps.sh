@@ -40,6 +40,10 @@ have mount || need+=(mount)
 have chattr || need+=(e2fsprogs)
 have mkfifo || need+=(coreutils)
 have awk || need+=(mawk)
+# The rendered shell scripts are checked by shellcheck.
+have shellcheck || need+=(shellcheck)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
