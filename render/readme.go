@@ -93,6 +93,9 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 		w("| `%s` | Immich's system settings with %s | immich-server, mounted read-only at `%s` (IMMICH_CONFIG_FILE) |\n",
 			SettingsPath(cfg), strings.Join(held, " and "), schema.SettingsContainerPath)
 	}
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("| `%s` | `valkey.adminPassword` | %s, which logs in as Valkey's default user |\n", path.Join(secretsDir(cfg), valkeyAdminSecret), ValkeyUserUnit)
+	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
 
@@ -183,14 +186,17 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
 	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
 	w("### First deployment\n\n")
-	w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
-	w("   (each says where it goes), then restart those services once.\n")
-	w("2. Copy the files with their modes (run where `out/` and `secrets/` are). Without `-o`/`-g`,\n")
+	w("1. Copy `fragments/` to the host and run `fragments/apply.sh` there as root (see\n")
+	w("   [apply.sh](#fragmentsapplysh) below; `--dry-run` first shows what it would change).\n")
+	w("   It merges what Immich needs into the host's PostgreSQL and Valkey configuration;\n")
+	w("   the services are restarted in step 3.\n")
+	w("2. Copy the files with their modes (run where `out/` is; the secrets were rendered\n")
+	w("   outside the repository, `--secrets-out ../immich-secrets`). Without `-o`/`-g`,\n")
 	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
 	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
 	w("```sh\n")
 	w("rsync -rlp out/rootfs/ root@HOST:/\n")
-	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
+	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
 	w("```\n\n")
 	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
 	w("   reaches `/opt` or another shared parent.\n")
@@ -210,6 +216,7 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("%s\n", strings.Join(startCommands(cfg), "\n"))
 	w("```\n\n")
+	b.WriteString(applySection(cfg))
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
 	w("   database migrations have no downgrade. `%s` dumps the database into\n", UpgradeDumpUnit)
@@ -219,7 +226,8 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands, then on the host:\n\n")
+	w("3. Run the same rsync commands and `fragments/apply.sh` again (it prints `no change`\n")
+	w("   when nothing is to merge), then on the host:\n\n")
 	if note := runtimeSwitchNote(cfg); note != "" {
 		w("%s\n", note)
 	}
@@ -280,13 +288,19 @@ func describe(cfg *schema.Config, p string) string {
 	case strings.HasPrefix(p, "fragments/postgresql/pg_hba"):
 		return "merge into pg_hba.conf (first match wins: put it before broader lines)"
 	case strings.HasPrefix(p, "fragments/postgresql/"):
-		return "merge into postgresql.conf (or drop into conf.d/)"
-	case p == "fragments/apply.sh":
-		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+		return "settings to merge into postgresql.conf, keeping the host's own addresses and libraries (apply.sh does)"
+	case p == ApplyScript:
+		return "merges the fragments into the host's configuration, keeping its other tenants' values; `--dry-run`, `--undo` (cloud-init runs it)"
+	case strings.HasSuffix(p, "/"+ValkeyUserUnit):
+		return "sets Immich's Valkey user with ACL SETUSER and ACL SAVE before Immich starts (valkey.aclMode \"user\")"
+	case strings.HasSuffix(p, "/valkey/immich-user.sh"):
+		return "the script " + ValkeyUserUnit + " runs"
+	case strings.HasSuffix(p, ".d/valkey-user.conf"):
+		return "makes the server's unit want " + ValkeyUserUnit
 	case p == PrometheusFragment:
 		return "Prometheus scrape jobs for Immich's metrics: merge into prometheus.yml"
 	case strings.HasPrefix(p, "fragments/valkey/"):
-		return "merge into valkey.conf"
+		return "settings to merge into valkey.conf, keeping the host's own bind addresses (apply.sh does)"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):
 		return "Immich system settings, passed with IMMICH_CONFIG_FILE"
 	}
@@ -322,3 +336,37 @@ func shellPath(p string) string {
 
 // shellQuote single-quotes a word for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// applySection says what fragments/apply.sh changes on the host and how
+// to take it back.
+func applySection(cfg *schema.Config) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	_, preload := vectorExtensions(im.Postgres.VectorExtension)
+	w("### fragments/apply.sh\n\n")
+	w("`fragments/apply.sh [--dry-run | --undo]`, as root on the host, merges and never replaces\n")
+	w("(PostgreSQL and Valkey may serve other tenants):\n\n")
+	w("- PostgreSQL (the cluster of `/etc/postgresql/*/*` on port %d): `conf.d/immich-render.conf`\n", im.Postgres.Port)
+	w("  sets `listen_addresses` and `shared_preload_libraries` to the host's values, as `postgres -C`\n")
+	w("  computes them, followed by `%s`", pgListen(cfg))
+	if preload != "" {
+		w(" and `%s`", preload)
+	}
+	w("; Immich's line goes\n  at the top of `pg_hba.conf`.\n")
+	w("- Valkey (`/etc/valkey/valkey.conf`, else `/etc/redis/redis.conf`): an `include` at its end\n")
+	w("  reads `immich-render.conf` beside it: `bind` is the host's addresses followed by\n")
+	w("  `%s`", strings.Join(valkeyBinds(cfg), " "))
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("; the host's `aclfile` stays, and %s sets Immich's user in it.\n", ValkeyUserUnit)
+	} else {
+		w(", and `aclfile %s` when the host has none (one\n  pointing elsewhere is refused: its users would be replaced).\n", valkeyACLPath)
+	}
+	w("- `/etc/sysctl.d/60-immich-render.conf`: `net.ipv4.ip_nonlocal_bind = 1`, so that both\n")
+	w("  servers bind %s before Podman's bridge carries it.\n\n", im.HostGateway)
+	w("It prints one line per change (`no change` when none: run it after every render). Where it\n")
+	w("cannot merge, it says why, changes nothing and exits 1. The files as they were before its\n")
+	w("first run are in `/var/lib/immich-render/apply-undo/`: `--undo` restores them byte for byte\n")
+	w("and removes what it created. Restart PostgreSQL and Valkey after either.\n\n")
+	return b.String()
+}

@@ -40,23 +40,40 @@ have mount || need+=(mount)
 have chattr || need+=(e2fsprogs)
 have mkfifo || need+=(coreutils)
 have awk || need+=(mawk)
-# The rendered shell scripts are checked by shellcheck.
+# The secrets warnings ask git whether it ignores a folder.
+have git || need+=(git)
+# Every rendered shell script is checked by shellcheck in the tests.
 have shellcheck || need+=(shellcheck)
+# Valkey 8 (Debian 12: 8.0.1 from bookworm-backports, without touching core
+# libraries): apply.sh and the "user" ACL mode are tested against it.
+backports=()
+if ! have valkey-server || ! have valkey-cli; then
+	backports=(valkey-server valkey-tools)
+fi
 # promtool checks the Prometheus scrape fragment.
 have promtool || need+=(prometheus)
 
-if [ ${#need[@]} -eq 0 ]; then
+if [ ${#need[@]} -eq 0 ] && [ ${#backports[@]} -eq 0 ]; then
 	exit 0
 fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then
 	sudo="sudo"
 fi
-echo "install-deps: installing ${need[*]}" >&2
+echo "install-deps: installing ${need[*]} ${backports[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+if [ ${#backports[@]} -gt 0 ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+		$sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+fi
 $sudo apt-get -o DPkg::Lock::Timeout=900 update -qq
 # Services must not start on install: tests start their own on loopback.
 printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
 $sudo chmod +x /usr/sbin/policy-rc.d
 trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
-$sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+	$sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ ${#backports[@]} -gt 0 ]; then
+	$sudo apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends -t bookworm-backports "${backports[@]}" >/dev/null
+fi

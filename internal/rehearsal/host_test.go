@@ -188,13 +188,22 @@ func (h *host) privateFiles() (string, error) {
 		return "", fmt.Errorf("overlay on /etc: %w", err)
 	}
 	// Empty folders the host's services and Podman keep state in.
-	for _, d := range []string{"/etc/postgresql", "/etc/nginx/conf.d", "/etc/cni/net.d", "/var/lib/cni", "/run/containers", "/run/netns"} {
+	// /etc/valkey too: this host's Valkey is redis-server, configured in
+	// /etc/redis, and apply.sh prefers a valkey.conf the machine may have.
+	for _, d := range []string{"/etc/postgresql", "/etc/valkey", "/etc/nginx/conf.d", "/etc/cni/net.d", "/var/lib/cni", "/run/containers", "/run/netns"} {
 		if _, err := os.Stat(d); err != nil {
 			continue
 		}
 		if err := syscall.Mount("tmpfs", d, "tmpfs", 0, "mode=0755"); err != nil {
 			return "", fmt.Errorf("tmpfs on %s: %w", d, err)
 		}
+	}
+	// apply.sh keeps the host's original files there, for --undo.
+	if err := os.MkdirAll("/var/lib/immich-render", 0o755); err != nil {
+		return "", err
+	}
+	if err := syscall.Mount("tmpfs", "/var/lib/immich-render", "tmpfs", 0, "mode=0755"); err != nil {
+		return "", fmt.Errorf("tmpfs on /var/lib/immich-render: %w", err)
 	}
 	h.t.Cleanup(h.teardown)
 	for _, d := range []string{"/etc/valkey", "/etc/redis", "/etc/containers"} {
