@@ -122,7 +122,7 @@ func (opt Options) withDefaults() Options {
 		opt.LookupEnv = os.LookupEnv
 	}
 	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
+		opt.ReadFile = ReadSecretFile
 	}
 	return opt
 }
@@ -159,6 +159,8 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	s.applySettings(l)
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
+	probs = append(probs, s.selfReferences(l)...)
+	probs = append(probs, hugeNumbers(l)...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
 		probs = append(probs, l.checkPartial(secrets)...)
@@ -215,6 +217,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		return v, nil
 	case ".json":
+		if ps := longList(in.Name, in.Data); ps != nil {
+			return cue.Value{}, ps
+		}
 		expr, err := cuejson.Extract(in.Name, in.Data)
 		if err != nil {
 			return cue.Value{}, Problems{jsonSyntaxProblem(in.Name, in.Data, s.cueProblems(err, l))}
@@ -565,7 +570,7 @@ func (l *loaded) tidy(ps Problems) Problems {
 }
 
 // inputValues shows the distinct values the inputs give at path,
-// shortened; a string at a secret path shows as <redacted>.
+// shortened; a value at a secret path shows as <redacted>, whatever its form.
 func (l *loaded) inputValues(path []string, secret bool) []string {
 	var seen, out []string
 	for _, in := range l.inputs {
@@ -578,8 +583,8 @@ func (l *loaded) inputValues(path []string, secret bool) []string {
 				continue
 			}
 			seen = append(seen, s)
-			if _, err := v.String(); err == nil && secret {
-				s = redacted
+			if secret {
+				s = redacted // whatever its form
 			}
 			out = append(out, shorten(s))
 		}

@@ -24,6 +24,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer in.watch(inputs)()
 	opt.AllowUnresolved = !*requireSecrets
 	dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 	if err != nil {

@@ -153,6 +153,15 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 			d.Changed = append(d.Changed, Change{Path: p + "/", OldMode: e.mode & modeBits, NewMode: mode})
 		}
 	}
+	if opt.RootMode && !opt.GitModes {
+		fi, err := h.lock.Stat()
+		if err != nil {
+			return d, fmt.Errorf("reading the mode of %s: %w", dir, err)
+		}
+		if got := fi.Mode() & modeBits; got != mode {
+			d.Changed = append(d.Changed, Change{Path: "./", OldMode: got, NewMode: mode})
+		}
+	}
 	d.Removed = l.removed
 	if d.Empty() {
 		c, differs, err := h.compare(ManifestName, entries, manifest, opt.manifestMode(), opt)

@@ -78,6 +78,12 @@ type Options struct {
 	// (0o644 or 0o600).
 	DirMode fs.FileMode
 
+	// RootMode gives DIR itself DirMode on every write, not only when
+	// Write creates it, and makes Check count a wrong mode of DIR (as
+	// "./") unless GitModes: a secrets directory left 0777 by hand would
+	// let anyone replace the secret files in it.
+	RootMode bool
+
 	// Tool, Version and Meta are recorded in the manifest. An empty Tool
 	// means DefaultTool. Meta is free metadata such as
 	// {"immichVersion": "v3.1.0"}; it is written with sorted keys.
