@@ -10,6 +10,7 @@ package render
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -347,6 +348,85 @@ func TestInjectEnvironmentRefusals(t *testing.T) {
 		_, err = injectLoad(`immich: runtime: "quadlet", immich: environment: V: ` + cueQuote(s))
 		if want := strings.ContainsAny(s, "\n\r\x00"); (err != nil) != want {
 			t.Errorf("quadlet: environment value %q: refused %v, want %v (%v)", s, err != nil, want, err)
+		}
+	}
+}
+
+// hostileKeyPatterns are key and channel patterns to try: quotes,
+// backslashes, glob syntax, rule-like prefixes, non-ASCII. Those the
+// schema accepts must reach Valkey unchanged.
+var hostileKeyPatterns = []string{
+	`paper"less*`, `it's*`, `back\slash*`, `\*literal`, `[abc]x*`, `a?b`, `{x}*`, `x:*:y`,
+	`>x*`, `<x*`, `#x*`, `~x*`, `&x*`, `%R~x*`, `+x*`, `-x*`, `(x*`, `x*)`, `on`, `nopass`, `reset`, `allkeys`,
+	`ü*`, `日本*`, `%s%n*`, `$HOME*`, "a\u00a0b*", "a\u2028b*", "a\u0085b*", "a\x7fb*", "a\tb*", "a b*",
+}
+
+// hostileACLRules are command rules to try, each after "+@read -@dangerous".
+var hostileACLRules = []string{
+	"+client|setname", "-config|set", "+@pubsub -@dangerous +ping", "%R~x*", "%RW~y*", "(+get ~z*)", "&chan*", "resetkeys ~only*",
+	"+get|x", "+GET", "-@all +ping", "on", "nopass", `>pw`, "#" + strings.Repeat("ab", 32), "allchannels", "+ü", "+select\u00a0+ping",
+}
+
+// TestInjectValkeyACL renders the hostile patterns and rules the schema
+// accepts into users.acl, starts valkey-server on the file once, and
+// compares each user Valkey loaded with one set over the protocol from
+// the intended words (ACL SETUSER takes them as they are, no file
+// syntax in between): the same patterns and commands, or a defect.
+func TestInjectValkeyACL(t *testing.T) {
+	testenv.Binary(t, "valkey-server")
+	type user struct{ name, keys, chans, rules string }
+	var users []user
+	var src strings.Builder
+	src.WriteString("valkey: users: [\n")
+	add := func(u user) {
+		one := fmt.Sprintf(`{username: %q, password: "user-secret-0123456789", keyPatterns: [%s], channelPatterns: [%s], commands: %s}`,
+			u.name, u.keys, u.chans, cueQuote(u.rules))
+		if _, err := injectLoad("valkey: users: [" + one + "]"); err != nil {
+			t.Logf("refused: %s\n%v", one, err)
+			return
+		}
+		users = append(users, u)
+		src.WriteString(one + ",\n")
+	}
+	for i, p := range hostileKeyPatterns {
+		add(user{name: fmt.Sprintf("k%d", i), keys: cueQuote(p), chans: `"c*"`, rules: "+@read -@dangerous"})
+		add(user{name: fmt.Sprintf("c%d", i), keys: `"k*"`, chans: cueQuote(p), rules: "+@read -@dangerous"})
+	}
+	for i, r := range hostileACLRules {
+		add(user{name: fmt.Sprintf("r%d", i), keys: `"k*"`, chans: `"c*"`, rules: "+@read -@dangerous " + r})
+	}
+	src.WriteString("]\n")
+	if len(users) < 40 {
+		t.Fatalf("only %d of the hostile users are accepted", len(users))
+	}
+	t.Logf("%d hostile users accepted", len(users))
+	cfg := injectConfig(t, src.String())
+	s := valkeyServer(t, cfg)
+	c := dial(t, s, "admin")
+	c.ok("OK", "AUTH", "default", testenv.Secrets["VALKEY_ADMIN_PASSWORD"])
+	for _, u := range users {
+		var keys, chans []string
+		if err := json.Unmarshal([]byte("["+u.keys+"]"), &keys); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte("["+u.chans+"]"), &chans); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"ACL", "SETUSER", "ref-" + u.name, "reset", "resetchannels", "on", aclPassword("user-secret-0123456789")}
+		for _, k := range keys {
+			args = append(args, "~"+k)
+		}
+		for _, ch := range chans {
+			args = append(args, "&"+ch)
+		}
+		args = append(args, strings.Fields(u.rules)...)
+		if r := c.do(args...); r != "OK" {
+			t.Errorf("%s: ACL SETUSER with the intended words: %v", u.name, r)
+			continue
+		}
+		got, want := fmt.Sprint(c.do("ACL", "GETUSER", u.name)), fmt.Sprint(c.do("ACL", "GETUSER", "ref-"+u.name))
+		if got != want {
+			t.Errorf("user %s (keys %s, channels %s, rules %q) loads from users.acl as\n%s\nwant\n%s", u.name, u.keys, u.chans, u.rules, got, want)
 		}
 	}
 }
