@@ -430,3 +430,114 @@ func TestInjectValkeyACL(t *testing.T) {
 		}
 	}
 }
+
+// shellLines are the command lines a rendered file offers to be pasted
+// into a shell: the README's sh blocks, line by line, and the commands
+// that comments show ("--   psql ... -f FILE", "#   certbot ...").
+func shellLines(out map[string][]byte) (lines []string, blocks []string) {
+	for p, data := range out {
+		text := string(data)
+		if strings.HasSuffix(p, "README.md") {
+			for _, part := range strings.Split(text, "```sh\n")[1:] {
+				block, _, _ := strings.Cut(part, "```")
+				blocks = append(blocks, block)
+				for _, l := range strings.Split(block, "\n") {
+					if l != "" && !strings.HasPrefix(l, "#") {
+						lines = append(lines, l)
+					}
+				}
+			}
+		}
+		for _, l := range strings.Split(text, "\n") {
+			for _, cmd := range []string{"psql ", "certbot "} {
+				if _, rest, ok := strings.Cut(l, "   "+cmd); ok && (strings.HasPrefix(l, "--") || strings.HasPrefix(l, "#")) {
+					lines = append(lines, cmd+rest)
+				}
+			}
+		}
+	}
+	return lines, blocks
+}
+
+// shWords has sh print the words of a simple command (one segment of
+// an && list), as the command would receive them.
+func shWords(t *testing.T, sh, segment string) []string {
+	t.Helper()
+	out, err := exec.Command(sh, "-c", `printf '%s\0' `+segment).Output()
+	if err != nil {
+		t.Fatalf("sh cannot run %q: %v", segment, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+}
+
+// TestInjectShell renders hostile paths into every place a shell command
+// is shown, checks each sh block with sh -n, and has sh split every
+// command that names a path: the path must arrive inside one word, whole.
+// The rendered scripts go through sh -n and shellcheck.
+func TestInjectShell(t *testing.T) {
+	sh := testenv.Binary(t, "sh")
+	shellcheck := testenv.Binary(t, "shellcheck")
+	scripts := map[string]bool{}
+	dir := t.TempDir()
+	for _, tail := range hostilePathTails {
+		t.Run(tail, func(t *testing.T) {
+			paths := []string{"/opt/" + tail, "/srv/up/" + tail, "/var/backups/" + strings.TrimPrefix(tail, "."), "/var/www/" + tail}
+			cfg := injectConfig(t, fmt.Sprintf(`immich: {
+	projectDir: %s
+	uploadLocation: %s
+	backup: directory: %s
+	nginx: {enabled: true, hostname: "photos.example.com", tls: "webroot", acme: email: "admin@example.com", webroot: %s}
+}`, cueQuote(paths[0]), cueQuote(paths[1]), cueQuote(paths[2]), cueQuote(paths[3])))
+			files := map[string][]byte{}
+			for p, f := range Render(cfg, all).Out {
+				files[p] = f.Data
+				if strings.HasPrefix(string(f.Data), "#!/bin/sh\n") && !scripts[string(f.Data)] {
+					scripts[string(f.Data)] = true
+					name := filepath.Join(dir, fmt.Sprintf("script%d.sh", len(scripts)))
+					if err := os.WriteFile(name, f.Data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			lines, blocks := shellLines(files)
+			if len(blocks) < 3 {
+				t.Fatalf("only %d sh blocks in the README", len(blocks))
+			}
+			for _, b := range blocks {
+				if out, err := exec.Command(sh, "-n", "-c", b).CombinedOutput(); err != nil {
+					t.Errorf("sh -n refuses a README block: %v\n%s\n%s", err, out, b)
+				}
+			}
+			seen := map[string]bool{}
+			for _, l := range lines {
+				for _, seg := range strings.Split(l, " && ") {
+					for _, p := range paths {
+						if !strings.Contains(seg, p) && !strings.Contains(seg, shellPath(p)) {
+							continue
+						}
+						seen[p] = true
+						words := shWords(t, sh, seg)
+						if !slices.ContainsFunc(words, func(w string) bool { return strings.Contains(w, p) }) {
+							t.Errorf("sh splits %q into %q: %q is not in one word", seg, words, p)
+						}
+					}
+				}
+			}
+			for _, p := range []string{paths[0], paths[2], paths[3]} { // no command names the upload location
+				if !seen[p] {
+					t.Errorf("no shell command shows %q", p)
+				}
+			}
+		})
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "*.sh"))
+	for _, n := range names {
+		if out, err := exec.Command(sh, "-n", n).CombinedOutput(); err != nil {
+			t.Errorf("sh -n %s: %v\n%s", n, err, out)
+		}
+	}
+	if out, err := exec.Command(shellcheck, append([]string{"--shell=sh", "--severity=style", "--format=gcc"}, names...)...).CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+	t.Logf("%d different scripts checked", len(names))
+}
