@@ -22,6 +22,7 @@ import (
 
 	"github.com/immich-render/immich-render/internal/pgtest"
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -540,4 +541,74 @@ func TestInjectShell(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 	t.Logf("%d different scripts checked", len(names))
+}
+
+// TestInjectCloudInit renders hostile paths into the cloud-init
+// user-data, has cloud-init validate it, and has PyYAML (cloud-init's
+// reader) read back every file path and runcmd word: each is the path
+// the trees hold, unchanged.
+func TestInjectCloudInit(t *testing.T) {
+	bin := testenv.Binary(t, "cloud-init")
+	py := testenv.Binary(t, "python3")
+	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
+		testenv.Skip(t, "python3 has no yaml module (Debian package python3-yaml)")
+	}
+	for _, tail := range hostilePathTails {
+		t.Run(tail, func(t *testing.T) {
+			cfg := injectConfig(t, fmt.Sprintf(`immich: {
+	projectDir: %s
+	uploadLocation: %s
+	externalLibraries: [{hostPath: %s}]
+	nginx: {enabled: true, hostname: "photos.example.com", tls: "webroot", acme: email: "admin@example.com", webroot: %s}
+}`, cueQuote("/opt/"+tail), cueQuote("/srv/up/"+tail), cueQuote("/mnt/"+tail), cueQuote("/var/www/"+tail)))
+			r := Render(cfg, all)
+			f := filepath.Join(t.TempDir(), "user-data")
+			if err := os.WriteFile(f, r.Secrets[UserDataPath].Data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(bin, "schema", "-c", f).CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid") {
+				t.Fatalf("cloud-init schema: %v\n%s", err, out)
+			}
+			out, err := exec.Command(py, "-c", `import json, sys, yaml
+d = yaml.safe_load(open(sys.argv[1], "rb"))
+json.dump({"paths": [w["path"] for w in d["write_files"]], "runcmd": d["runcmd"]}, sys.stdout)`, f).Output()
+			if err != nil {
+				t.Fatalf("PyYAML: %v", err)
+			}
+			var got struct {
+				Paths  []string
+				Runcmd [][]string
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, src := range []tree.Tree{r.Out, r.Secrets} {
+				for _, p := range src.Paths() {
+					if rest, ok := strings.CutPrefix(p, "rootfs/"); ok {
+						want = append(want, "/"+rest)
+					} else if !strings.HasPrefix(p, "cloud-init/") {
+						want = append(want, filepath.Join(StateDir, p))
+					}
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(got.Paths)
+			if !slices.Equal(got.Paths, want) {
+				t.Errorf("cloud-init writes\n%q\nwant\n%q", got.Paths, want)
+			}
+			if !slices.Contains(got.Paths, "/opt/"+tail+"/docker-compose.yml") {
+				t.Errorf("no /opt/%s/docker-compose.yml among %q", tail, got.Paths)
+			}
+			// runcmd lists are argv, which cloud-init runs without a shell:
+			// a word quoted for one would arrive with its quotes.
+			for _, argv := range got.Runcmd {
+				for _, w := range argv {
+					if strings.ContainsAny(w, "'\"\\") {
+						t.Errorf("runcmd word %q is quoted for a shell", w)
+					}
+				}
+			}
+		})
+	}
 }
