@@ -211,6 +211,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if err != nil {
 			return failSyntax(err)
 		}
+		if ps := longListAST(in.Name, f); ps != nil {
+			return cue.Value{}, ps
+		}
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
 			return fail(err)
@@ -232,6 +235,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		f, err := cueyaml.Extract(in.Name, data)
 		if err != nil {
 			return failSyntax(err)
+		}
+		if ps := longListAST(in.Name, f); ps != nil {
+			return cue.Value{}, ps
 		}
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
