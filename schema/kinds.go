@@ -100,3 +100,28 @@ func cueMessage(e cueerrors.Error) string {
 	}
 	return msg
 }
+
+// kindNames are the Kinds as `vet --format json` prints them; a test keeps
+// one name for every Kind.
+var kindNames = [...]string{
+	KindInvalid:      "invalid",
+	KindConstraint:   "constraint",
+	KindUnknownField: "unknown-field",
+	KindMissing:      "missing",
+	KindConflict:     "conflict",
+	KindListLength:   "list-length",
+	KindIncomplete:   "incomplete",
+	KindDisjunction:  "disjunction",
+	KindBottom:       "bottom",
+	KindSyntax:       "syntax",
+	KindSecret:       "secret",
+	KindInternal:     "internal",
+}
+
+// String is the Kind's name in machine-readable output, such as "missing".
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind%d", int(k))
+}

@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/parallel"
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/internal/tree"
 )
 
 // IndexName is the index README at the top of a fleet directory.
