@@ -22,7 +22,21 @@ type Action struct {
 	Command string   `json:"command"`        // what to run on the host
 	Reason  string   `json:"reason,omitempty"`
 	Paths   []string `json:"paths"` // the changed paths, relative to the host's directory
+
+	step int // when it is done: see the steps below
 }
+
+// The steps, in the order an operator takes them: merge the fragments,
+// reload systemd, the host's shared services, the database init, the
+// remaining units, Immich last (it needs the others).
+const (
+	stepMerge = iota
+	stepDaemonReload
+	stepHostService
+	stepDBInit
+	stepUnit
+	stepImmich
+)
 
 // The verbs, in the order they are to be done.
 const (
@@ -31,8 +45,6 @@ const (
 	VerbRestart      = "restart"
 	VerbReload       = "reload"
 )
-
-var verbOrder = []string{VerbMerge, VerbDaemonReload, VerbReload, VerbRestart}
 
 // changedFile is a path whose bytes a render changes (added, changed or
 // removed), relative to its host's directory. old is what is on disk, read
@@ -63,7 +75,7 @@ var impactRules = []impactRule{
 		return []Action{restart(render.DBInitUnit, "applies init.sql again (it is idempotent)")}
 	}},
 	{"rootfs/etc/valkey/users.acl", func(_ changedFile, cfg *schema.Config, _ map[string]bool) []Action {
-		return []Action{{Verb: VerbReload, Target: cfg.Host.ValkeyService, Command: "valkey-cli ACL LOAD", Reason: "Valkey reads users.acl again on ACL LOAD"}}
+		return []Action{{Verb: VerbReload, Target: cfg.Host.ValkeyService, Command: "valkey-cli ACL LOAD", Reason: "Valkey reads users.acl again on ACL LOAD", step: stepHostService}}
 	}},
 	{"rootfs/etc/nginx/*", nginxReload},
 	{"rootfs/etc/nginx/*/*", nginxReload},
@@ -71,17 +83,17 @@ var impactRules = []impactRule{
 		svc := cfg.Host.PostgresService
 		if keys := changedSettings(f, "shared_preload_libraries", "listen_addresses"); len(keys) > 0 {
 			return []Action{merge(), {Verb: VerbRestart, Target: svc, Command: "systemctl restart " + svc,
-				Reason: strings.Join(keys, " and ") + " changed; PostgreSQL reads them only at start"}}
+				Reason: strings.Join(keys, " and ") + " changed; PostgreSQL reads them only at start", step: stepHostService}}
 		}
-		return []Action{merge(), {Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc}}
+		return []Action{merge(), {Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc, step: stepHostService}}
 	}},
 	{"fragments/postgresql/pg_hba.conf", func(_ changedFile, cfg *schema.Config, _ map[string]bool) []Action {
 		svc := cfg.Host.PostgresService
-		return []Action{merge(), {Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc}}
+		return []Action{merge(), {Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc, step: stepHostService}}
 	}},
 	{"fragments/valkey/*", func(_ changedFile, cfg *schema.Config, _ map[string]bool) []Action {
 		svc := cfg.Host.ValkeyService
-		return []Action{merge(), {Verb: VerbRestart, Target: svc, Command: "systemctl restart " + svc, Reason: "Valkey binds its addresses only at start"}}
+		return []Action{merge(), {Verb: VerbRestart, Target: svc, Command: "systemctl restart " + svc, Reason: "Valkey binds its addresses only at start", step: stepHostService}}
 	}},
 }
 
@@ -113,15 +125,22 @@ func (r impactRule) matches(p string) bool {
 }
 
 func daemonReload() Action {
-	return Action{Verb: VerbDaemonReload, Target: "systemd", Command: "systemctl daemon-reload"}
+	return Action{Verb: VerbDaemonReload, Target: "systemd", Command: "systemctl daemon-reload", step: stepDaemonReload}
 }
 
 func merge() Action {
-	return Action{Verb: VerbMerge, Target: "fragments/apply.sh", Command: "fragments/apply.sh", Reason: "merges the fragments into the host's configuration"}
+	return Action{Verb: VerbMerge, Target: "fragments/apply.sh", Command: "fragments/apply.sh", Reason: "merges the fragments into the host's configuration", step: stepMerge}
 }
 
 func restart(unit, reason string) Action {
-	return Action{Verb: VerbRestart, Target: unit, Command: "systemctl restart " + unit, Reason: reason}
+	step := stepUnit
+	switch unit {
+	case render.DBInitUnit:
+		step = stepDBInit
+	case render.ImmichUnit:
+		step = stepImmich
+	}
+	return Action{Verb: VerbRestart, Target: unit, Command: "systemctl restart " + unit, Reason: reason, step: step}
 }
 
 func restartImmich(changedFile, *schema.Config, map[string]bool) []Action {
@@ -130,7 +149,7 @@ func restartImmich(changedFile, *schema.Config, map[string]bool) []Action {
 
 func nginxReload(_ changedFile, cfg *schema.Config, _ map[string]bool) []Action {
 	svc := cfg.Host.NginxService
-	return []Action{{Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc}}
+	return []Action{{Verb: VerbReload, Target: svc, Command: "systemctl reload " + svc, step: stepHostService}}
 }
 
 // unitChanged: every changed unit needs a daemon-reload; a service a
@@ -221,7 +240,7 @@ func impact(host string, files []changedFile, cfg *schema.Config, tree map[strin
 		return a.Verb == VerbReload && slices.ContainsFunc(out, func(b Action) bool { return b.Verb == VerbRestart && b.Target == a.Target })
 	})
 	slices.SortStableFunc(out, func(a, b Action) int {
-		if d := slices.Index(verbOrder, a.Verb) - slices.Index(verbOrder, b.Verb); d != 0 {
+		if d := a.step - b.step; d != 0 {
 			return d
 		}
 		return strings.Compare(a.Target, b.Target)

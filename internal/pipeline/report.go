@@ -249,13 +249,11 @@ func formatActions(b *strings.Builder, acts []Action) {
 			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", plural(len(g.hosts), "host"), listHosts(g.hosts, maxHostsListed))
 		}
 		for _, a := range g.acts {
-			fmt.Fprintf(b, "  %s", a.Command)
-			var why []string
+			why := strings.Join(a.Paths, ", ")
 			if a.Reason != "" {
-				why = append(why, a.Reason)
+				why = a.Reason + ": " + why
 			}
-			why = append(why, strings.Join(a.Paths, ", "))
-			fmt.Fprintf(b, "    # %s\n", strings.Join(why, "; "))
+			fmt.Fprintf(b, "  %-42s # %s\n", a.Command, why)
 		}
 	}
 }
