@@ -28,8 +28,11 @@ const (
 // renderCloudInit renders a #cloud-config user-data that writes every file
 // of both trees with its mode and owner, merges the fragments, and starts
 // Immich. It holds the plaintext secrets, so it goes in the secrets tree.
-// Past UserDataLimit it also writes a gzip variant, which cloud-init
-// accepts as user-data.
+// It also writes a gzip variant, which cloud-init accepts as user-data and
+// which fits AWS's UserDataLimit where the plain file does not (the plain
+// one stays, to read and to check with cloud-init schema). Only a gzip
+// variant over the limit is worth a warning, and its text names no sizes,
+// so that a fleet says it once for all the hosts it applies to.
 func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, warnings []string) {
 	z := newGzipper()
 	writeFiles := ySeq()
@@ -75,13 +78,12 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 		"# Rendered by immich-render for Immich " + cfg.Immich.Version + ". It holds plaintext\n" +
 		"# secrets: keep it out of git and out of logs.\n"
 	data := yEncode(header, doc)
-	files = []File{secretFile(UserDataPath, data)}
-	if len(data) > UserDataLimit {
-		gz := z.gzip(data)
-		files = append(files, secretFile(UserDataGzPath, gz))
+	gz := z.gzip(data)
+	files = []File{secretFile(UserDataPath, data), secretFile(UserDataGzPath, gz)}
+	if len(gz) > UserDataLimit {
 		warnings = append(warnings, fmt.Sprintf(
-			"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
-			len(data), UserDataLimit, UserDataGzPath, len(gz)))
+			"%s is over AWS's %d-byte user-data limit even compressed: deliver the files with rsync, or use a cloud that takes more (OpenStack: 64 KiB)",
+			UserDataGzPath, UserDataLimit))
 	}
 	return files, warnings
 }
