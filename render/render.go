@@ -9,8 +9,8 @@ import (
 	"io/fs"
 
 	"github.com/immich-render/immich-render/internal/parallel"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // File is one rendered file and where it goes.
@@ -67,6 +67,7 @@ var artifacts = []func(*schema.Config) []File{
 	renderNginx,
 	renderApplyScript,
 	renderBackup,
+	renderVerify,
 }
 
 // Render renders every artifact of cfg, then the README that describes
