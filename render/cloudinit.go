@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,9 +46,16 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 		}
 		yAdd(item, "owner", owner)
 		yAdd(item, "permissions", fmt.Sprintf("%04o", uint32(f.Mode)))
-		data, enc := z.encodeContent(f.Data)
-		yAdd(item, "encoding", enc)
-		yAdd(item, "content", data)
+		if text, ok := yamlText(f.Data); ok {
+			// Text goes in as a literal block: readable in a review, and
+			// compressed well by the gzip variant (base64 of compressed
+			// bytes, the alternative, does not compress again).
+			yAdd(item, "content", text)
+		} else {
+			data, enc := z.encodeContent(f.Data)
+			yAdd(item, "encoding", enc)
+			yAdd(item, "content", data)
+		}
 		if f.Owner != "" {
 			// The group (valkey, postgres) exists only once packages are
 			// installed: write this file in the final stage.
@@ -86,6 +95,24 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 			UserDataGzPath, UserDataLimit))
 	}
 	return files, warnings
+}
+
+// yamlText returns data as a literal block scalar when YAML keeps it
+// byte for byte: UTF-8 of printable characters, newlines and tabs, and
+// none of the characters a YAML 1.1 reader (cloud-init's PyYAML) takes for
+// a line break or a byte order mark.
+func yamlText(data []byte) (*yaml.Node, bool) {
+	if !utf8.Valid(data) {
+		return nil, false
+	}
+	for _, r := range string(data) {
+		switch {
+		case r == '\n', r == '\t':
+		case r == 0x85, r == 0x2028, r == 0x2029, r == 0xFEFF, !unicode.IsPrint(r) && r != ' ':
+			return nil, false
+		}
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(data), Style: yaml.LiteralStyle}, true
 }
 
 // gzipper compresses many files with one writer: setting up a compressor

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 type userData struct {
@@ -28,6 +30,9 @@ type userData struct {
 
 func decodeContent(t *testing.T, enc, content string) []byte {
 	t.Helper()
+	if enc == "" { // a literal block
+		return []byte(content)
+	}
 	raw, err := base64.StdEncoding.DecodeString(content)
 	if err != nil {
 		t.Fatal(err)
@@ -222,5 +227,49 @@ func TestApplyScript(t *testing.T) {
 	}
 	if sysctl, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-immich-render.conf")); string(sysctl) != "net.ipv4.ip_nonlocal_bind = 1\n" {
 		t.Errorf("sysctl drop-in = %q", sysctl)
+	}
+}
+
+// TestCloudInitPyYAML reads the user-data with PyYAML, as cloud-init does,
+// and finds every literal block byte for byte, including text that YAML
+// could mistake (quotes, a '#', trailing spaces, a leading indent,
+// non-ASCII letters).
+func TestCloudInitPyYAML(t *testing.T) {
+	py := testenv.Binary(t, "python3")
+	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
+		testenv.Skip(t, "python3 has no yaml module (python3-yaml, which cloud-init depends on)")
+	}
+	cfg := testenv.Config(t, map[string]string{"IMMICH_POSTGRES_PASSWORD": `pg 'quote" \back $x %y #z ünï`},
+		`immich: environment: {IMMICH_LOG_LEVEL: "log", NOTE: " leading  # and trailing  "}`)
+	r := Render(cfg, all)
+	ud := filepath.Join(t.TempDir(), "user-data")
+	os.WriteFile(ud, r.Secrets[UserDataPath].Data, 0o600)
+	out, err := exec.Command(py, "-c", `import json, sys, yaml
+d = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+json.dump({f["path"]: f["content"] for f in d["write_files"] if "encoding" not in f}, sys.stdout)`, ud).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, src := range []tree.Tree{r.Out, r.Secrets} {
+		for _, p := range src.Paths() {
+			host := "/" + strings.TrimPrefix(p, "rootfs/")
+			if !strings.HasPrefix(p, "rootfs/") {
+				host = filepath.Join(StateDir, p)
+			}
+			if c, ok := got[host]; ok {
+				n++
+				if c != string(src[p].Data) {
+					t.Errorf("%s: PyYAML reads other bytes", host)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d literal blocks", n)
 	}
 }

@@ -1,91 +1,144 @@
 package render
 
 import (
+	_ "embed"
 	"fmt"
 	"io/fs"
 	"path"
 	"strings"
+	"text/template"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
+
+//go:embed templates/README.md.tmpl
+var readmeSource string
+
+// readmeTemplate is the output README; readmeView gives it every value.
+var readmeTemplate = template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
 
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
 func renderReadme(cfg *schema.Config, out tree.Tree) File {
-	im := cfg.Immich
 	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	if err := readmeTemplate.Execute(&b, newReadmeView(cfg, out)); err != nil {
+		// The template and its view are compiled in: a failure is a bug
+		// that every golden test shows.
+		panic(fmt.Sprintf("render: README template: %v", err))
+	}
+	return file("README.md", []byte(b.String()), 0o644)
+}
 
-	w("# Immich %s on %s\n\n", im.Version, siteName(cfg))
-	w("Rendered by immich-render. Do not edit these files: change the configuration,\n")
-	w("render again, review `git diff` and commit. `immich-render -o <this dir> --check`\n")
-	w("exits 1 when the files no longer match the configuration.\n\n")
+// readmeView is what the README template shows.
+type readmeView struct {
+	Version, Site, URL, TLS                         string
+	Nginx                                           bool
+	Port                                            int
+	Upload, ComposePath, ProjectDir, ComposeCommand string
+	NetName, Subnet, Gateway, HostGateway           string
+	PG                                              schema.ImmichPostgres
+	Valkey                                          schema.ImmichValkey
+	ML, Transcoding                                 string
+	Libraries                                       []libraryRow
+	Topology, HostAccess, Backup                    string
+	Files                                           []fileRow
+	Secrets                                         []secretRow
+	Before                                          []string
+	Packages                                        packages
+	StateDir                                        string
+	Rsync, FirstCert, Start, RenewWebroot           []string
+	StartStep, VerifyStep                           int
+	Verify                                          string
+	BackupUnit, DBInitUnit, ImmichUnit              string
+	Disable                                         string
+	Remove                                          []string
+}
 
-	w("## At a glance\n\n")
-	w("| | |\n|---|---|\n")
-	w("| Immich | `%s` (server and machine learning images) |\n", im.Version)
+type libraryRow struct{ HostPath, ContainerPath, Mode string }
+
+type fileRow struct{ Path, Mode, Owner, What string }
+
+type secretRow struct{ HostFile, Field, ComposeSecret string }
+
+func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
+	im := cfg.Immich
+	v := readmeView{
+		Version: im.Version, Site: siteName(cfg), Nginx: im.Nginx.Enabled, TLS: im.Nginx.TLS, Port: im.Port,
+		Upload: im.UploadLocation, ComposePath: ComposePath(cfg), ProjectDir: shellPath(im.ProjectDir), ComposeCommand: im.ComposeCommand,
+		NetName: im.Network.Name, Subnet: im.Network.Subnet, Gateway: im.Network.Gateway, HostGateway: im.HostGateway,
+		PG: im.Postgres, Valkey: im.Valkey, ML: "off", Transcoding: im.Transcoding.Acceleration,
+		Topology: topology(cfg), HostAccess: hostAccessSection(cfg),
+		StateDir: StateDir, DBInitUnit: DBInitUnit, ImmichUnit: ImmichUnit,
+		Verify: VerifyScript,
+	}
 	if im.Nginx.Enabled {
-		w("| URL | %s (nginx, TLS: %s) |\n", publicURL(cfg), im.Nginx.TLS)
-		w("| Published port | 127.0.0.1:%d (loopback only, behind nginx) |\n", im.Port)
-	} else {
-		w("| URL | http://HOST:%d/ |\n", im.Port)
-		w("| Published port | %d on every address |\n", im.Port)
+		v.URL = publicURL(cfg)
 	}
-	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
-	w("| Compose project | `%s` |\n", ComposePath(cfg))
-	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
-	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
-		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
-	w("| Valkey | user `%s`, database %d, at %s:%d |\n", im.Valkey.User, im.Valkey.DB, im.Valkey.Host, im.Valkey.Port)
-	ml := "off"
 	if im.MachineLearning.Enabled {
-		ml = im.MachineLearning.Acceleration
+		v.ML = im.MachineLearning.Acceleration
 	}
-	w("| Machine learning | %s |\n", ml)
-	w("| Transcoding | %s |\n", im.Transcoding.Acceleration)
 	for _, lib := range im.ExternalLibraries {
 		mode := "read-only"
 		if !lib.ReadOnly {
 			mode = "read-write"
 		}
-		w("| External library | `%s` → `%s` (%s) |\n", lib.HostPath, lib.ContainerPath, mode)
+		v.Libraries = append(v.Libraries, libraryRow{lib.HostPath, lib.ContainerPath, mode})
 	}
-	w("\n")
-
-	w("## Topology\n\n")
-	b.WriteString(topology(cfg))
-
-	b.WriteString(hostAccessSection(cfg))
-
-	w("## Files\n\n")
-	w("`rootfs/` mirrors the host's `/`. `fragments/` holds lines to merge into files that\n")
-	w("another tool or person owns; immich-render never overwrites those.\n\n")
-	w("| File | Mode | Owner | What it is |\n|---|---|---|---|\n")
 	for _, p := range out.Paths() {
 		f := out[p]
-		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p))
+		v.Files = append(v.Files, fileRow{hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p)})
 	}
-	w("| `README.md` | 0644 | | this page |\n")
-	w("| `.immich-render.json` | 0644 | | manifest: tool version and every file's mode and SHA-256 |\n\n")
-
-	w("## Secrets the host needs\n\n")
-	w("None of these values is in this directory. `immich-render --secrets-out SDIR` writes\n")
-	w("them (files 0600, folders 0700) for rsync or cloud-init; keep SDIR out of git.\n\n")
-	w("| Host file | Holds | Read by |\n|---|---|---|\n")
 	for _, s := range schema.ImmichSecrets() {
-		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret)
+		v.Secrets = append(v.Secrets, secretRow{path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret})
 	}
-	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
-	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
+	v.Before, v.Packages = beforeDeploy(cfg)
 
-	b.WriteString(deploySection(cfg, out))
+	sdir := secretsDir(cfg)
+	v.Rsync = []string{
+		"rsync -rlp out/rootfs/ root@HOST:/",
+		"rsync -rlp --mkpath out/fragments/ root@HOST:" + shellPath(StateDir+"/fragments") + "/",
+		fmt.Sprintf("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/", shellPath(sdir), shellPath(sdir)),
+	}
+	n := im.Nginx
+	step := 3
+	if n.Enabled && n.TLS == "webroot" {
+		v.FirstCert = []string{
+			"install -d -m 0755 " + shellPath(n.Webroot),
+			"systemctl stop " + cfg.Host.NginxService + ".service",
+			"certbot certonly --standalone --non-interactive --agree-tos -m " + shellPath(n.ACME.Email) + " -d " + n.Hostname,
+		}
+		v.RenewWebroot = []string{
+			"certbot certonly --webroot -w " + shellPath(n.Webroot) + " --non-interactive --agree-tos -m " + shellPath(n.ACME.Email) + " -d " + n.Hostname + " --force-renewal",
+			"systemctl reload " + cfg.Host.NginxService + ".service",
+		}
+		step++
+	}
+	for _, p := range out.Paths() {
+		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
+			v.Start = append(v.Start, fmt.Sprintf("chown %s %s", f.Owner, shellPath(hostOrTreePath(p))))
+		}
+	}
+	v.Start = append(v.Start, startCommands(cfg)...)
+	v.StartStep, v.VerifyStep = step, step+1
 
+	disable := []string{ImmichUnit}
+	if im.Backup.Enabled {
+		v.BackupUnit = BackupUnit
+		disable = append(disable, BackupTimer)
+	}
+	v.Disable = strings.Join(disable, " ")
+	for _, p := range out.Paths() {
+		// users.acl holds Valkey's other users too.
+		if strings.HasPrefix(p, "rootfs/") && p != rootfs(valkeyACLPath) {
+			v.Remove = append(v.Remove, shellPath(hostOrTreePath(p)))
+		}
+	}
+	v.Remove = append(v.Remove, shellPath(sdir)+"/*")
 	_, settings := settingsJSON(cfg)
-	b.WriteString(backupSection(cfg, settings))
-
-	return file("README.md", []byte(b.String()), 0o644)
+	v.Backup = backupSection(cfg, settings)
+	return v
 }
 
 // publicURL is where users reach Immich through nginx.
@@ -154,68 +207,14 @@ func topology(cfg *schema.Config) string {
 	return b.String()
 }
 
-// deploySection says how to put the files on a host, in order, for a
-// first deployment and for upgrades.
-func deploySection(cfg *schema.Config, out tree.Tree) string {
-	im := cfg.Immich
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	sdir := secretsDir(cfg)
-
-	w("## Deploy\n\n")
-	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
-	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
-	w("### First deployment\n\n")
-	w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
-	w("   (each says where it goes), then restart those services once.\n")
-	w("2. Copy the files with their modes (run where `out/` and `secrets/` are). Without `-o`/`-g`,\n")
-	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
-	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
-	w("```sh\n")
-	w("rsync -rlp out/rootfs/ root@HOST:/\n")
-	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
-	w("```\n\n")
-	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
-	w("   reaches `/opt` or another shared parent.\n")
-	var owned []string
-	for _, p := range out.Paths() {
-		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
-			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
-		}
-	}
-	w("3. On the host:\n\n```sh\n")
-	for _, c := range owned {
-		w("%s\n", c)
-	}
-	w("%s\n", strings.Join(startCommands(cfg), "\n"))
-	w("```\n\n")
-	w("### Upgrades and configuration changes\n\n")
-	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade.")
-	if im.Backup.Enabled {
-		w(" `systemctl start %s` dumps the database now.", BackupUnit)
-	}
-	w("\n")
-	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands, then on the host:\n\n```sh\n")
-	w("systemctl daemon-reload\n")
-	w("systemctl restart %s immich.service\n", DBInitUnit)
-	w("```\n\n")
-	w("### Manage\n\n```sh\n")
-	w("systemctl status immich\n")
-	w("cd %s && %s logs -f immich-server\n", shellPath(im.ProjectDir), im.ComposeCommand)
-	w("cd %s && %s pull && systemctl restart immich\n", shellPath(im.ProjectDir), im.ComposeCommand)
-	w("```\n\n")
-	return b.String()
-}
-
 // startCommands are the host commands that load the new files and start
 // Immich, in order; cloud-init runs the same list.
 func startCommands(cfg *schema.Config) []string {
 	cmds := []string{
 		"systemctl daemon-reload",
 		"systemctl restart " + cfg.Host.ValkeyService + ".service",
-		"systemctl reload-or-restart " + cfg.Host.PostgresService + ".service",
+		// listen_addresses and shared_preload_libraries need a start.
+		"systemctl restart " + cfg.Host.PostgresService + ".service",
 	}
 	if cfg.Immich.Nginx.Enabled {
 		cmds = append(cmds, "systemctl reload-or-restart "+cfg.Host.NginxService+".service")
@@ -244,6 +243,8 @@ func describe(cfg *schema.Config, p string) string {
 		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
 	case strings.HasSuffix(p, BackupScript):
 		return "the backup script " + BackupUnit + " runs"
+	case strings.HasSuffix(p, VerifyScript):
+		return "checks the deployment as Immich sees it (see Deploy)"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):

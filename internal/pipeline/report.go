@@ -245,6 +245,8 @@ func formatActions(b *strings.Builder, acts []Action) {
 		switch {
 		case len(g.hosts) == 1 && g.hosts[0] == "":
 			b.WriteString("on the host, for the changes to take effect:\n")
+		case len(g.hosts) == 1:
+			fmt.Fprintf(b, "on host %s, for the changes to take effect:\n", g.hosts[0])
 		default:
 			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", plural(len(g.hosts), "host"), listHosts(g.hosts, maxHostsListed))
 		}
