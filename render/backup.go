@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -19,11 +20,11 @@ const (
 // renderBackup renders the database backup: a timer on immich.backup.schedule
 // starts a oneshot service that runs the backup script as the postgres
 // user. Nothing when backups are off.
-func renderBackup(cfg *schema.Config) []File {
+func renderBackup(cfg *schema.Config) []tree.File {
 	if !cfg.Immich.Backup.Enabled {
 		return nil
 	}
-	return []File{
+	return []tree.File{
 		file(rootfs(BackupScript), backupScript(cfg), 0o755),
 		file(rootfs(unitPath(BackupUnit)), backupService(cfg), 0o644),
 		file(rootfs(unitPath(BackupTimer)), backupTimer(cfg), 0o644),

@@ -35,7 +35,7 @@ const (
 // one stays, to read and to check with cloud-init schema). Only a gzip
 // variant over the limit is worth a warning, and its text names no sizes,
 // so that a fleet says it once for all the hosts it applies to.
-func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, warnings []string) {
+func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.File, warnings []string) {
 	z := newGzipper()
 	writeFiles := ySeq()
 	add := func(hostPath string, f tree.File) {
@@ -88,7 +88,7 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []File, 
 		"# secrets: keep it out of git and out of logs.\n"
 	data := yEncode(header, doc)
 	gz := z.gzip(data)
-	files = []File{secretFile(UserDataPath, data), secretFile(UserDataGzPath, gz)}
+	files = []tree.File{secretFile(UserDataPath, data), secretFile(UserDataGzPath, gz)}
 	if len(gz) > UserDataLimit {
 		warnings = append(warnings, fmt.Sprintf(
 			"%s is over AWS's %d-byte user-data limit even compressed: deliver the files with rsync, or use a cloud that takes more (OpenStack: 64 KiB)",

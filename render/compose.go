@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
@@ -29,7 +30,7 @@ func secretsDir(cfg *schema.Config) string { return path.Join(cfg.Immich.Project
 
 // renderCompose renders the compose file, the settings file it mounts, and
 // the secret files it points to.
-func renderCompose(cfg *schema.Config) []File {
+func renderCompose(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	doc := yMap(
 		"name", "immich",
@@ -52,7 +53,7 @@ func renderCompose(cfg *schema.Config) []File {
 
 	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
 		"# change the configuration and render again.\n"
-	files := []File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
+	files := []tree.File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
 	if settings, ok := settingsJSON(cfg); ok {
 		files = append(files, file(rootfs(SettingsPath(cfg)), settings, 0o644))
 	}

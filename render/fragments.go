@@ -1,6 +1,7 @@
 package render
 
 import (
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -60,6 +61,6 @@ fi
 `
 
 // renderApplyScript adds fragments/apply.sh when there are fragments.
-func renderApplyScript(*schema.Config) []File {
-	return []File{file("fragments/apply.sh", []byte(applyScript), 0o755)}
+func renderApplyScript(*schema.Config) []tree.File {
+	return []tree.File{file("fragments/apply.sh", []byte(applyScript), 0o755)}
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -31,12 +32,12 @@ const nginxCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:
 
 // renderNginx renders the nginx vhost when nginx is enabled, and the ACME
 // issuer when the vhost uses one that immich-render owns.
-func renderNginx(cfg *schema.Config) []File {
+func renderNginx(cfg *schema.Config) []tree.File {
 	n := cfg.Immich.Nginx
 	if !n.Enabled {
 		return nil
 	}
-	files := []File{file(rootfs(nginxVhostPath), nginxVhost(cfg), 0o644)}
+	files := []tree.File{file(rootfs(nginxVhostPath), nginxVhost(cfg), 0o644)}
 	if n.TLS == "acme" && n.ACME.RenderIssuer {
 		files = append(files, file(rootfs(nginxACMEIssuerPath(n.ACME.Issuer)), nginxACMEIssuer(n), 0o644))
 	}

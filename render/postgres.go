@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -38,8 +39,8 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
-func renderPostgres(cfg *schema.Config) []File {
-	return []File{
+func renderPostgres(cfg *schema.Config) []tree.File {
+	return []tree.File{
 		// The verifier is not the password, but it allows an offline guess:
 		// only root and the postgres user that runs the file read it.
 		ownedFile(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres"),

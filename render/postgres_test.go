@@ -18,8 +18,8 @@ import (
 
 	"github.com/immich-render/immich-render/internal/pgtest"
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // renderPostgresOnly runs just this file's renderer, so that these tests

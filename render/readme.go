@@ -21,7 +21,7 @@ var readmeTemplate = template.Must(template.New("README.md").Option("missingkey=
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
-func renderReadme(cfg *schema.Config, out tree.Tree) File {
+func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	var b strings.Builder
 	if err := readmeTemplate.Execute(&b, newReadmeView(cfg, out)); err != nil {
 		// The template and its view are compiled in: a failure is a bug

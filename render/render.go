@@ -13,27 +13,20 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
-// File is one rendered file and where it goes.
-type File struct {
-	Path string // in the output tree, such as "rootfs/etc/valkey/users.acl"
-	tree.File
-	// Secret files hold plaintext secrets: they go under --secrets-out,
-	// never under -o.
-	Secret bool
-}
+// Renderers return tree.File values: the one type of a rendered file.
 
-func file(p string, data []byte, mode fs.FileMode) File {
-	return File{Path: p, File: tree.File{Data: data, Mode: mode}}
+func file(p string, data []byte, mode fs.FileMode) tree.File {
+	return tree.File{Path: p, Data: data, Mode: mode}
 }
 
 // ownedFile is a file a host account must read, owned "root:<group>".
-func ownedFile(p string, data []byte, mode fs.FileMode, owner string) File {
+func ownedFile(p string, data []byte, mode fs.FileMode, owner string) tree.File {
 	f := file(p, data, mode)
 	f.Owner = owner
 	return f
 }
 
-func secretFile(p string, data []byte) File {
+func secretFile(p string, data []byte) tree.File {
 	f := file(p, data, 0o600)
 	f.Secret = true
 	return f
@@ -59,7 +52,7 @@ type Result struct {
 
 // artifacts are the renderers of the deployment's own files: each returns
 // what it made, and none depends on another's files.
-var artifacts = []func(*schema.Config) []File{
+var artifacts = []func(*schema.Config) []tree.File{
 	renderCompose,
 	renderImmichUnit,
 	renderValkey,
@@ -74,7 +67,7 @@ var artifacts = []func(*schema.Config) []File{
 // them, then (with opt.Secrets) the cloud-init user-data over both trees.
 func Render(cfg *schema.Config, opt Options) Result {
 	r := Result{Out: tree.Tree{}, Secrets: tree.Tree{}}
-	add := func(files ...File) {
+	add := func(files ...tree.File) {
 		for _, f := range files {
 			t := r.Out
 			if f.Secret {
@@ -83,13 +76,13 @@ func Render(cfg *schema.Config, opt Options) Result {
 				}
 				t = r.Secrets
 			}
-			t.AddOwned(f.Path, f.Data, f.Mode, f.Owner)
+			t.Put(f)
 		}
 	}
 	// The artifacts are independent, and one (the SCRAM verifier in
 	// init.sql) costs as much as the rest together: render them at once,
 	// adding their files in table order.
-	made := make([][]File, len(artifacts))
+	made := make([][]tree.File, len(artifacts))
 	parallel.ForEach(len(artifacts), 0, func(_, i int) { made[i] = artifacts[i](cfg) }, nil)
 	for _, files := range made {
 		add(files...)

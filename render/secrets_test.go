@@ -54,7 +54,7 @@ var all = Options{Secrets: true}
 
 // treeOf is the -o tree of one renderer's files, for tests of that
 // renderer alone; a secret file among them is a bug.
-func treeOf(files []File) tree.Tree {
+func treeOf(files []tree.File) tree.Tree {
 	out := tree.Tree{}
 	for _, f := range files {
 		if f.Secret {

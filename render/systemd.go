@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -19,7 +20,7 @@ func unitPath(name string) string { return "/etc/systemd/system/" + name }
 // renderImmichUnit renders the unit that runs the compose stack. It makes
 // sure the external network exists first, in a form that works on
 // Debian 12's podman 4.3 (no `network create --ignore` there).
-func renderImmichUnit(cfg *schema.Config) []File {
+func renderImmichUnit(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	compose := strings.Fields(im.ComposeCommand)
 	var args []string
@@ -58,5 +59,5 @@ WantedBy=multi-user.target
 		systemdValue(im.Version), systemdValue(im.ProjectDir), DBInitUnit,
 		strings.Join(after, " "), systemdValue(im.ProjectDir),
 		systemdArg(ensureNet), cmd, cmd)
-	return []File{file(rootfs(unitPath(ImmichUnit)), []byte(b.String()), 0o644)}
+	return []tree.File{file(rootfs(unitPath(ImmichUnit)), []byte(b.String()), 0o644)}
 }

@@ -6,16 +6,17 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // valkeyACLPath is where the host's Valkey reads its users.
 const valkeyACLPath = "/etc/valkey/users.acl"
 
 // renderValkey renders etc/valkey/users.acl and the Valkey server fragment.
-func renderValkey(cfg *schema.Config) []File {
-	return []File{
+func renderValkey(cfg *schema.Config) []tree.File {
+	return []tree.File{
 		// Valkey runs as its own account and must read the file; nobody else may.
 		ownedFile(rootfs(valkeyACLPath), valkeyACL(cfg), 0o640, "root:"+cfg.Host.ValkeyGroup),
 		file("fragments/valkey/valkey.conf", valkeyFragment(cfg), 0o644),

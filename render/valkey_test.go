@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/valkeytest"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // seedValkeyRules is the seed Ansible role's rule string for Immich.

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -18,8 +19,8 @@ var verifyBody string
 // renderVerify renders the post-deploy check: the deployment's values as
 // shell variables (each overridable from the environment), then the
 // script itself, which a shell linter reads as it is.
-func renderVerify(cfg *schema.Config) []File {
-	return []File{file(rootfs(VerifyScript), verifyScript(cfg), 0o755)}
+func renderVerify(cfg *schema.Config) []tree.File {
+	return []tree.File{file(rootfs(VerifyScript), verifyScript(cfg), 0o755)}
 }
 
 func verifyScript(cfg *schema.Config) []byte {

@@ -3,12 +3,14 @@ package schema
 import (
 	"path"
 	"slices"
+
+	"github.com/immich-render/immich-render/internal/calendar"
 )
 
 // Backup is immich.backup: the pg_dump timer.
 type Backup struct {
 	Enabled   bool   `json:"enabled"`
-	Schedule  string `json:"schedule"` // a systemd calendar expression, checked by checkCalendar
+	Schedule  string `json:"schedule"` // a systemd calendar expression, checked by calendar.Check
 	Keep      int    `json:"keep"`
 	Directory string `json:"directory"`
 }
@@ -23,10 +25,10 @@ var sharedDirs = []string{
 }
 
 // checkBackupSchedule checks immich.backup.schedule as systemd would read
-// it (calendar.go), also while backups are off: it is still configuration.
+// it (internal/calendar), also while backups are off: it is still configuration.
 func checkBackupSchedule(c *Config, add addFunc) {
-	if reason := checkCalendar(c.Immich.Backup.Schedule); reason != "" {
-		add("immich.backup.schedule", reason, calendarHint)
+	if reason := calendar.Check(c.Immich.Backup.Schedule); reason != "" {
+		add("immich.backup.schedule", reason, calendar.Hint)
 	}
 }
 

@@ -3,6 +3,8 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Config is a validated site configuration with every default applied and
@@ -193,31 +195,27 @@ func (s *Secret) UnmarshalJSON(b []byte) error {
 }
 
 // Secrets lists every secret of the configuration with its config path, in
-// a fixed order.
+// a fixed order: that of SecretFields, list elements in order.
 func (c *Config) Secrets() []NamedSecret {
 	var out []NamedSecret
-	for _, p := range expandSecretPaths(func(string) int { return len(c.Valkey.Users) }) {
-		out = append(out, NamedSecret{p, c.SecretAt(p)})
+	for _, f := range SecretFields {
+		for i, s := range f.in(c) {
+			out = append(out, NamedSecret{strings.Replace(f.Path, "*", strconv.Itoa(i), 1), s})
+		}
 	}
 	return out
 }
 
 // SecretAt is the secret at a concrete path of SecretFields, such as
-// "immich.postgres.password" or "valkey.users.0.password".
+// "immich.postgres.password" or "valkey.users.0.password", or nil when
+// the configuration has none there.
 func (c *Config) SecretAt(p string) *Secret {
-	switch p {
-	case "immich.postgres.password":
-		return &c.Immich.Postgres.Password
-	case "immich.valkey.password":
-		return &c.Immich.Valkey.Password
-	case "valkey.adminPassword":
-		return &c.Valkey.AdminPassword
+	for _, ns := range c.Secrets() {
+		if ns.Path == p {
+			return ns.Secret
+		}
 	}
-	var i int
-	if _, err := fmt.Sscanf(p, "valkey.users.%d.password", &i); err == nil && i >= 0 && i < len(c.Valkey.Users) {
-		return &c.Valkey.Users[i].Password
-	}
-	panic("schema: no secret at " + p + ": SecretFields and Config.secretAt disagree")
+	return nil
 }
 
 // Unresolved lists the secrets that were not read (Options.AllowUnresolved).

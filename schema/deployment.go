@@ -16,17 +16,14 @@ type Deployment struct {
 	Hosts []FleetHost // the validated hosts (all, or those selected), sorted by name
 }
 
-// Selection says which hosts of a fleet to validate, and reports progress.
-type Selection = FleetOptions
-
-// ErrHostsOnSite is a selection of hosts (--host) on a single site.
-var ErrHostsOnSite = errors.New("--host works with a fleet configuration (top-level hosts:); this one is a single site")
+// ErrHostsOnSite is a selection of hosts on a single site.
+var ErrHostsOnSite = errors.New("a selection of hosts needs a fleet configuration (top-level hosts:); this one is a single site")
 
 // LoadDeployment reads the inputs once, decides whether they describe a
 // fleet or a single site, and validates them accordingly. Every problem is
 // returned at once as Problems; a selection the configuration cannot
 // satisfy is ErrHostsOnSite or an *UnknownHostsError.
-func LoadDeployment(inputs []Input, opt Options, sel Selection) (*Deployment, error) {
+func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment, error) {
 	inputs = evalJsonnetOnce(inputs, opt)
 	if !IsFleet(inputs, opt) {
 		if len(sel.Hosts) > 0 {

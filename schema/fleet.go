@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,10 +13,10 @@ import (
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 
-	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	cueyaml "cuelang.org/go/encoding/yaml"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/parallel"
 )
@@ -29,14 +28,10 @@ import (
 // are merged field by field, and anything else that both set (scalars,
 // lists, secrets) is the host's.
 //
-// CUE's unification cannot say "the host's value wins": two concrete
-// values for one field are a conflict. So the inputs are first unified as
-// they are (a conflict between two files is still an error), then each
-// host's merge is done here, on the evaluated values, and rebuilt as CUE
-// syntax whose every value keeps the source position it came from. That
-// syntax is validated against the schema exactly like a single site, so
-// messages show the file:line:col of the host's own line or of the
-// defaults line it inherited.
+// The inputs are first unified as they are (a conflict between two files
+// is still an error); then each host is laid over defaults by
+// internal/fleetmerge, as syntax that keeps every value's source position,
+// and validated against the schema exactly like a single site.
 //
 // A cue.Context is not safe for concurrent use, so each worker goroutine
 // compiles its own Schema and builds its hosts there; the syntax handed to
@@ -167,12 +162,7 @@ func (e *UnknownHostsError) Error() string {
 // parallel. Every problem of every host is returned at once, as Problems
 // with paths such as hosts.nas007.immich.network.gateway.
 func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
-	if opt.LookupEnv == nil {
-		opt.LookupEnv = os.LookupEnv
-	}
-	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
-	}
+	opt = opt.withDefaults()
 	s, err := Compile()
 	if err != nil {
 		return nil, err
@@ -191,7 +181,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 		}
 		if len(unknown) > 0 {
 			if len(probs) > 0 {
-				return nil, fl.redact(probs).normalize() // the configuration first
+				return nil, redactConflicts(probs).normalize() // the configuration first
 			}
 			slices.Sort(unknown)
 			return nil, &UnknownHostsError{Unknown: unknown, Known: fl.names}
@@ -215,7 +205,6 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 	for i, name := range selected {
 		r := results[i]
 		for _, p := range r.probs {
-			p.Pos = slices.DeleteFunc(p.Pos, func(s string) bool { return s == "" })
 			if len(p.Pos) == 0 {
 				p.Pos = fl.hostPos[name]
 			}
@@ -223,11 +212,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 		}
 		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg})
 	}
-	if len(probs) > 0 {
-		// Only now: looking into conflicts for their values changes
-		// the positions CUE gives for them, which merging relies on.
-		probs = fl.redact(probs)
-	}
+	probs = redactConflicts(probs)
 	probs = append(probs, fl.group(hostProbs, len(selected) == len(fl.names))...)
 	if len(probs) > 0 {
 		return nil, probs.normalize()
@@ -255,7 +240,7 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 		path, reason, hint, pos string
 	}
 	order, groups := group.By(ps, func(p hostProblem) key {
-		return key{p.Kind, p.Path, p.Reason, p.Hint, strings.Join(p.Pos, "\n")}
+		return key{p.Kind, p.PathString(), p.Reason, p.Hint, strings.Join(posStrings(p.Pos), "\n")}
 	})
 	var out Problems
 	for _, k := range order {
@@ -264,15 +249,16 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 		for _, hp := range groups[k] {
 			names = append(names, hp.host)
 		}
+		inHost := append([]string{fleetHosts, names[0]}, p.Path...)
 		if len(names) == 1 {
-			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+			p.Path = inHost
 			out = append(out, p)
 			continue
 		}
-		if p.Path != "" && len(fl.locate(configPath(fleetDefaults+"."+p.Path))) > 0 {
-			p.Path = fleetDefaults + "." + p.Path
+		if inDefaults := append([]string{fleetDefaults}, p.Path...); len(p.Path) > 0 && len(fl.locate(cuePath(inDefaults))) > 0 {
+			p.Path = inDefaults
 		} else {
-			p.Path = joinPath(fleetHosts+"."+names[0], p.Path)
+			p.Path = inHost
 		}
 		switch {
 		case all && len(names) == len(fl.names):
@@ -295,10 +281,10 @@ type fleet struct {
 	root     cue.Value
 	defaults cue.Value // may not exist
 	hosts    cue.Value
-	names    []string            // valid host names, sorted
-	hostPos  map[string][]string // where each host is written
-	conflict map[string]bool     // hosts whose inputs conflict
-	prune    map[string]bool     // site paths under defaults already reported as unknown
+	names    []string               // valid host names, sorted
+	hostPos  map[string][]token.Pos // where each host is written
+	conflict map[string]bool        // hosts whose inputs conflict
+	prune    map[string]bool        // site paths under defaults already reported as unknown
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own
@@ -318,7 +304,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	if len(probs) > 0 {
 		return nil, redactConflicts(probs)
 	}
-	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]string{}}
+	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]token.Pos{}}
 	fl.root = l.inputs[0]
 	for _, v := range l.inputs[1:] {
 		fl.root = fl.root.Unify(v)
@@ -328,11 +314,11 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	// Conflicts between files, anywhere: CUE's own messages, with both places.
 	if err := fl.root.Validate(cue.All()); err != nil {
 		for _, p := range s.cueProblems(err, l) {
-			p.Hint = s.hint(strings.Split(sitePath(p.Path), "."))
+			p.Hint = s.hint(sitePath(p.Path))
 			probs = append(probs, p)
 			name, ok := hostOf(p.Path)
 			if !ok {
-				return nil, fl.redact(probs) // in defaults, or the fleet's own shape: every host has it
+				return nil, redactConflicts(probs) // in defaults, or the fleet's own shape: every host has it
 			}
 			fl.conflict[name] = true
 		}
@@ -340,7 +326,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 
 	it, err := fl.root.Fields()
 	if err != nil {
-		return nil, fl.redact(append(probs, Problem{Reason: "a fleet configuration must be a struct with hosts: and, optionally, defaults:"}))
+		return nil, redactConflicts(append(probs, ProblemAt(nil, KindInvalid, "a fleet configuration must be a struct with hosts: and, optionally, defaults:", "")))
 	}
 	siteFields := fieldNames(s.config)
 	for it.Next() {
@@ -348,9 +334,9 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		if s.fleetDef.Allows(it.Selector()) {
 			continue
 		}
-		p := Problem{Path: label, Reason: "unknown top-level field in a fleet configuration (one with hosts:)",
-			Hint: `hosts (one site configuration per host) or defaults (what every host gets unless it sets it)`,
-			Pos:  fl.locate(cue.MakePath(it.Selector()))}
+		p := ProblemAt([]string{label}, KindUnknownField, "unknown top-level field in a fleet configuration (one with hosts:)",
+			`hosts (one site configuration per host) or defaults (what every host gets unless it sets it)`,
+			fl.locate(cue.MakePath(it.Selector()))...)
 		if slices.Contains(siteFields, label) {
 			p.Hint = fmt.Sprintf("defaults.%s (for every host) or hosts.<name>.%s (for one host)", label, label)
 		}
@@ -359,9 +345,9 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 
 	fl.defaults = fl.root.LookupPath(cue.MakePath(cue.Str(fleetDefaults)))
 	if fl.defaults.Exists() {
-		if lookupField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
-			probs = append(probs, Problem{Path: fleetDefaults, Reason: "defaults must be a partial site configuration (a struct such as {immich: {...}})",
-				Pos: fl.locate(cue.MakePath(cue.Str(fleetDefaults)))})
+		if fleetmerge.SchemaField(s.fleetDef, fleetDefaults).Unify(fl.defaults).Err() != nil {
+			probs = append(probs, ProblemAt([]string{fleetDefaults}, KindInvalid, "defaults must be a partial site configuration (a struct such as {immich: {...}})", "",
+				fl.locate(cue.MakePath(cue.Str(fleetDefaults)))...))
 		} else {
 			// Unknown fields of defaults are reported once, here, and
 			// left out of every host.
@@ -371,8 +357,8 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 					continue
 				}
 				for _, p := range s.unknownFields(d, l) {
-					fl.prune[p.Path] = true
-					p.Path = fleetDefaults + "." + p.Path
+					fl.prune[p.PathString()] = true
+					p.Path = append([]string{fleetDefaults}, p.Path...)
 					probs = append(probs, p)
 				}
 			}
@@ -383,24 +369,24 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	hostsPath := cue.MakePath(cue.Str(fleetHosts))
 	switch {
 	case !fl.hosts.Exists():
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "required field is missing: a fleet configuration (one with defaults:) needs hosts",
-			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}"})
-		return nil, fl.redact(probs)
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindMissing, "required field is missing: a fleet configuration (one with defaults:) needs hosts",
+			"one site configuration per host, such as hosts: {nas001: {immich: {...}}}"))
+		return nil, redactConflicts(probs)
 	case s.hostsShape(fl.hosts) == KindConflict:
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "hosts must map host names to site configurations",
-			Hint: "such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
-		return nil, fl.redact(probs)
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindInvalid, "hosts must map host names to site configurations",
+			"such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
+		return nil, redactConflicts(probs)
 	}
 	hit, _ := fl.hosts.Fields()
 	for hit.Next() {
 		name := hit.Selector().Unquoted()
-		path := fleetHosts + "." + pathLabel(name)
+		path := []string{fleetHosts, pathLabel(name)}
 		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
 		switch {
 		case s.fleetHostName.Unify(s.ctx.Encode(name)).Err() != nil:
-			probs = append(probs, Problem{Path: path, Reason: fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), Hint: hostNameHint, Pos: pos})
+			probs = append(probs, ProblemAt(path, KindInvalid, fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), hostNameHint, pos...))
 		case !isStruct(hit.Value()):
-			probs = append(probs, Problem{Path: path, Reason: "a host must be a site configuration (a struct such as {immich: {...}})", Pos: pos})
+			probs = append(probs, ProblemAt(path, KindInvalid, "a host must be a site configuration (a struct such as {immich: {...}})", "", pos...))
 		default:
 			fl.names = append(fl.names, name)
 			fl.hostPos[name] = pos
@@ -408,11 +394,11 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	}
 	slices.Sort(fl.names)
 	if len(fl.names) == 0 && len(probs) == 0 && s.hostsShape(fl.hosts) == KindConstraint {
-		probs = append(probs, Problem{Path: fleetHosts, Reason: "a fleet needs at least one host",
-			Hint: "one site configuration per host, such as hosts: {nas001: {immich: {...}}}", Pos: fl.locate(hostsPath)})
+		probs = append(probs, ProblemAt([]string{fleetHosts}, KindInvalid, "a fleet needs at least one host",
+			"one site configuration per host, such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
 	}
 	if len(fl.names) == 0 {
-		return nil, fl.redact(probs)
+		return nil, redactConflicts(probs)
 	}
 	return fl, probs
 }
@@ -421,7 +407,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 // is not a struct of hosts, KindConstraint when it has none, else
 // KindInvalid for a shape that is right (each host is checked on its own).
 func (s *Schema) hostsShape(hosts cue.Value) Kind {
-	err := lookupField(s.fleetDef, fleetHosts).Unify(hosts).Err()
+	err := fleetmerge.SchemaField(s.fleetDef, fleetHosts).Unify(hosts).Err()
 	for _, e := range cueerrors.Errors(err) {
 		if len(e.Path()) == 2 { // #Fleet.hosts itself, not one host
 			return cueKind(e)
@@ -438,26 +424,23 @@ func isStruct(v cue.Value) bool {
 }
 
 // hostOf returns the host a fleet problem path is about.
-func hostOf(path string) (string, bool) {
-	rest, ok := strings.CutPrefix(path, fleetHosts+".")
-	if !ok {
+func hostOf(path []string) (string, bool) {
+	if len(path) < 2 || path[0] != fleetHosts {
 		return "", false
 	}
-	name, _, _ := strings.Cut(rest, ".")
-	return name, true
+	return path[1], true
 }
 
 // sitePath turns a fleet path (defaults.x.y, hosts.name.x.y) into the site
 // path it configures (x.y), for schema hints.
-func sitePath(path string) string {
-	if rest, ok := strings.CutPrefix(path, fleetDefaults+"."); ok {
-		return rest
+func sitePath(path []string) []string {
+	switch {
+	case len(path) > 0 && path[0] == fleetDefaults:
+		return path[1:]
+	case len(path) > 1 && path[0] == fleetHosts:
+		return path[2:]
 	}
-	if rest, ok := strings.CutPrefix(path, fleetHosts+"."); ok {
-		_, site, _ := strings.Cut(rest, ".")
-		return site
-	}
-	return ""
+	return nil
 }
 
 // pathLabel shows a host name in a problem path, quoted if it could be
@@ -472,54 +455,21 @@ func pathLabel(name string) string {
 }
 
 // locate returns the positions, in the user's inputs, of the value at path.
-func (fl *fleet) locate(path cue.Path) []string { return fl.positions(path, valuePos) }
+func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, fleetmerge.ValuePos) }
 
 // locateLabel returns the positions of the field at path: its label.
-func (fl *fleet) locateLabel(path cue.Path) []string { return fl.positions(path, cue.Value.Pos) }
+func (fl *fleet) locateLabel(path cue.Path) []token.Pos { return fl.positions(path, cue.Value.Pos) }
 
-func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []string {
-	var out []string
+func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []token.Pos {
+	var out []token.Pos
 	for _, in := range fl.l.inputs {
 		v := in.LookupPath(path)
 		if !v.Exists() {
 			continue
 		}
-		if str := fl.l.position(pos(v)); str != "" && !slices.Contains(out, str) {
-			out = append(out, str)
-		}
+		out = addPos(out, fl.l.position(pos(v)))
 	}
 	return out
-}
-
-// redact removes literal secrets from fleet-level problems: a conflict
-// between two files quotes both values, whatever they are.
-func (fl *fleet) redact(ps Problems) Problems {
-	secrets := map[string]Secret{}
-	var literals func(v cue.Value, depth int)
-	literals = func(v cue.Value, depth int) {
-		if s, err := v.String(); err == nil {
-			secrets[strconv.Itoa(len(secrets))] = Secret{Value: s}
-			return
-		}
-		// A conflict: its conjuncts hold the values.
-		if op, args := v.Expr(); op == cue.AndOp && depth < 4 {
-			for _, a := range args {
-				literals(a, depth+1)
-			}
-		}
-	}
-	add := func(site cue.Value) {
-		for _, p := range secretPathsIn(site) {
-			literals(site.LookupPath(configPath(p)), 0)
-		}
-	}
-	for _, in := range fl.l.inputs {
-		add(in.LookupPath(cue.MakePath(cue.Str(fleetDefaults))))
-		for _, name := range fl.names {
-			add(in.LookupPath(cue.MakePath(cue.Str(fleetHosts), cue.Str(name))))
-		}
-	}
-	return redactConflicts(redact(ps, secrets))
 }
 
 // redactConflicts hides the values of a conflict about a secret, which
@@ -527,7 +477,7 @@ func (fl *fleet) redact(ps Problems) Problems {
 // to take the secrets from.
 func redactConflicts(ps Problems) Problems {
 	for i, p := range ps {
-		if p.Kind == KindConflict && (isSecretPath(sitePath(p.Path)) || isSecretPath(p.Path) || strings.Contains(p.Reason, "assword")) {
+		if p.Kind == KindConflict && p.Secret {
 			ps[i].Reason = "conflicting values (not shown: this is a secret)"
 		}
 	}
@@ -538,144 +488,7 @@ func redactConflicts(ps Problems) Problems {
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
 	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
-	return fl.merge(fl.defaults, host, fl.s.config, "")
-}
-
-// merge lays host over def (either may not exist) at site path path, whose
-// schema is sch (which may not exist, inside free-form settings).
-func (fl *fleet) merge(def, host, sch cue.Value, path string) ast.Expr {
-	if !def.Exists() {
-		return fl.syntax(host, "")
-	}
-	if !host.Exists() {
-		return fl.syntax(def, path)
-	}
-	if def.IncompleteKind() != cue.StructKind || host.IncompleteKind() != cue.StructKind || isWhole(sch) {
-		return fl.syntax(host, "")
-	}
-	s := &ast.StructLit{Lbrace: valuePos(host)}
-	seen := map[string]bool{}
-	dit, _ := def.Fields()
-	for dit.Next() {
-		label := dit.Selector().Unquoted()
-		p := joinPath(path, label)
-		if fl.prune[p] {
-			continue
-		}
-		seen[label] = true
-		hv := host.LookupPath(cue.MakePath(dit.Selector()))
-		var sub cue.Value
-		if sch.Exists() {
-			sub = lookupField(sch, label)
-		}
-		s.Elts = append(s.Elts, field(label, fl.merge(dit.Value(), hv, sub, p)))
-	}
-	hit, _ := host.Fields()
-	for hit.Next() {
-		if label := hit.Selector().Unquoted(); !seen[label] {
-			s.Elts = append(s.Elts, field(label, fl.syntax(hit.Value(), "")))
-		}
-	}
-	return s
-}
-
-// valuePos is where v's value is written: for a field, the value rather
-// than its label, as a single site's messages show it.
-func valuePos(v cue.Value) token.Pos {
-	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
-		return f.Value.Pos()
-	}
-	return v.Pos()
-}
-
-// isWhole reports whether a value at this schema is replaced whole rather
-// than merged: a secret, which is either a string or a struct. Free-form
-// values (inside immich.settings, where the schema is _) merge like any
-// struct.
-func isWhole(sch cue.Value) bool {
-	if !sch.Exists() {
-		return false
-	}
-	k := sch.IncompleteKind()
-	return k != cue.TopKind && k&cue.StructKind != 0 && k&cue.StringKind != 0
-}
-
-func joinPath(path, label string) string {
-	if path == "" {
-		return label
-	}
-	return path + "." + label
-}
-
-func field(label string, x ast.Expr) *ast.Field {
-	return &ast.Field{Label: ast.NewString(label), Value: x}
-}
-
-// syntax rebuilds an evaluated value as CUE syntax, every value with the
-// source position it came from. path is the value's site path under
-// defaults, for leaving out fields already reported as unknown, or "" when
-// nothing is to be left out.
-func (fl *fleet) syntax(v cue.Value, path string) ast.Expr {
-	pos := valuePos(v)
-	if !v.IsConcrete() {
-		// A constraint rather than a value (`port: int`): keep it, so that
-		// validation says what is missing.
-		if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
-			ast.SetPos(n, pos)
-			return n
-		}
-		return &ast.BottomLit{Bottom: pos}
-	}
-	switch v.Kind() {
-	case cue.StructKind:
-		s := &ast.StructLit{Lbrace: pos}
-		it, _ := v.Fields()
-		for it.Next() {
-			label := it.Selector().Unquoted()
-			if path != "" && fl.prune[joinPath(path, label)] {
-				continue
-			}
-			sub := ""
-			if path != "" {
-				sub = joinPath(path, label)
-			}
-			s.Elts = append(s.Elts, field(label, fl.syntax(it.Value(), sub)))
-		}
-		return s
-	case cue.ListKind:
-		l := &ast.ListLit{Lbrack: pos}
-		it, _ := v.List()
-		for i := 0; it.Next(); i++ {
-			sub := ""
-			if path != "" {
-				sub = joinPath(path, strconv.Itoa(i))
-			}
-			l.Elts = append(l.Elts, fl.syntax(it.Value(), sub))
-		}
-		return l
-	case cue.StringKind:
-		s, _ := v.String()
-		return &ast.BasicLit{Kind: token.STRING, ValuePos: pos, Value: literal.String.Quote(s)}
-	case cue.BoolKind:
-		b, _ := v.Bool()
-		lit := ast.NewBool(b)
-		lit.ValuePos = pos
-		return lit
-	case cue.NullKind:
-		lit := ast.NewNull()
-		lit.ValuePos = pos
-		return lit
-	case cue.IntKind:
-		if n, err := v.Int64(); err == nil {
-			return &ast.BasicLit{Kind: token.INT, ValuePos: pos, Value: strconv.FormatInt(n, 10)}
-		}
-	}
-	// Floats, bytes, very large integers: CUE's own syntax.
-	if n, ok := v.Syntax(cue.Final()).(ast.Expr); ok {
-		ast.SetPos(n, pos)
-		return n
-	}
-	return &ast.BottomLit{Bottom: pos}
+	return fleetmerge.Merge(fl.defaults, host, fl.s.config, func(path string) bool { return fl.prune[path] })
 }
 
 // hostResult is one host's validation.
@@ -726,12 +539,6 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 
 // validateHost validates one host's merged configuration, as Load does a
 // site: unknown fields, secrets, the schema, the Go rules.
-//
-// The walk that names unknown fields with their alternatives costs about
-// an eighth of a host's validation, and only a host that fails needs it:
-// a field the schema does not allow is a closedness error, and validate
-// never returns a Config for a value with an error in it. So a host is
-// validated first without it, and again with it only if it fails.
 func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt Options) hostResult {
 	v := s.ctx.BuildExpr(expr)
 	newLoaded := func() *loaded {
@@ -743,14 +550,13 @@ func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt 
 	if err := v.Err(); err != nil {
 		return hostResult{probs: s.cueProblems(err, &loaded{names: names, noLine: noLine})}
 	}
-	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
+	cfg, err := s.validateTwoPass(newLoaded, opt)
+	if err == nil {
 		return hostResult{cfg: cfg}
 	}
-	l := newLoaded()
-	_, err := s.validate(l, opt, s.unknownFields(v, l))
 	ps, ok := err.(Problems)
 	if !ok {
-		ps = Problems{{Reason: err.Error()}}
+		ps = Problems{ProblemAt(nil, KindInternal, err.Error(), "")}
 	}
 	return hostResult{probs: ps}
 }

@@ -424,7 +424,7 @@ func TestFleetSelection(t *testing.T) {
 	if len(fl.Hosts) != 1 || fl.Hosts[0].Name != "nas002" || !slices.Equal(fl.Names, []string{"nas001", "nas002"}) {
 		t.Fatalf("hosts %v names %v", fl.Hosts, fl.Names)
 	}
-	if _, ps := loadFleet(t, FleetOptions{Hosts: []string{"nas001"}}, fleetBase, bad); len(ps) != 1 || ps[0].Path != "hosts.nas001.immich.port" {
+	if _, ps := loadFleet(t, FleetOptions{Hosts: []string{"nas001"}}, fleetBase, bad); len(ps) != 1 || ps[0].PathString() != "hosts.nas001.immich.port" {
 		t.Errorf("nas001 selected: %v", ps)
 	}
 

@@ -154,7 +154,7 @@ func (fl *fuzzLoader) check(t *testing.T, data []byte, withBase bool, secret str
 			t.Fatalf("an input reaches an internal error:\n%v", ps)
 		}
 		for _, pos := range p.Pos {
-			if strings.TrimSpace(pos) == "" {
+			if strings.TrimSpace(formatPos(pos)) == "" {
 				t.Fatalf("problem with an empty position: %#v", p)
 			}
 		}

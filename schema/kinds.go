@@ -21,6 +21,7 @@ const (
 	KindListLength               // two inputs give one list different lengths
 	KindIncomplete               // no concrete value: a default that depends on an invalid field
 	KindDisjunction              // no alternative of a disjunction matched (CUE's summary)
+	KindRefused                  // a value no alternative of a field accepts, said once for the field
 	KindBottom                   // an error that only repeats another one's (CUE's _|_)
 	KindSyntax                   // an input that cannot be read at all
 	KindSecret                   // a secret that cannot be resolved, or is too weak
@@ -57,6 +58,9 @@ func cueKind(e cueerrors.Error) Kind {
 	return KindInvalid
 }
 
+// redacted stands for a secret's value in a message.
+const redacted = "<redacted>"
+
 // maxQuoted is the longest value a message quotes whole.
 const maxQuoted = 80
 
@@ -76,7 +80,10 @@ func shorten(s string) string {
 // cueMessage formats a CUE error's message with every argument shortened.
 // A failed regular expression shows the expression itself; the hint says
 // in words what is wanted, so the message only says the form is wrong.
-func cueMessage(e cueerrors.Error) string {
+//
+// In a problem about a secret (secret), a quoted string is a secret's
+// value, or may be: it shows as <redacted>.
+func cueMessage(e cueerrors.Error, secret bool) string {
 	format, args := e.Msg()
 	if format == "invalid value %v (out of bound %s)" && len(args) == 2 {
 		if b := fmt.Sprint(args[1]); strings.HasPrefix(b, "=~") || strings.HasPrefix(b, "!~") {
@@ -89,7 +96,11 @@ func cueMessage(e cueerrors.Error) string {
 		// Plain strings are messages (the schema's own error() texts);
 		// anything else is a value CUE quotes.
 		if _, isText := a.(string); !isText {
-			if s := fmt.Sprint(a); len(s) > maxQuoted {
+			s := fmt.Sprint(a)
+			switch {
+			case secret && strings.HasPrefix(s, `"`):
+				short[i] = redacted
+			case len(s) > maxQuoted:
 				short[i] = shorten(s)
 			}
 		}
@@ -112,6 +123,7 @@ var kindNames = [...]string{
 	KindListLength:   "list-length",
 	KindIncomplete:   "incomplete",
 	KindDisjunction:  "disjunction",
+	KindRefused:      "refused",
 	KindBottom:       "bottom",
 	KindSyntax:       "syntax",
 	KindSecret:       "secret",

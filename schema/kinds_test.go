@@ -48,7 +48,7 @@ a: net.IPCIDR & "10.0.0.0/33"`, KindConstraint},
 	}
 	// A failed pattern says the form is wrong, not the expression.
 	err := ctx.CompileString(`a: =~"^x" & "y"`).Validate()
-	if msg := cueMessage(cueerrors.Errors(err)[0]); msg != `"y" does not have the required form` {
+	if msg := cueMessage(cueerrors.Errors(err)[0], false); msg != `"y" does not have the required form` {
 		t.Errorf("pattern message: %q", msg)
 	}
 }

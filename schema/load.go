@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	goccyparser "github.com/goccy/go-yaml/parser"
 	goccytoken "github.com/goccy/go-yaml/token"
 	"github.com/google/go-jsonnet"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // Input is one configuration file: its name as the user gave it (used in
@@ -78,12 +80,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 			cfg, err = nil, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
 		}
 	}()
-	if opt.LookupEnv == nil {
-		opt.LookupEnv = os.LookupEnv
-	}
-	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
-	}
+	opt = opt.withDefaults()
 	l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
 	var probs Problems
 	for _, in := range inputs {
@@ -94,25 +91,45 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 			l.value = l.value.Unify(v)
 		}
 	}
-	// The walk that names unknown fields with their alternatives is only
-	// needed when something is wrong: the schema is closed, so an
-	// unknown field fails validation, and a configuration that passes has
-	// none. Most runs pass, so they validate once without it.
-	unreadable := len(probs) > 0
-	if !unreadable {
-		if cfg, err := s.validate(l, opt, nil); err == nil {
-			return cfg, nil
-		}
-	}
-	for _, v := range l.inputs {
-		probs = append(probs, s.unknownFields(v, l)...)
-	}
 	// An input that could not be read at all: validating the others
 	// would only add noise.
-	if unreadable {
+	if len(probs) > 0 {
+		for _, v := range l.inputs {
+			probs = append(probs, s.unknownFields(v, l)...)
+		}
 		return nil, probs.normalize()
 	}
-	return s.validate(l, opt, probs)
+	return s.validateTwoPass(func() *loaded { return l }, opt)
+}
+
+// withDefaults fills in the outside world Options leaves unset: the
+// process environment and file system.
+func (opt Options) withDefaults() Options {
+	if opt.LookupEnv == nil {
+		opt.LookupEnv = os.LookupEnv
+	}
+	if opt.ReadFile == nil {
+		opt.ReadFile = os.ReadFile
+	}
+	return opt
+}
+
+// validateTwoPass validates a site or a fleet host. The walk that names
+// unknown fields with their alternatives (about an eighth of the cost) is
+// only needed when something is wrong: the schema is closed, so an
+// unknown field fails validation, and a configuration that passes has
+// none. So it validates once without the walk, and only a configuration
+// that fails again with it, on a fresh loaded value from newLoaded.
+func (s *Schema) validateTwoPass(newLoaded func() *loaded, opt Options) (*Config, error) {
+	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
+		return cfg, nil
+	}
+	l := newLoaded()
+	var unknown Problems
+	for _, v := range l.inputs {
+		unknown = append(unknown, s.unknownFields(v, l)...)
+	}
+	return s.validate(l, opt, unknown)
 }
 
 // validate finishes a load once the inputs are unified into l.value:
@@ -121,11 +138,10 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
-	hidden := l.literalSecrets(secrets)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
 		probs = append(probs, l.checkPartial(secrets)...)
-		return nil, redact(dropUnderUnknown(probs).normalize(), hidden)
+		return nil, dropUnderUnknown(probs).normalize()
 	}
 
 	cfg, err := decode(l.value)
@@ -133,7 +149,7 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 		// Validate passes some conflicts that only encoding finds, such as
 		// two files giving one list different lengths.
 		if ps := s.cueProblems(err, l); len(ps) > 0 {
-			return nil, redact(ps.normalize(), hidden)
+			return nil, ps.normalize()
 		}
 		return nil, Problems{{Reason: "internal error decoding the validated configuration: " + err.Error()}}
 	}
@@ -141,7 +157,7 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 		*ns.Secret = secrets[ns.Path]
 	}
 	if p := checkRules(cfg, l.locate); len(p) > 0 {
-		return nil, redact(p.normalize(), hidden)
+		return nil, p.normalize()
 	}
 	return cfg, nil
 }
@@ -293,17 +309,17 @@ func (m *missing) Path() []string {
 }
 
 // parentPath drops the last element of a config path.
-func parentPath(p string) string {
-	if i := strings.LastIndexByte(p, '.'); i >= 0 {
-		return p[:i]
+func parentPath(p []string) []string {
+	if len(p) == 0 {
+		return nil
 	}
-	return ""
+	return p[:len(p)-1]
 }
 
 // dropUnderUnknown removes what CUE says about the contents of a field that
 // is already reported as unknown.
 func dropUnderUnknown(ps Problems) Problems {
-	var unknown []string
+	var unknown [][]string
 	isUnknown := func(p Problem) bool { return p.Kind == KindUnknownField }
 	for _, p := range ps {
 		if isUnknown(p) {
@@ -315,7 +331,7 @@ func dropUnderUnknown(ps Problems) Problems {
 			return false
 		}
 		for _, u := range unknown {
-			if p.Path == u || strings.HasPrefix(p.Path, u+".") {
+			if hasPathPrefix(p.Path, u) {
 				return true
 			}
 		}
@@ -344,7 +360,7 @@ func (l *loaded) decodeSection(section string, c *Config) bool {
 		key, _ := json.Marshal(parts[i])
 		doc = "{" + string(key) + ":" + doc + "}"
 	}
-	return json.Unmarshal([]byte(doc), c) == nil
+	return decodeJSON([]byte(doc), c) == nil
 }
 
 // jsonnetProblem turns a Jsonnet error into a Problem: its first line is
@@ -355,13 +371,29 @@ func jsonnetProblem(name string, err error) Problem {
 	for _, l := range lines[1:] {
 		l = strings.TrimSpace(l)
 		if loc, _, _ := strings.Cut(l, "\t"); strings.Contains(loc, ":") && !strings.HasPrefix(loc, "Field") && !strings.HasPrefix(loc, "During") {
-			p.Pos = append(p.Pos, loc)
+			p.Pos = append(p.Pos, jsonnetPos(loc))
 		}
 	}
 	if len(p.Pos) == 0 {
-		p.Pos = []string{name}
+		p.Pos = []token.Pos{filePos(name)}
 	}
 	return p
+}
+
+// jsonnetLoc is a Jsonnet stack location that is one point: file:line:col.
+var jsonnetLoc = regexp.MustCompile(`^(.+):([0-9]+):([0-9]+)$`)
+
+// jsonnetPos is the position of a Jsonnet stack location. A range
+// (file:1:35-68, file:(1:2)-(3:4)) is kept as Jsonnet writes it, in the
+// file name of a position without a line.
+func jsonnetPos(loc string) token.Pos {
+	m := jsonnetLoc.FindStringSubmatch(loc)
+	if m == nil {
+		return filePos(loc)
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	return linePos(m[1], line, col)
 }
 
 // decode turns the validated value into a Config through its JSON form,
@@ -372,11 +404,19 @@ func decode(v cue.Value) (*Config, error) {
 		return nil, err
 	}
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&c); err != nil {
+	if err := decodeJSON(b, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeJSON decodes into c and refuses a field that Config does not
+// have: a field added to the CUE schema but not to its Go mirror is an
+// error here (and in TestConfigMirrorsSchema), never silently dropped.
+func decodeJSON(b []byte, c *Config) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(c)
 }
 
 // cueProblems converts CUE errors into Problems with hints from the schema's
@@ -389,12 +429,8 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			path = path[1:] // the schema's #Config
 		}
 		kind := cueKind(e)
-		p := Problem{
-			Kind:   kind,
-			Path:   strings.Join(path, "."),
-			Reason: friendly(kind, cueMessage(e)),
-			Hint:   s.hint(path),
-		}
+		p := ProblemAt(slices.Clip(path), kind, "", s.hint(path))
+		p.Reason = friendly(kind, cueMessage(e, p.Secret))
 		// A list element (resolver.1) says what its list wants.
 		for i := len(path) - 1; p.Hint == "" && i > 0; i-- {
 			if _, err := strconv.Atoi(path[i]); err != nil {
@@ -403,13 +439,11 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			p.Hint = s.hint(path[:i])
 		}
 		for _, pos := range cueerrors.Positions(e) {
-			if str := l.position(pos); str != "" && !slices.Contains(p.Pos, str) {
-				p.Pos = append(p.Pos, str)
-			}
+			p.Pos = addPos(p.Pos, l.position(pos))
 		}
 		// A missing field has no position of its own: point at the
 		// nearest enclosing struct the user wrote.
-		for q := p.Path; len(p.Pos) == 0 && q != ""; q = parentPath(q) {
+		for q := p.Path; len(p.Pos) == 0 && len(q) > 0; q = parentPath(q) {
 			p.Pos = l.locate(q)
 		}
 		out = append(out, p)
@@ -424,10 +458,11 @@ func (l *loaded) tidy(ps Problems) Problems {
 	byPath := map[string][]int{}
 	var order []string
 	for i, p := range ps {
-		if _, ok := byPath[p.Path]; !ok {
-			order = append(order, p.Path)
+		key := p.PathString()
+		if _, ok := byPath[key]; !ok {
+			order = append(order, key)
 		}
-		byPath[p.Path] = append(byPath[p.Path], i)
+		byPath[key] = append(byPath[key], i)
 	}
 	// A field whose default depends on an invalid one is only incomplete;
 	// saying so adds nothing to the real problem.
@@ -470,14 +505,14 @@ func (l *loaded) tidy(ps Problems) Problems {
 		}
 		if len(keep) == 0 && has[KindDisjunction] {
 			p := group[0]
-			p.Kind = KindInvalid
+			p.Kind = KindRefused
 			p.Reason = "this value is not allowed"
-			if vs := l.inputValues(path); len(vs) > 1 {
+			if vs := l.inputValues(p.Path, p.Secret); len(vs) > 1 {
 				// A field with a default that two inputs set differently.
 				p.Kind = KindConflict
-				p.Reason = fmt.Sprintf("conflicting values %s and %s: two inputs set this field", shorten(vs[0]), shorten(vs[1]))
+				p.Reason = fmt.Sprintf("conflicting values %s and %s: two inputs set this field", vs[0], vs[1])
 			} else if len(vs) == 1 {
-				p.Reason = shorten(vs[0]) + " is not allowed"
+				p.Reason = vs[0] + " is not allowed"
 			}
 			keep = append(keep, p)
 		}
@@ -488,11 +523,11 @@ func (l *loaded) tidy(ps Problems) Problems {
 	// a value refused as a whole when a field inside it says why.
 	return slices.DeleteFunc(out, func(p Problem) bool {
 		for _, q := range out {
-			inside := strings.HasPrefix(q.Path, p.Path+".")
-			if inside && (p.Kind == KindListLength || p.Kind == KindInvalid && strings.HasSuffix(p.Reason, " is not allowed")) {
+			inside := len(q.Path) > len(p.Path) && hasPathPrefix(q.Path, p.Path)
+			if inside && (p.Kind == KindListLength || p.Kind == KindRefused) {
 				return true
 			}
-			if q.Path == p.Path && p.Kind == KindConflict && q.Kind != KindConflict {
+			if slices.Equal(q.Path, p.Path) && p.Kind == KindConflict && q.Kind != KindConflict {
 				return true
 			}
 		}
@@ -500,50 +535,56 @@ func (l *loaded) tidy(ps Problems) Problems {
 	})
 }
 
-// inputValues shows the distinct values the inputs give at path.
-func (l *loaded) inputValues(path string) []string {
-	var out []string
+// inputValues shows the distinct values the inputs give at path,
+// shortened; a string at a secret path shows as <redacted>.
+func (l *loaded) inputValues(path []string, secret bool) []string {
+	var seen, out []string
 	for _, in := range l.inputs {
-		if v := in.LookupPath(configPath(path)); v.Exists() {
+		if v := in.LookupPath(cuePath(path)); v.Exists() {
 			s := fmt.Sprint(v)
 			if b, err := v.MarshalJSON(); err == nil {
 				s = string(b)
 			}
-			if !slices.Contains(out, s) {
-				out = append(out, s)
+			if slices.Contains(seen, s) {
+				continue
 			}
+			seen = append(seen, s)
+			if _, err := v.String(); err == nil && secret {
+				s = redacted
+			}
+			out = append(out, shorten(s))
 		}
 	}
 	return out
 }
 
-// position formats a source position if it is in the user's input.
-func (l *loaded) position(pos token.Pos) string {
+// position is pos if it is in the user's input, else token.NoPos. A
+// position in Jsonnet's output names the file only: its lines are not
+// the user's.
+func (l *loaded) position(pos token.Pos) token.Pos {
 	if !pos.IsValid() {
-		return ""
+		return token.NoPos
 	}
 	name := pos.Filename()
 	if !l.names[name] {
-		return ""
+		return token.NoPos
 	}
 	if l.noLine[name] {
-		return name + " (generated by Jsonnet; no line information)"
+		return filePos(name + " (generated by Jsonnet; no line information)")
 	}
-	return fmt.Sprintf("%s:%d:%d", name, pos.Line(), pos.Column())
+	return pos
 }
 
 // locate returns the input positions that set the value at a config path.
-func (l *loaded) locate(path string) []string {
-	var out []string
-	sel := configPath(path)
+func (l *loaded) locate(path []string) []token.Pos {
+	var out []token.Pos
+	sel := cuePath(path)
 	for _, in := range l.inputs {
 		v := in.LookupPath(sel)
 		if !v.Exists() {
 			continue
 		}
-		if str := l.position(v.Pos()); str != "" && !slices.Contains(out, str) {
-			out = append(out, str)
-		}
+		out = addPos(out, l.position(v.Pos()))
 	}
 	return out
 }
@@ -557,7 +598,7 @@ func (s *Schema) hint(path []string) string {
 		if _, err := strconv.Atoi(elem); err == nil {
 			next = v.LookupPath(cue.MakePath(cue.AnyIndex))
 		} else {
-			next = lookupField(v, elem)
+			next = fleetmerge.SchemaField(v, elem)
 		}
 		if !next.Exists() {
 			return ""
@@ -570,17 +611,6 @@ func (s *Schema) hint(path []string) string {
 	}
 	h, _ := a.String(0)
 	return h
-}
-
-// lookupField finds a schema field whether it is regular, optional,
-// required or only matched by a pattern.
-func lookupField(v cue.Value, name string) cue.Value {
-	for _, sel := range []cue.Selector{cue.Str(name), cue.Str(name).Optional(), cue.Str(name).Required(), cue.AnyString} {
-		if next := v.LookupPath(cue.MakePath(sel)); next.Exists() {
-			return next
-		}
-	}
-	return cue.Value{}
 }
 
 // friendly rewrites CUE's terser messages into plain words.
@@ -600,42 +630,6 @@ func friendly(kind Kind, msg string) string {
 	return msg
 }
 
-// redact removes every secret value from problem reasons. Errors must never
-// show a password, whatever CUE chose to quote.
-func redact(ps Problems, secrets map[string]Secret) Problems {
-	for i := range ps {
-		for _, s := range secrets {
-			if s.Value == "" {
-				continue
-			}
-			// Quoted, as CUE shows strings, always; bare only when long
-			// enough not to be an ordinary word of the message.
-			ps[i].Reason = strings.ReplaceAll(ps[i].Reason, strconv.Quote(s.Value), "<redacted>")
-			if len(s.Value) >= MinSecretLength {
-				ps[i].Reason = strings.ReplaceAll(ps[i].Reason, s.Value, "<redacted>")
-			}
-		}
-	}
-	return ps
-}
-
-// literalSecrets adds every literal string that any input writes at a
-// secret path, so that a conflict between two files cannot show either.
-func (l *loaded) literalSecrets(secrets map[string]Secret) map[string]Secret {
-	out := map[string]Secret{}
-	for k, v := range secrets {
-		out[k] = v
-	}
-	for i, in := range l.inputs {
-		for _, p := range l.secretPaths() {
-			if str, err := in.LookupPath(configPath(p)).String(); err == nil {
-				out[fmt.Sprintf("%s@%d", p, i)] = Secret{Value: str}
-			}
-		}
-	}
-	return out
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -645,12 +639,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// configPath turns a config path as Problems print it ("valkey.users.0.password")
-// into a CUE path, with numeric elements as list indices.
-func configPath(p string) cue.Path {
+// configPath turns a dotted config path ("valkey.users.0.password") into
+// a CUE path, with numeric elements as list indices.
+func configPath(p string) cue.Path { return cuePath(splitPath(p)) }
+
+// cuePath turns a problem's path into a CUE path, with list indices as
+// indices.
+func cuePath(p []string) cue.Path {
 	var sels []cue.Selector
-	for _, elem := range strings.Split(p, ".") {
-		if i, err := strconv.Atoi(elem); err == nil {
+	for _, elem := range p {
+		if i, err := index(elem); err == nil {
 			sels = append(sels, cue.Index(i))
 		} else {
 			sels = append(sels, cue.Str(elem))
@@ -663,7 +661,7 @@ func configPath(p string) cue.Path {
 // and column: CUE's JSON reader says only that it is invalid. Go's own
 // decoder gives the reason and the byte offset.
 func jsonSyntaxProblem(name string, data []byte, cueProbs Problems) Problem {
-	p := Problem{Kind: KindSyntax, Reason: "invalid JSON", Pos: []string{name}}
+	p := Problem{Kind: KindSyntax, Reason: "invalid JSON", Pos: []token.Pos{filePos(name)}}
 	if len(cueProbs) > 0 {
 		p.Reason, p.Pos = cueProbs[0].Reason, cueProbs[0].Pos
 	}
@@ -680,7 +678,7 @@ func jsonSyntaxProblem(name string, data []byte, cueProbs Problems) Problem {
 		}
 		// The offset is just past the offending byte.
 		p.Reason = "invalid JSON: " + se.Error()
-		p.Pos = []string{fmt.Sprintf("%s:%d:%d", name, line, max(1, col-1))}
+		p.Pos = []token.Pos{linePos(name, line, max(1, col-1))}
 	}
 	return p
 }
@@ -705,5 +703,5 @@ func yamlSyntaxProblem(name string, data []byte, cueProbs Problems) Problems {
 	pos := tk.Position
 	msg := strings.ReplaceAll(ye.GetMessage(), "\t", `\t`) // a tab, shown
 	return Problems{{Kind: KindSyntax, Reason: "invalid YAML: " + msg,
-		Pos: []string{fmt.Sprintf("%s:%d:%d", name, pos.Line, pos.Column)}}}
+		Pos: []token.Pos{linePos(name, pos.Line, pos.Column)}}}
 }

@@ -124,8 +124,19 @@ func TestProblemsAreSortedAndUnique(t *testing.T) {
 			t.Errorf("duplicate: %s", ps[i])
 		}
 	}
-	if comparePath("valkey.users.2.x", "valkey.users.10.x") >= 0 {
-		t.Error("list indices must sort numerically")
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"valkey.users.2.x", "valkey.users.10.x", -1},
+		{"valkey.users.10.x", "valkey.users.2.x", 1},
+		{"a.2a", "a.10", 1}, // "2a" is a name, not the index 2
+		{"a.2", "a.2.b", -1},
+		{"a.-1", "a.1", -1}, // a name, ordered as text
+	} {
+		if got := comparePath(splitPath(tc.a), splitPath(tc.b)); got != tc.want {
+			t.Errorf("comparePath(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // the same zone list on every machine
+
+	"cuelang.org/go/cue/token"
 )
 
 // locator returns the input positions of a config path.
-type locator func(path string) []string
+type locator func(path []string) []token.Pos
 
 // rule is a check that needs Go, and the config sections it reads.
 type rule struct {
@@ -57,8 +59,8 @@ var rules = []rule{
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
-		for _, p := range checkValkey(c, func(string) []string { return nil }) {
-			add(p.Path, p.Reason, p.Hint)
+		for _, p := range checkValkey(c, func([]string) []token.Pos { return nil }) {
+			add(p.PathString(), p.Reason, p.Hint)
 		}
 	}},
 }
@@ -67,7 +69,7 @@ var rules = []rule{
 func checkRules(c *Config, at locator) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
-		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: at(path)})
+		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, at(splitPath(path))...))
 	}
 	for _, r := range rules {
 		r.check(c, add)
@@ -81,7 +83,7 @@ func checkRules(c *Config, at locator) Problems {
 func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
-		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, l.locate(splitPath(path))...))
 	}
 	for _, r := range rules {
 		var c Config

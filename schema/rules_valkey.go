@@ -43,7 +43,7 @@ type serviceUser struct {
 func checkValkey(c *Config, at locator) Problems {
 	var ps Problems
 	add := func(path, reason, hint string) {
-		ps = append(ps, Problem{Path: path, Reason: reason, Hint: hint, Pos: at(path)})
+		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, at(splitPath(path))...))
 	}
 
 	// One line per user: Valkey refuses a file that names a user twice,

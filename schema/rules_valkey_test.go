@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // seedRules is the seed Ansible role's rule string for the Immich user.
@@ -36,7 +36,7 @@ func problems(t *testing.T, extra ...string) schema.Problems {
 func find(ps schema.Problems, path string, parts ...string) *schema.Problem {
 next:
 	for i, p := range ps {
-		if p.Path != path {
+		if p.PathString() != path {
 			continue
 		}
 		for _, s := range parts {
@@ -101,7 +101,7 @@ func TestValkeySeedRulesRejected(t *testing.T) {
 		if !strings.Contains(p.Hint, wantHint) {
 			t.Errorf("%s: hint %q lacks the reordered rules %s", path, p.Hint, wantHint)
 		}
-		if len(p.Pos) != 1 || !strings.HasPrefix(p.Pos[0], "extra0.cue:1:") {
+		if len(p.Pos) != 1 || p.Pos[0].Filename() != "extra0.cue" || p.Pos[0].Line() != 1 {
 			t.Errorf("%s: positions %v, want extra0.cue:1:*", path, p.Pos)
 		}
 	}

@@ -27,7 +27,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			continue // a missing required field is reported by validation
 		}
 		bad := func(reason, hint string) {
-			probs = append(probs, Problem{Path: path, Reason: reason, Hint: hint, Pos: l.locate(path)})
+			probs = append(probs, ProblemAt(splitPath(path), KindSecret, reason, hint, l.locate(splitPath(path))...))
 		}
 		var s Secret
 		if str, err := v.String(); err == nil {

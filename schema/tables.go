@@ -3,10 +3,10 @@ package schema
 import (
 	"fmt"
 
-	"cuelang.org/go/cue"
-	"path"
 	"strconv"
 	"strings"
+
+	"cuelang.org/go/cue"
 )
 
 // This file holds the domain facts that several parts of immich-render
@@ -23,15 +23,28 @@ type SecretField struct {
 	// at /run/secrets/<name>), its file under <projectDir>/secrets/, and
 	// the _FILE variable that points Immich at it.
 	ComposeSecret, File, EnvFile string
+
+	// in gives the secrets of a configuration at this field, one per
+	// list element where Path has a "*".
+	in func(*Config) []*Secret
 }
 
 // SecretFields lists every secret of a configuration. Resolution,
 // redaction of messages, the compose secrets and their files all read it.
 var SecretFields = []SecretField{
-	{Path: "immich.postgres.password", ComposeSecret: "immich_db_password", File: "db_password", EnvFile: "DB_PASSWORD_FILE"},
-	{Path: "immich.valkey.password", ComposeSecret: "immich_redis_password", File: "redis_password", EnvFile: "REDIS_PASSWORD_FILE"},
-	{Path: "valkey.adminPassword"},
-	{Path: "valkey.users.*.password"},
+	{Path: "immich.postgres.password", ComposeSecret: "immich_db_password", File: "db_password", EnvFile: "DB_PASSWORD_FILE",
+		in: func(c *Config) []*Secret { return []*Secret{&c.Immich.Postgres.Password} }},
+	{Path: "immich.valkey.password", ComposeSecret: "immich_redis_password", File: "redis_password", EnvFile: "REDIS_PASSWORD_FILE",
+		in: func(c *Config) []*Secret { return []*Secret{&c.Immich.Valkey.Password} }},
+	{Path: "valkey.adminPassword",
+		in: func(c *Config) []*Secret { return []*Secret{&c.Valkey.AdminPassword} }},
+	{Path: "valkey.users.*.password", in: func(c *Config) []*Secret {
+		out := make([]*Secret, len(c.Valkey.Users))
+		for i := range c.Valkey.Users {
+			out[i] = &c.Valkey.Users[i].Password
+		}
+		return out
+	}},
 }
 
 // ContainerPath is where immich-server reads the secret.
@@ -78,15 +91,40 @@ func secretPathsIn(v cue.Value) []string {
 	})
 }
 
-// isSecretPath reports whether a config path (valkey.users.3.password)
-// is a secret field.
-func isSecretPath(p string) bool {
+// isSecretPath reports whether a config path (valkey users 3 password),
+// or a fleet path to one (hosts nas001 valkey ...; defaults valkey ...),
+// is a secret field. The fields of a reference ({env: NAME}) are not
+// secrets: they say where the secret is.
+func isSecretPath(p []string) bool {
+	switch {
+	case len(p) > 2 && p[0] == fleetHosts:
+		p = p[2:]
+	case len(p) > 1 && p[0] == fleetDefaults:
+		p = p[1:]
+	}
 	for _, f := range SecretFields {
-		if ok, _ := path.Match(f.Path, p); ok && strings.Count(f.Path, ".") == strings.Count(p, ".") {
+		pattern := splitPath(f.Path)
+		if len(p) != len(pattern) {
+			continue
+		}
+		match := true
+		for i, elem := range pattern {
+			if elem != p[i] && (elem != "*" || !isIndex(p[i])) {
+				match = false
+				break
+			}
+		}
+		if match {
 			return true
 		}
 	}
 	return false
+}
+
+// isIndex reports whether a path element is a list index.
+func isIndex(elem string) bool {
+	_, err := index(elem)
+	return err == nil
 }
 
 // SettingsContainerPath is where immich-server reads immich.settings.

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue"
 
 	"github.com/immich-render/immich-render/internal/editdist"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
 
 // unknownFields reports every field of an input that the schema does not
@@ -40,7 +41,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				if schema.Allows(cue.Str(label)) {
 					continue // an open struct (settings) or a key its pattern allows
 				}
-				prob := Problem{Kind: KindUnknownField, Path: strings.Join(p, "."), Pos: []string{l.position(it.Value().Pos())}}
+				prob := ProblemAt(p, KindUnknownField, "", "", l.position(it.Value().Pos()))
 				if len(known) == 0 {
 					// A map such as environment, whose keys follow a pattern.
 					prob.Reason = fmt.Sprintf("%q is not a valid name here", label)
@@ -55,7 +56,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				out = append(out, prob)
 				continue
 			}
-			walk(it.Value(), lookupField(schema, label), p)
+			walk(it.Value(), fleetmerge.SchemaField(schema, label), p)
 		}
 	}
 	walk(in, s.config, nil)

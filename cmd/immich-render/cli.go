@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/pipeline"
 	"github.com/immich-render/immich-render/schema"
 )
@@ -28,7 +29,33 @@ const (
 )
 
 // usageError is a command-line mistake: exit 2 with a hint.
-type usageError = pipeline.UsageError
+type usageError struct{ Msg string }
+
+func (e usageError) Error() string { return e.Msg }
+
+// asUsage words, in the command line's terms, a library error that means
+// the command was called wrongly rather than the configuration is wrong.
+func asUsage(err error) (usageError, bool) {
+	var uerr usageError
+	var overlap *pipeline.OverlapError
+	var unknown *schema.UnknownHostsError
+	switch {
+	case errors.As(err, &uerr):
+		return uerr, true
+	case errors.As(err, &overlap):
+		return usageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: keep the secrets directory apart, and out of git", overlap.Out, overlap.SecretsOut)}, true
+	case errors.Is(err, schema.ErrHostsOnSite):
+		return usageError{"--host works with a fleet configuration (top-level hosts:); this one is a single site"}, true
+	case errors.As(err, &unknown):
+		what := "no host"
+		if len(unknown.Unknown) > 1 {
+			what = "no hosts"
+		}
+		return usageError{fmt.Sprintf("--host %s: the configuration has %s of that name; its hosts are %s",
+			strings.Join(unknown.Unknown, ", "), what, pipeline.ListHosts(unknown.Known, pipeline.MaxHostsListed))}, true
+	}
+	return usageError{}, false
+}
 
 // Main runs the command line and returns the exit code; main only exits.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -43,17 +70,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	var probs schema.Problems
-	var uerr usageError
+	uerr, isUsage := asUsage(err)
 	switch {
 	case errors.As(err, &probs):
 		fmt.Fprintln(stderr, probs.Error())
 		fmt.Fprintf(stderr, "immich-render: %s in the configuration; nothing was written\n", plural(len(probs), "problem"))
 		return exitInvalid
-	case errors.As(err, &uerr):
+	case isUsage:
 		fmt.Fprintf(stderr, "immich-render: %s\n", uerr.Msg)
 		fmt.Fprintln(stderr, "Run 'immich-render --help' for usage.")
 		return exitInvalid
 	default:
+		var notOwned *output.NotOwnedError
+		if errors.As(err, &notOwned) {
+			fmt.Fprintf(stderr, "immich-render: %s\n", notOwned.Explain("pass --force"))
+			return exitIO
+		}
 		fmt.Fprintf(stderr, "immich-render: %v\n", err)
 		return exitIO
 	}

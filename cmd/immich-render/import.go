@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/immich-render/immich-render/internal/ansible"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // defineImport is 'immich-render import ansible'.
@@ -48,11 +49,9 @@ func runImport(source string, o importOptions, stderr io.Writer) (int, error) {
 		passwords = append(passwords, pw)
 	}
 	res, err := ansible.Import(ansible.Options{Inventory: o.inventory, Hosts: o.hosts, Vault: ansible.NewVault(passwords...)})
-	var probs ansible.Problems
+	var probs schema.Problems
 	if errors.As(err, &probs) {
-		for _, p := range probs {
-			fmt.Fprintf(stderr, "immich-render: %s\n", p.Error())
-		}
+		fmt.Fprintln(stderr, probs.Error())
 		fmt.Fprintf(stderr, "immich-render: %s in the inventory; nothing was written\n", plural(len(probs), "problem"))
 		return exitInvalid, nil
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -32,7 +30,7 @@ func defineVet(fs *pflag.FlagSet) runFunc {
 			return 0, err
 		}
 		opt.AllowUnresolved = !*requireSecrets
-		dep, err := schema.LoadDeployment(inputs, opt, schema.Selection{})
+		dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 		var probs schema.Problems
 		if *format == "json" && errors.As(err, &probs) {
 			return exitInvalid, writeJSON(stdout, vetResult{Valid: false, Problems: problemsJSON(probs), Unresolved: []unresolvedJSON{}})
@@ -101,35 +99,14 @@ type positionJSON struct {
 func problemsJSON(probs schema.Problems) []problemJSON {
 	out := make([]problemJSON, 0, len(probs))
 	for _, p := range probs {
-		j := problemJSON{Path: p.Path, Kind: p.Kind.String(), Reason: p.Reason, Hint: p.Hint, Positions: []positionJSON{}}
+		j := problemJSON{Path: p.PathString(), Kind: p.Kind.String(), Reason: p.Reason, Hint: p.Hint, Positions: []positionJSON{}}
 		for _, pos := range p.Pos {
-			j.Positions = append(j.Positions, parsePosition(pos))
+			pp := pos.Position()
+			j.Positions = append(j.Positions, positionJSON{File: pp.Filename, Line: pp.Line, Column: pp.Column})
 		}
 		out = append(out, j)
 	}
 	return out
-}
-
-// parsePosition splits "file:line:col" (or "file:line", or "file").
-func parsePosition(s string) positionJSON {
-	parts := strings.Split(s, ":")
-	var nums []int
-	for len(parts) > 1 && len(nums) < 2 {
-		n, err := strconv.Atoi(parts[len(parts)-1])
-		if err != nil {
-			break
-		}
-		nums = append([]int{n}, nums...)
-		parts = parts[:len(parts)-1]
-	}
-	p := positionJSON{File: strings.Join(parts, ":")}
-	if len(nums) > 0 {
-		p.Line = nums[0]
-	}
-	if len(nums) > 1 {
-		p.Column = nums[1]
-	}
-	return p
 }
 
 // writeJSON prints v as indented JSON with a final newline.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/immich-render/immich-render/internal/ansible"
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/internal/valkeytest"
 	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/schema"
-	"github.com/immich-render/immich-render/internal/valkeytest"
 )
 
 // loadEnv reads immich.secrets.env the way the README says to load it:

@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/immich-render/immich-render/schema"
 )
 
 // Options are the command line of 'immich-render import ansible'.
@@ -55,13 +57,13 @@ func Import(opt Options) (*Result, error) {
 	if len(hosts) == 0 {
 		hosts = inv.Hosts()
 		if len(hosts) == 0 {
-			return nil, Problems{{Pos: Pos{File: opt.Inventory}, Msg: "the inventory has no hosts"}}
+			return nil, schema.Problems{problem(Pos{File: opt.Inventory}, "", "the inventory has no hosts")}
 		}
 	}
-	var ps Problems
+	var ps schema.Problems
 	for _, h := range hosts {
 		if !inv.Has(h) {
-			ps = append(ps, Problem{Pos: Pos{File: opt.Inventory}, Msg: fmt.Sprintf("host %s is not in the inventory (its hosts: %s)", h, strings.Join(inv.Hosts(), ", "))})
+			ps = append(ps, problem(Pos{File: opt.Inventory}, "", fmt.Sprintf("host %s is not in the inventory (its hosts: %s)", h, strings.Join(inv.Hosts(), ", "))))
 		}
 	}
 	if len(ps) > 0 {
@@ -73,7 +75,7 @@ func Import(opt Options) (*Result, error) {
 	for _, h := range hosts {
 		vars, err := inv.Vars(h)
 		if err != nil {
-			var vps Problems
+			var vps schema.Problems
 			if errors.As(err, &vps) {
 				ps = append(ps, vps...)
 				continue
@@ -144,10 +146,12 @@ func Import(opt Options) (*Result, error) {
 	return res, nil
 }
 
-func dedupe(ps Problems) Problems {
-	var out Problems
+func dedupe(ps schema.Problems) schema.Problems {
+	var out schema.Problems
+	seen := map[string]bool{}
 	for _, p := range ps {
-		if !slices.Contains(out, p) {
+		if s := p.String(); !seen[s] {
+			seen[s] = true
 			out = append(out, p)
 		}
 	}

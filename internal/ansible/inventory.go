@@ -12,38 +12,24 @@ import (
 	"strconv"
 	"strings"
 
+	"cuelang.org/go/cue/token"
+
+	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
 
-// Problem is something wrong with the inventory, at a file and line.
-type Problem struct {
-	Pos Pos
-	Var string // the variable concerned, or ""
-	Msg string
-}
-
-func (p Problem) Error() string {
-	var b strings.Builder
-	b.WriteString(p.Pos.String())
-	b.WriteString(": ")
-	if p.Var != "" {
-		b.WriteString(p.Var)
-		b.WriteString(": ")
+// problem is something wrong with the inventory, at a place in it and
+// about a variable (or "" for none), reported as the configuration's
+// problems are.
+func problem(at Pos, variable, msg string) schema.Problem {
+	p := schema.Problem{Kind: schema.KindInvalid, Reason: msg, Pos: []token.Pos{at.token()}}
+	if variable != "" {
+		p.Path = []string{variable}
 	}
-	b.WriteString(p.Msg)
-	return b.String()
+	return p
 }
 
-// Problems are every problem found; the import writes nothing then.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.Error()
-	}
-	return strings.Join(s, "\n")
-}
+func ptr(p schema.Problem) *schema.Problem { return &p }
 
 // Group is an inventory group with the variables its inventory file sets.
 type Group struct {
@@ -86,11 +72,11 @@ func Load(source string, vault *Vault) (*Inventory, error) {
 	st, err := os.Stat(source)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, Problems{{Pos: Pos{File: source}, Msg: "the inventory does not exist"}}
+			return nil, schema.Problems{problem(Pos{File: source}, "", "the inventory does not exist")}
 		}
 		return nil, err
 	}
-	var ps Problems
+	var ps schema.Problems
 	if st.IsDir() {
 		inv.baseDir = source
 		var files []string
@@ -176,15 +162,15 @@ func (inv *Inventory) addChild(parent, child string) {
 }
 
 // readSource reads a file, decrypting it when it is a vault.
-func (inv *Inventory) readSource(path string) ([]byte, *Problem) {
+func (inv *Inventory) readSource(path string) ([]byte, *schema.Problem) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Problem{Pos: Pos{File: path}, Msg: "cannot read: " + pathErr(err).Error()}
+		return nil, ptr(problem(Pos{File: path}, "", "cannot read: "+pathErr(err).Error()))
 	}
 	if IsVault(data) {
 		plain, err := inv.vault.Decrypt(data)
 		if err != nil {
-			return nil, &Problem{Pos: Pos{File: path, Line: 1}, Msg: "this file " + err.Error()}
+			return nil, ptr(problem(Pos{File: path, Line: 1, Col: 1}, "", "this file "+err.Error()))
 		}
 		return plain, nil
 	}
@@ -194,10 +180,10 @@ func (inv *Inventory) readSource(path string) ([]byte, *Problem) {
 // parseFile parses one inventory file: YAML when its extension says so or
 // its content is a YAML mapping, INI otherwise (Ansible tries its yaml
 // plugin before its ini plugin).
-func (inv *Inventory) parseFile(path string) Problems {
+func (inv *Inventory) parseFile(path string) schema.Problems {
 	data, p := inv.readSource(path)
 	if p != nil {
-		return Problems{*p}
+		return schema.Problems{*p}
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	var doc yaml.Node
@@ -208,7 +194,7 @@ func (inv *Inventory) parseFile(path string) Problems {
 	}
 	if isYAML {
 		if yerr != nil {
-			return Problems{yamlProblem(path, yerr)}
+			return schema.Problems{yamlProblem(path, yerr)}
 		}
 		return inv.parseYAML(path, &doc)
 	}
@@ -217,26 +203,26 @@ func (inv *Inventory) parseFile(path string) Problems {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlProblem(path string, err error) Problem {
+func yamlProblem(path string, err error) schema.Problem {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return Problem{Pos: Pos{path, n}, Msg: "not valid YAML: " + m[2]}
+		return problem(Pos{path, n, 1}, "", "not valid YAML: "+m[2])
 	}
-	return Problem{Pos: Pos{File: path}, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return problem(Pos{File: path}, "", "not valid YAML: "+strings.TrimPrefix(msg, "yaml: "))
 }
 
 // parseYAML reads Ansible's YAML inventory: top-level groups, each with
 // hosts, vars and children.
-func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
+func (inv *Inventory) parseYAML(path string, doc *yaml.Node) schema.Problems {
 	if len(doc.Content) == 0 {
 		return nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return Problems{{Pos: Pos{path, root.Line}, Msg: "a YAML inventory is a mapping of groups, such as all: {hosts: ..., children: ...}"}}
+		return schema.Problems{problem(Pos{path, root.Line, root.Column}, "", "a YAML inventory is a mapping of groups, such as all: {hosts: ..., children: ...}")}
 	}
-	var ps Problems
+	var ps schema.Problems
 	var walkGroup func(name string, n *yaml.Node)
 	walkGroup = func(name string, n *yaml.Node) {
 		inv.group(name)
@@ -244,7 +230,7 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			ps = append(ps, Problem{Pos: Pos{path, n.Line}, Msg: fmt.Sprintf("group %s: want a mapping with hosts, vars and children", name)})
+			ps = append(ps, problem(Pos{path, n.Line, n.Column}, "", fmt.Sprintf("group %s: want a mapping with hosts, vars and children", name)))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -255,14 +241,14 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 			switch key.Value {
 			case "hosts":
 				if val.Kind != yaml.MappingNode {
-					ps = append(ps, Problem{Pos: Pos{path, val.Line}, Msg: fmt.Sprintf("group %s: hosts must be a mapping of host names", name)})
+					ps = append(ps, problem(Pos{path, val.Line, val.Column}, "", fmt.Sprintf("group %s: hosts must be a mapping of host names", name)))
 					continue
 				}
 				for j := 0; j+1 < len(val.Content); j += 2 {
 					hk, hv := val.Content[j], val.Content[j+1]
 					names, err := expandHostPattern(hk.Value)
 					if err != nil {
-						ps = append(ps, Problem{Pos: Pos{path, hk.Line}, Msg: err.Error()})
+						ps = append(ps, problem(Pos{path, hk.Line, hk.Column}, "", err.Error()))
 						continue
 					}
 					vars, perr := inv.yamlVars(path, hv)
@@ -273,7 +259,7 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 					for _, hn := range names {
 						h := inv.addHost(name, hn.name)
 						if hn.port != "" {
-							h.Vars["ansible_port"] = &Value{Kind: Int, Int: atoi(hn.port), Pos: Pos{path, hk.Line}}
+							h.Vars["ansible_port"] = &Value{Kind: Int, Int: atoi(hn.port), Pos: Pos{path, hk.Line, hk.Column}}
 						}
 						for k, v := range vars {
 							h.Vars[k] = v
@@ -292,7 +278,7 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 				}
 			case "children":
 				if val.Kind != yaml.MappingNode {
-					ps = append(ps, Problem{Pos: Pos{path, val.Line}, Msg: fmt.Sprintf("group %s: children must be a mapping of groups", name)})
+					ps = append(ps, problem(Pos{path, val.Line, val.Column}, "", fmt.Sprintf("group %s: children must be a mapping of groups", name)))
 					continue
 				}
 				for j := 0; j+1 < len(val.Content); j += 2 {
@@ -300,7 +286,7 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 					walkGroup(val.Content[j].Value, val.Content[j+1])
 				}
 			default:
-				ps = append(ps, Problem{Pos: Pos{path, key.Line}, Msg: fmt.Sprintf("group %s: unknown key %q; a group has hosts, vars and children", name, key.Value)})
+				ps = append(ps, problem(Pos{path, key.Line, key.Column}, "", fmt.Sprintf("group %s: unknown key %q; a group has hosts, vars and children", name, key.Value)))
 			}
 		}
 	}
@@ -317,17 +303,17 @@ func (inv *Inventory) parseYAML(path string, doc *yaml.Node) Problems {
 func atoi(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
 
 // yamlVars converts a mapping of variables.
-func (inv *Inventory) yamlVars(path string, n *yaml.Node) (map[string]*Value, *Problem) {
+func (inv *Inventory) yamlVars(path string, n *yaml.Node) (map[string]*Value, *schema.Problem) {
 	out := map[string]*Value{}
 	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
 		return out, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, &Problem{Pos: Pos{path, n.Line}, Msg: "variables must be a mapping of names to values"}
+		return nil, ptr(problem(Pos{path, n.Line, n.Column}, "", "variables must be a mapping of names to values"))
 	}
 	v, err := yamlValue(n, path)
 	if err != nil {
-		return nil, &Problem{Pos: Pos{File: path}, Msg: err.Error()}
+		return nil, ptr(problem(Pos{File: path}, "", err.Error()))
 	}
 	for k, e := range v.Map {
 		out[k] = e
@@ -343,11 +329,11 @@ var (
 // parseINI reads Ansible's INI inventory: [group], [group:vars] and
 // [group:children] sections, hosts with inline key=value variables, and
 // hosts before any section in "ungrouped".
-func (inv *Inventory) parseINI(path, text string) Problems {
-	var ps Problems
+func (inv *Inventory) parseINI(path, text string) schema.Problems {
+	var ps schema.Problems
 	group, state := "ungrouped", "hosts"
 	for i, raw := range strings.Split(text, "\n") {
-		pos := Pos{path, i + 1}
+		pos := Pos{path, i + 1, 1}
 		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == ';' || line[0] == '#' {
 			continue
@@ -355,14 +341,14 @@ func (inv *Inventory) parseINI(path, text string) Problems {
 		if line[0] == '[' {
 			m := iniSection.FindStringSubmatch(line)
 			if m == nil {
-				ps = append(ps, Problem{Pos: pos, Msg: fmt.Sprintf("invalid section %q", line)})
+				ps = append(ps, problem(pos, "", fmt.Sprintf("invalid section %q", line)))
 				continue
 			}
 			group, state = m[1], cmp.Or(m[2], "hosts")
 			switch state {
 			case "hosts", "vars", "children":
 			default:
-				ps = append(ps, Problem{Pos: pos, Msg: fmt.Sprintf("section [%s:%s] has unknown type %q; want vars or children", group, state, state)})
+				ps = append(ps, problem(pos, "", fmt.Sprintf("section [%s:%s] has unknown type %q; want vars or children", group, state, state)))
 				continue
 			}
 			inv.group(group)
@@ -377,7 +363,7 @@ func (inv *Inventory) parseINI(path, text string) Problems {
 		case "vars":
 			k, v, ok := strings.Cut(line, "=")
 			if !ok {
-				ps = append(ps, Problem{Pos: pos, Msg: fmt.Sprintf("expected key=value in [%s:vars], got %q", group, line)})
+				ps = append(ps, problem(pos, "", fmt.Sprintf("expected key=value in [%s:vars], got %q", group, line)))
 				continue
 			}
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
@@ -385,7 +371,7 @@ func (inv *Inventory) parseINI(path, text string) Problems {
 		case "children":
 			m := iniGroup.FindStringSubmatch(line)
 			if m == nil {
-				ps = append(ps, Problem{Pos: pos, Msg: fmt.Sprintf("invalid group name %q in [%s:children]", line, group)})
+				ps = append(ps, problem(pos, "", fmt.Sprintf("invalid group name %q in [%s:children]", line, group)))
 				continue
 			}
 			if all := inv.groups["all"]; slices.Contains(all.Children, m[1]) {
@@ -399,7 +385,7 @@ func (inv *Inventory) parseINI(path, text string) Problems {
 		default:
 			tokens, err := shlexSplit(line)
 			if err != nil {
-				ps = append(ps, Problem{Pos: pos, Msg: err.Error()})
+				ps = append(ps, problem(pos, "", err.Error()))
 				continue
 			}
 			if len(tokens) == 0 {
@@ -407,14 +393,14 @@ func (inv *Inventory) parseINI(path, text string) Problems {
 			}
 			names, err := expandHostPattern(tokens[0])
 			if err != nil {
-				ps = append(ps, Problem{Pos: pos, Msg: err.Error()})
+				ps = append(ps, problem(pos, "", err.Error()))
 				continue
 			}
 			vars := map[string]*Value{}
 			for _, t := range tokens[1:] {
 				k, v, ok := strings.Cut(t, "=")
 				if !ok {
-					ps = append(ps, Problem{Pos: pos, Msg: fmt.Sprintf("expected key=value host variable, got %q", t)})
+					ps = append(ps, problem(pos, "", fmt.Sprintf("expected key=value host variable, got %q", t)))
 					continue
 				}
 				vars[k] = pyLiteral(v, pos)
@@ -662,7 +648,7 @@ func (inv *Inventory) Vars(host string) (map[string]*Value, error) {
 	for _, g := range groups {
 		merge(g.Vars)
 	}
-	var ps Problems
+	var ps schema.Problems
 	load := func(dir, name string) {
 		m, p := inv.varsFiles(filepath.Join(inv.baseDir, dir), name)
 		ps = append(ps, p...)
@@ -682,7 +668,7 @@ func (inv *Inventory) Vars(host string) (map[string]*Value, error) {
 
 // varsFiles loads dir/name, dir/name.yml, .yaml or .json (the first that
 // exists), or every file under the directory dir/name in sorted order.
-func (inv *Inventory) varsFiles(dir, name string) (map[string]*Value, Problems) {
+func (inv *Inventory) varsFiles(dir, name string) (map[string]*Value, schema.Problems) {
 	var files []string
 	for _, ext := range []string{"", ".yml", ".yaml", ".json"} {
 		p := filepath.Join(dir, name+ext)
@@ -698,7 +684,7 @@ func (inv *Inventory) varsFiles(dir, name string) (map[string]*Value, Problems) 
 		break
 	}
 	out := map[string]*Value{}
-	var ps Problems
+	var ps schema.Problems
 	for _, f := range files {
 		data, p := inv.readSource(f)
 		if p != nil {

@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -9,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/valkeyacl"
+	"github.com/immich-render/immich-render/schema"
 )
 
 // field is one configuration field the import sets, with where its value
@@ -36,7 +37,7 @@ type hostImport struct {
 	warnings []string
 	todo     []string       // values left for the user, for the file's header
 	resolved map[string]any // role variable -> value used, for the oracle test
-	problems Problems
+	problems schema.Problems
 }
 
 // scalar role variables and where they go.
@@ -107,16 +108,16 @@ func importHost(invName string, groups []string, vars map[string]*Value, vault *
 			hi.todo = append(hi.todo, fmt.Sprintf("%s at %s: %s", name, c.Pos, c.Expr))
 			hi.warnings = append(hi.warnings, c.Error())
 		default:
-			if p, ok := err.(Problem); ok {
-				hi.problems = append(hi.problems, p)
+			if ps := (schema.Problems)(nil); errors.As(err, &ps) {
+				hi.problems = append(hi.problems, ps...)
 			} else {
-				hi.problems = append(hi.problems, Problem{Pos: vars[name].Pos, Var: name, Msg: err.Error()})
+				hi.problems = append(hi.problems, problem(vars[name].Pos, name, err.Error()))
 			}
 		}
 		return nil
 	}
 	bad := func(name string, v *Value, want string) {
-		hi.problems = append(hi.problems, Problem{Pos: v.Pos, Var: name, Msg: fmt.Sprintf("is %s; want %s", v.Kind, want)})
+		hi.problems = append(hi.problems, problem(v.Pos, name, fmt.Sprintf("is %s; want %s", v.Kind, want)))
 	}
 	from := func(name string, v *Value) string { return fmt.Sprintf("%s at %s", name, v.Pos) }
 
@@ -362,7 +363,7 @@ func (hi *hostImport) acl(get func(string) *Value, bad func(string, *Value, stri
 			}
 		}
 		if name == nil {
-			hi.problems = append(hi.problems, Problem{Pos: u.Pos, Var: label, Msg: "has no username"})
+			hi.problems = append(hi.problems, problem(u.Pos, label, "has no username"))
 			continue
 		}
 		at := func(k string, e *Value) string { return fmt.Sprintf("%s.%s at %s", label, k, e.Pos) }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/immich-render/immich-render/schema"
 )
 
 // errComplex marks a value that is more than plain variable references
@@ -60,7 +62,7 @@ func (r *resolver) Lookup(name string) (*Value, error) {
 		return nil, nil
 	}
 	if slices.Contains(r.active, name) {
-		return nil, Problem{Pos: raw.Pos, Var: name, Msg: fmt.Sprintf("recursive loop: %s refers back to itself", strings.Join(append(r.active, name), " -> "))}
+		return nil, schema.Problems{problem(raw.Pos, name, fmt.Sprintf("recursive loop: %s refers back to itself", strings.Join(append(r.active, name), " -> ")))}
 	}
 	r.active = append(r.active, name)
 	v, err := r.resolve(name, raw)
@@ -77,7 +79,7 @@ func (r *resolver) resolve(name string, v *Value) (*Value, error) {
 	case v.Vault != nil:
 		plain, err := r.vault.Decrypt(v.Vault)
 		if err != nil {
-			return nil, Problem{Pos: v.Pos, Var: name, Msg: "the value " + err.Error()}
+			return nil, schema.Problems{problem(v.Pos, name, "the value "+err.Error())}
 		}
 		return &Value{Kind: String, Str: string(plain), Pos: v.Pos, Secret: true}, nil
 	case v.Kind == String && !v.Unsafe && strings.Contains(v.Str, "{"):
@@ -165,7 +167,7 @@ func (r *resolver) template(name string, v *Value) (*Value, error) {
 			if strings.HasPrefix(ref, "ansible_") || slices.Contains(runtimeVars, ref) {
 				return nil, errComplex{v.Pos, fmt.Sprintf("%s %q (%s is known only while a play runs)", name, s, ref)}
 			}
-			return nil, Problem{Pos: v.Pos, Var: name, Msg: fmt.Sprintf("refers to %s, which is not defined for this host", ref)}
+			return nil, schema.Problems{problem(v.Pos, name, fmt.Sprintf("refers to %s, which is not defined for this host", ref))}
 		}
 		secret = secret || val.Secret
 		if before != "" {

@@ -7,13 +7,26 @@ import (
 	"strconv"
 	"strings"
 
+	"cuelang.org/go/cue/token"
+
+	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
 
 // Pos is where a value was written: a file and a line (0 when unknown).
 type Pos struct {
 	File string
-	Line int
+	Line int // from 1; 0 for the whole file
+	Col  int // from 1; 0 when only the line is known
+}
+
+// token is the position as problems carry it: a line without a column
+// is its first column.
+func (p Pos) token() token.Pos {
+	if p.Line == 0 {
+		return schema.PosAt(p.File, 0, 0)
+	}
+	return schema.PosAt(p.File, p.Line, max(p.Col, 1))
 }
 
 func (p Pos) String() string {
@@ -135,7 +148,7 @@ var (
 
 // yamlValue converts a YAML node to a Value with YAML 1.1 typing.
 func yamlValue(n *yaml.Node, file string) (*Value, error) {
-	pos := Pos{file, n.Line}
+	pos := Pos{file, n.Line, n.Column}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
@@ -179,13 +192,13 @@ func yamlValue(n *yaml.Node, file string) (*Value, error) {
 			}
 			key, ok := kv.pyStr()
 			if !ok {
-				return nil, fmt.Errorf("%s: a mapping key must be a scalar", Pos{file, k.Line})
+				return nil, fmt.Errorf("%s: a mapping key must be a scalar", Pos{file, k.Line, k.Column})
 			}
 			e, err := yamlValue(val, file)
 			if err != nil {
 				return nil, err
 			}
-			e.Pos = Pos{file, k.Line}
+			e.Pos = Pos{file, k.Line, k.Column}
 			if _, dup := v.Map[key]; !dup {
 				v.Keys = append(v.Keys, key)
 			}

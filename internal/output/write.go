@@ -50,13 +50,19 @@ type NotOwnedError struct {
 }
 
 func (e *NotOwnedError) Error() string {
+	return e.Explain("write with Options.Force")
+}
+
+// Explain says what is wrong and what to do: choose another directory,
+// or take this one over by force (how, in the caller's words).
+func (e *NotOwnedError) Explain(force string) string {
 	found := strings.Join(e.Found, ", ")
 	if e.More > 0 {
 		found += fmt.Sprintf(" and %d more", e.More)
 	}
 	return fmt.Sprintf("refusing to write into %s: it is not empty (%s) and %s, so immich-render did not make it, "+
 		"and a render would delete every file in it that it does not produce; "+
-		"choose a new or empty directory, or pass --force to take it over", e.Dir, found, e.Reason)
+		"choose a new or empty directory, or %s to take it over", e.Dir, found, e.Reason, force)
 }
 
 // Is makes errors.Is(err, ErrNotOwned) true.

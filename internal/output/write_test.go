@@ -256,7 +256,7 @@ func TestWriteRefusesForeignDir(t *testing.T) {
 	}
 	want := "refusing to write into " + dir + ": it is not empty (a.txt, b.txt, docs/ and 1 more) and it has no .immich-render.json, " +
 		"so immich-render did not make it, and a render would delete every file in it that it does not produce; " +
-		"choose a new or empty directory, or pass --force to take it over"
+		"choose a new or empty directory, or write with Options.Force to take it over"
 	if err.Error() != want {
 		t.Errorf("error:\n%s\nwant:\n%s", err, want)
 	}

@@ -38,7 +38,7 @@ func BenchmarkFleet(b *testing.B) {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			in := []schema.Input{{Name: "fleet.cue", Data: fleetgen.Fleet(n)}}
 			for b.Loop() {
-				dep, err := schema.LoadDeployment(in, benchEnv, schema.Selection{})
+				dep, err := schema.LoadDeployment(in, benchEnv, schema.FleetOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -106,8 +106,8 @@ func TestReadHostFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tree.Tree{
-		"b-2/README.md":  {Data: []byte("edited\n"), Mode: 0o644},
-		"b-2/rootfs/acl": {Data: []byte("acl\n"), Mode: 0o640},
+		"b-2/README.md":  {Path: "b-2/README.md", Data: []byte("edited\n"), Mode: 0o644},
+		"b-2/rootfs/acl": {Path: "b-2/rootfs/acl", Data: []byte("acl\n"), Mode: 0o640},
 	}
 	if !reflect.DeepEqual(kept, want) {
 		t.Errorf("kept %v", kept)

@@ -41,7 +41,7 @@ func readHostFiles(dir string, prev output.Manifest, hosts []string) (tree.Tree,
 		if err != nil {
 			return nil, fmt.Errorf("reading %s to keep it: %w", filepath.Join(dir, name), err)
 		}
-		t[f.Path] = tree.File{Data: data, Mode: fi.Mode().Perm()}
+		t[f.Path] = tree.File{Path: f.Path, Data: data, Mode: fi.Mode().Perm()}
 	}
 	return t, nil
 }

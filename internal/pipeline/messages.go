@@ -9,8 +9,8 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
-// maxHostsListed is how many host names a message lists before "and N more".
-const maxHostsListed = 30
+// MaxHostsListed is how many host names a message lists before "and N more".
+const MaxHostsListed = 30
 
 // hostMessage is something said about one host ("" for a site).
 type hostMessage struct {
@@ -42,7 +42,7 @@ func formatWarnings(ws []hostMessage) []string {
 		case len(h) == 1:
 			out = append(out, h[0]+": "+text)
 		default:
-			out = append(out, fmt.Sprintf("%s (%s: %s)", text, plural(len(h), "host"), listHosts(h, 10)))
+			out = append(out, fmt.Sprintf("%s (%s: %s)", text, plural(len(h), "host"), ListHosts(h, 10)))
 		}
 	}
 	return out
@@ -67,14 +67,14 @@ func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string
 		if h := byNotes[text]; len(h) == 1 && h[0] == "" {
 			out = append(out, fmt.Sprintf("upgrade notes:\n  %s\n", text))
 		} else {
-			out = append(out, fmt.Sprintf("upgrade notes for %s:\n  %s\n", listHosts(h, 10), text))
+			out = append(out, fmt.Sprintf("upgrade notes for %s:\n  %s\n", ListHosts(h, 10), text))
 		}
 	}
 	return out
 }
 
-// listHosts joins host names, at most max of them.
-func listHosts(names []string, max int) string {
+// ListHosts joins host names, at most max of them.
+func ListHosts(names []string, max int) string {
 	if len(names) <= max {
 		return strings.Join(names, ", ")
 	}

@@ -248,7 +248,7 @@ func formatActions(b *strings.Builder, acts []Action) {
 		case len(g.hosts) == 1:
 			fmt.Fprintf(b, "on host %s, for the changes to take effect:\n", g.hosts[0])
 		default:
-			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", plural(len(g.hosts), "host"), listHosts(g.hosts, maxHostsListed))
+			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", plural(len(g.hosts), "host"), ListHosts(g.hosts, MaxHostsListed))
 		}
 		for _, a := range g.acts {
 			why := strings.Join(a.Paths, ", ")

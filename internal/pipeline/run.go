@@ -14,7 +14,6 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -45,26 +44,31 @@ type Request struct {
 	Stdout, Stderr io.Writer
 }
 
-// UsageError is a mistake in how the command was called, rather than in
-// the configuration: exit 2 with a hint to read the usage.
-type UsageError struct{ Msg string }
+// OverlapError is a request whose output and secrets directories
+// overlap: the secrets would end up in the committed tree, or the other
+// way round.
+type OverlapError struct{ Out, SecretsOut string }
 
-func (e UsageError) Error() string { return e.Msg }
+func (e *OverlapError) Error() string {
+	return fmt.Sprintf("the output directory %s and the secrets directory %s overlap", e.Out, e.SecretsOut)
+}
 
-// Run renders or checks a deployment. It reports whether --check found
+// Run renders or checks a deployment. It reports whether Check found
 // drift; a configuration with problems is a schema.Problems error, and
-// nothing is written unless everything could be.
+// nothing is written unless everything could be. A request that cannot be
+// carried out as asked is an *OverlapError, schema.ErrHostsOnSite or a
+// *schema.UnknownHostsError, for the caller to word.
 func Run(req Request) (drift bool, err error) {
 	if req.SecretsOut != "" && overlaps(req.Out, req.SecretsOut) {
-		return false, UsageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: keep the secrets directory apart, and out of git", req.Out, req.SecretsOut)}
+		return false, &OverlapError{req.Out, req.SecretsOut}
 	}
 	defer tuneGC()()
 	prog := newProgress(req.Stderr, req.Quiet)
 	defer prog.finish()
 
-	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.Selection{Hosts: req.Hosts, Progress: prog.step("validated")})
+	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.FleetOptions{Hosts: req.Hosts, Progress: prog.step("validated")})
 	if err != nil {
-		return false, selectionError(err)
+		return false, err
 	}
 	res := renderHosts(dep.Hosts, renderOptions{Secrets: req.SecretsOut != "", Progress: prog.step("rendered")})
 
@@ -311,24 +315,6 @@ func (p *plan) write(prog *progress) error {
 		prog.printf("%s", b.String())
 	}
 	return nil
-}
-
-// selectionError turns a --host that the configuration cannot satisfy
-// into a usage error.
-func selectionError(err error) error {
-	if errors.Is(err, schema.ErrHostsOnSite) {
-		return UsageError{err.Error()}
-	}
-	var uh *schema.UnknownHostsError
-	if !errors.As(err, &uh) {
-		return err
-	}
-	what := "no host"
-	if len(uh.Unknown) > 1 {
-		what = "no hosts"
-	}
-	return UsageError{fmt.Sprintf("--host %s: the configuration has %s of that name; its hosts are %s",
-		strings.Join(uh.Unknown, ", "), what, listHosts(uh.Known, maxHostsListed))}
 }
 
 // pending lists the hosts of the configuration that the index has no row

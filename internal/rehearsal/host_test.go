@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/immich-render/immich-render/internal/pgtest"
-	"github.com/immich-render/immich-render/render"
-	"github.com/immich-render/immich-render/schema"
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/internal/valkeytest"
+	"github.com/immich-render/immich-render/render"
+	"github.com/immich-render/immich-render/schema"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -11,13 +11,17 @@ import (
 	"strings"
 )
 
-// File is one rendered file.
+// File is one rendered file and where it goes.
 type File struct {
+	Path string // in the output tree, such as "rootfs/etc/valkey/users.acl"
 	Data []byte
 	Mode fs.FileMode // permission bits only, such as 0o644
 	// Owner is "user:group" on the host, or "" for root:root. A file that
 	// a service account must read (users.acl, init.sql) is group-owned by it.
 	Owner string
+	// Secret files hold plaintext secrets: they go under --secrets-out,
+	// never under -o.
+	Secret bool
 }
 
 // Tree maps clean, relative, slash-separated paths to files.
@@ -32,7 +36,15 @@ func (t Tree) Add(p string, data []byte, mode fs.FileMode) {
 	if _, dup := t[p]; dup {
 		panic(fmt.Sprintf("tree: %s rendered twice", p))
 	}
-	t[p] = File{Data: data, Mode: mode & fs.ModePerm}
+	t[p] = File{Path: p, Data: data, Mode: mode & fs.ModePerm}
+}
+
+// Put adds f at f.Path, with its owner and secret-ness.
+func (t Tree) Put(f File) {
+	t.Add(f.Path, f.Data, f.Mode)
+	g := t[f.Path]
+	g.Owner, g.Secret = f.Owner, f.Secret
+	t[f.Path] = g
 }
 
 // AddOwned is Add for a file with a host owner such as "root:valkey".

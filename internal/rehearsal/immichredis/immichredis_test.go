@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/internal/valkeytest"
+	"github.com/immich-render/immich-render/render"
 )
 
 // TestImmichRedisClients runs check.mjs as the Immich user against the

@@ -1,4 +1,4 @@
-package schema_test
+package calendar_test
 
 import (
 	"math/rand/v2"
@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/immich-render/immich-render/internal/calendar"
 	"github.com/immich-render/immich-render/internal/testenv"
-	"github.com/immich-render/immich-render/schema"
 )
 
 // calendarCorpus mixes the forms of systemd.time(7) with near misses.
@@ -116,7 +116,7 @@ func TestCalendarMatchesSystemd(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		sysOK := err == nil
 		never := strings.Contains(string(out), "Next elapse: never")
-		reason := schema.CheckCalendar(e)
+		reason := calendar.Check(e)
 		switch {
 		case reason == "" && !sysOK:
 			t.Errorf("immich-render accepts %q, systemd refuses it:\n%s", e, out)
@@ -139,7 +139,7 @@ func TestCalendarMatchesSystemd(t *testing.T) {
 					norm = v
 				}
 			}
-			if got := schema.NormalizeCalendar(e); got != norm {
+			if got := calendar.Normalize(e); got != norm {
 				t.Errorf("%q: immich-render reads %q, systemd %q", e, got, norm)
 			}
 		}

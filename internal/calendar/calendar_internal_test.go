@@ -1,4 +1,4 @@
-package schema
+package calendar
 
 import (
 	"strings"
@@ -30,9 +30,9 @@ func TestCalendarMessages(t *testing.T) {
 		"30 2 * * *":          `is a cron expression; systemd's calendar syntax differs`,
 		"":                    `it is empty (at character 1)`,
 	} {
-		got := checkCalendar(expr)
+		got := Check(expr)
 		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
-			t.Errorf("checkCalendar(%q) = %q, want %q", expr, got, want)
+			t.Errorf("Check(%q) = %q, want %q", expr, got, want)
 		}
 	}
 }
@@ -48,6 +48,6 @@ func FuzzCalendar(f *testing.F) {
 		if err != nil && (err.pos < 0 || err.pos > len(s)) {
 			t.Errorf("%q: position %d outside the expression", s, err.pos)
 		}
-		checkCalendar(s)
+		Check(s)
 	})
 }

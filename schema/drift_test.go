@@ -1,0 +1,228 @@
+package schema
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"github.com/immich-render/immich-render/internal/fleetmerge"
+)
+
+// TestConfigMirrorsSchema walks #Config in the embedded CUE beside
+// schema.Config and fails naming every field one side has and the other
+// lacks, every optional CUE field whose Go field would not say it is
+// absent, and every field whose kinds differ. Config is written by hand;
+// this is what keeps it the schema's mirror.
+func TestConfigMirrorsSchema(t *testing.T) {
+	s, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range mirrorDrift(s.config, reflect.TypeFor[Config](), "#Config") {
+		t.Error(d)
+	}
+}
+
+// TestFleetDefinitionFields: #Fleet has the two fields the fleet loader knows, and a
+// host's entry is an open struct that each host validates as #Config.
+func TestFleetDefinitionFields(t *testing.T) {
+	s, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fieldNames(s.fleetDef)
+	slices.Sort(got)
+	if want := []string{fleetDefaults, fleetHosts}; !slices.Equal(got, want) {
+		t.Errorf("#Fleet has fields %v; the fleet loader knows %v", got, want)
+	}
+	host := elem(fleetmerge.SchemaField(s.fleetDef, fleetHosts))
+	if k := host.IncompleteKind(); k != cue.StructKind {
+		t.Errorf("#Fleet.hosts' entries are %v, want structs validated as #Config", k)
+	}
+}
+
+// TestMirrorDriftFindsDrift: the walk names a field missing on either
+// side, an optional field Go would decode as present, and a kind mismatch.
+func TestMirrorDriftFindsDrift(t *testing.T) {
+	ctx := s0(t).ctx
+	v := ctx.CompileString(`#C: {a: string, b?: int, c: bool, l: [...string], m: [string]: int, onlyCUE: int}`).LookupPath(cue.ParsePath("#C"))
+	type goSide struct {
+		A      string         `json:"a"`
+		B      int            `json:"b"` // optional in CUE: needs omitempty
+		C      string         `json:"c"` // bool in CUE
+		L      []int          `json:"l"` // [...string] in CUE
+		M      map[string]int `json:"m"`
+		OnlyGo int            `json:"onlyGo"`
+	}
+	got := strings.Join(mirrorDrift(v, reflect.TypeFor[goSide](), "#C"), "\n")
+	for _, want := range []string{
+		"#C.onlyCUE: in the CUE schema, not in the Go struct",
+		"#C.onlyGo: in the Go struct (goSide.OnlyGo), not in the CUE schema",
+		"#C.b: optional in the CUE schema, but goSide.B has no omitempty",
+		"#C.c: bool in the CUE schema, string in Go",
+		"#C.l.*: string in the CUE schema, int in Go",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift not found: %s\nin:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "#C.a") || strings.Contains(got, "#C.m") {
+		t.Errorf("drift reported where there is none:\n%s", got)
+	}
+}
+
+func s0(t *testing.T) *Schema {
+	s, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var (
+	secretType = reflect.TypeFor[Secret]()
+	anyValue   = cuecontext.New().CompileString("_")
+)
+
+// mirrorDrift compares the CUE value v with the Go type typ at path.
+func mirrorDrift(v cue.Value, typ reflect.Type, path string) []string {
+	if typ == secretType {
+		return nil // a string or {env:} or {file:}: Secret.UnmarshalJSON reads each
+	}
+	k := v.IncompleteKind()
+	if k == cue.TopKind {
+		if typ.Kind() == reflect.Interface || typ.Kind() == reflect.Map && typ.Elem().Kind() == reflect.Interface {
+			return nil // free-form (immich.settings)
+		}
+		return []string{fmt.Sprintf("%s: any value in the CUE schema, %s in Go", path, typ)}
+	}
+	k &^= cue.NullKind // null is "not set", which every Go field can be
+	switch k {
+	case cue.StringKind:
+		return sameKind(path, "string", typ, reflect.String)
+	case cue.BoolKind:
+		return sameKind(path, "bool", typ, reflect.Bool)
+	case cue.IntKind, cue.NumberKind:
+		return sameKind(path, "int", typ, reflect.Int, reflect.Int64)
+	case cue.ListKind:
+		if typ.Kind() != reflect.Slice {
+			return []string{fmt.Sprintf("%s: a list in the CUE schema, %s in Go", path, typ)}
+		}
+		return mirrorDrift(elem(v), typ.Elem(), path+".*")
+	case cue.StructKind:
+		if typ.Kind() == reflect.Map {
+			return mirrorDrift(elem(v), typ.Elem(), path+".*")
+		}
+		if typ.Kind() != reflect.Struct {
+			return []string{fmt.Sprintf("%s: a struct in the CUE schema, %s in Go", path, typ)}
+		}
+		return structDrift(v, typ, path)
+	}
+	return []string{fmt.Sprintf("%s: kind %v in the CUE schema has no Go mirror (%s)", path, k, typ)}
+}
+
+// elem is the element schema of a list or of a struct's pattern field,
+// looked for in each alternative of a disjunction (a list with a default).
+func elem(v cue.Value) cue.Value {
+	for _, sel := range []cue.Selector{cue.AnyIndex, cue.AnyString} {
+		if e := v.LookupPath(cue.MakePath(sel)); e.Exists() && e.Err() == nil {
+			return e
+		}
+	}
+	if op, alts := v.Expr(); op == cue.OrOp {
+		for _, a := range alts {
+			if e := elem(a); e.Exists() && e.Err() == nil {
+				return e
+			}
+		}
+	}
+	if v.IncompleteKind()&cue.ListKind != 0 {
+		return cue.Value{}
+	}
+	// A pattern of names ([#EnvName]: string): the schema of a name that
+	// matches it, an upper-case one or a lower-case one.
+	for _, probe := range []string{"A", "a"} {
+		p := cue.MakePath(cue.Str(probe))
+		if e := v.FillPath(p, anyValue).LookupPath(p); e.Exists() && e.Err() == nil {
+			return e
+		}
+	}
+	return cue.Value{}
+}
+
+func sameKind(path, cueKind string, typ reflect.Type, want ...reflect.Kind) []string {
+	if !slices.Contains(want, typ.Kind()) {
+		return []string{fmt.Sprintf("%s: %s in the CUE schema, %s in Go", path, cueKind, typ)}
+	}
+	return nil
+}
+
+// structDrift compares a CUE struct's fields with a Go struct's JSON fields.
+func structDrift(v cue.Value, typ reflect.Type, path string) []string {
+	type goField struct {
+		f         reflect.StructField
+		omitempty bool
+	}
+	goFields := map[string]goField{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		goFields[name] = goField{f, slices.Contains(strings.Split(opts, ","), "omitempty")}
+	}
+	var out []string
+	seen := map[string]bool{}
+	it, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return []string{fmt.Sprintf("%s: %v", path, err)}
+	}
+	for it.Next() {
+		name := it.Selector().Unquoted()
+		seen[name] = true
+		p := path + "." + name
+		g, ok := goFields[name]
+		if !ok {
+			out = append(out, fmt.Sprintf("%s: in the CUE schema, not in the Go struct %s", p, typ))
+			continue
+		}
+		// An optional field without a default may be absent from the
+		// decoded JSON: Go must not make it look set.
+		_, hasDefault := it.Value().Default()
+		if it.Selector().ConstraintType() == cue.OptionalConstraint && !hasDefault && !g.omitempty && g.f.Type.Kind() != reflect.Map && g.f.Type.Kind() != reflect.Slice && g.f.Type.Kind() != reflect.Struct {
+			out = append(out, fmt.Sprintf("%s: optional in the CUE schema, but %s.%s has no omitempty", p, typ.Name(), g.f.Name))
+		}
+		out = append(out, mirrorDrift(it.Value(), g.f.Type, p)...)
+	}
+	for name, g := range goFields {
+		if !seen[name] {
+			out = append(out, fmt.Sprintf("%s.%s: in the Go struct (%s.%s), not in the CUE schema", path, name, typ.Name(), g.f.Name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDecodeRefusesUnknownFields: a field the CUE side gives and Config
+// lacks is an error, not dropped.
+func TestDecodeRefusesUnknownFields(t *testing.T) {
+	ctx := s0(t).ctx
+	if _, err := decode(ctx.CompileString(`immich: {version: "v2.0.0"}, host: {valkeyService: "valkey"}`)); err != nil {
+		t.Fatalf("known fields: %v", err)
+	}
+	_, err := decode(ctx.CompileString(`immich: {version: "v2.0.0", addedOnlyInCUE: 1}`))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "addedOnlyInCUE"`) {
+		t.Errorf("decode of a field Config lacks: %v, want an unknown field error", err)
+	}
+}
