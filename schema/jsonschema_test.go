@@ -122,3 +122,24 @@ valkey: {adminPassword: {env: ADMIN}}
 		}
 	}
 }
+
+// docs/reference.md is Reference(); UPDATE_GOLDEN=1 rewrites it.
+func TestReferenceDoc(t *testing.T) {
+	got, err := Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "../docs/reference.md"
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(name, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not the schema's reference: run make golden", name)
+	}
+}
