@@ -28,6 +28,13 @@ func JSONSchema() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The host-name rule is #FleetHostName's pattern, read from the schema.
+	names := map[string]any{}
+	if op, args := s.fleetHostName.Expr(); op == cue.RegexMatchOp && len(args) == 1 {
+		if re, err := args[0].String(); err == nil {
+			names["pattern"] = re
+		}
+	}
 	site := s.jsonSchema(s.config, true)
 	partial := s.jsonSchema(s.config, false)
 	root := map[string]any{
