@@ -57,7 +57,7 @@ func beforeDeploy(cfg *schema.Config) ([]string, packages) {
 				"nginx.org's repository does (`nginx-module-acme`). Load it with `load_module modules/ngx_http_acme_module.so;` "+
 				"at the top of `/etc/nginx/nginx.conf`, and let port %d reach the host from the internet (HTTP-01).", n.HTTPPort)
 		case "webroot":
-			trixie, bookworm = append(trixie, "certbot"), append(bookworm, "certbot")
+			trixie, bookworm = append(trixie, "certbot", "openssl"), append(bookworm, "certbot", "openssl")
 			add("certbot: the first deployment gets the first certificate for %s before nginx loads the vhost (step 3); "+
 				"port %d must reach the host from the internet (HTTP-01).", n.Hostname, n.HTTPPort)
 		case "manual":

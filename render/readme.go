@@ -48,13 +48,17 @@ type readmeView struct {
 	Before                                          []string
 	Packages                                        packages
 	StateDir                                        string
-	Rsync, FirstCert, Start, RenewWebroot           []string
+	Rsync, FirstCert, Start                         []string
 	StartStep, VerifyStep                           int
 	Verify                                          string
 	BackupUnit, DBInitUnit, ImmichUnit              string
 	Disable                                         string
 	Remove                                          []string
+	Glance                                          []glanceRow // the "At a glance" table
+	Appendix                                        []string    // sections after Backups, in order
 }
+
+type glanceRow struct{ Key, Value string }
 
 type libraryRow struct{ HostPath, ContainerPath, Mode string }
 
@@ -104,14 +108,19 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 	n := im.Nginx
 	step := 3
 	if n.Enabled && n.TLS == "webroot" {
+		// A placeholder certificate lets nginx load the vhost and serve
+		// certbot's challenge from the webroot; certbot then refuses an
+		// existing live/ folder, so it goes first.
+		live := "/etc/letsencrypt/live/" + n.Hostname
 		v.FirstCert = []string{
-			"install -d -m 0755 " + shellPath(n.Webroot),
-			"systemctl stop " + cfg.Host.NginxService + ".service",
-			"certbot certonly --standalone --non-interactive --agree-tos -m " + shellPath(n.ACME.Email) + " -d " + n.Hostname,
-		}
-		v.RenewWebroot = []string{
-			"certbot certonly --webroot -w " + shellPath(n.Webroot) + " --non-interactive --agree-tos -m " + shellPath(n.ACME.Email) + " -d " + n.Hostname + " --force-renewal",
-			"systemctl reload " + cfg.Host.NginxService + ".service",
+			"mkdir -p " + shellPath(n.Webroot) + " " + shellPath(live),
+			fmt.Sprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s",
+				shellPath("/CN="+n.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem")),
+			// A restart, not a reload: it returns once nginx serves the vhost.
+			"systemctl restart " + cfg.Host.NginxService + ".service",
+			"rm -r " + shellPath(live),
+			shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", n.ACME.Email,
+				"--webroot", "-w", n.Webroot, "-d", n.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}),
 		}
 		step++
 	}
@@ -138,7 +147,34 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 	v.Remove = append(v.Remove, shellPath(sdir)+"/*")
 	_, settings := settingsJSON(cfg)
 	v.Backup = backupSection(cfg, settings)
+	v.Glance = glance(cfg, v)
 	return v
+}
+
+// glance is the "At a glance" table.
+func glance(cfg *schema.Config, v readmeView) []glanceRow {
+	im := cfg.Immich
+	rows := []glanceRow{{"Immich", fmt.Sprintf("`%s` (server and machine learning images)", im.Version)}}
+	if im.Nginx.Enabled {
+		rows = append(rows, glanceRow{"URL", fmt.Sprintf("%s (nginx, TLS: %s)", v.URL, im.Nginx.TLS)},
+			glanceRow{"Published port", fmt.Sprintf("127.0.0.1:%d (loopback only, behind nginx)", im.Port)})
+	} else {
+		rows = append(rows, glanceRow{"URL", fmt.Sprintf("http://HOST:%d/", im.Port)},
+			glanceRow{"Published port", fmt.Sprintf("%d on every address", im.Port)})
+	}
+	pg, vk := im.Postgres, im.Valkey
+	rows = append(rows,
+		glanceRow{"Uploads", fmt.Sprintf("`%s` → `/data`", im.UploadLocation)},
+		glanceRow{"Compose project", fmt.Sprintf("`%s`", ComposePath(cfg))},
+		glanceRow{"Podman network", fmt.Sprintf("`%s` %s, gateway %s", im.Network.Name, im.Network.Subnet, im.Network.Gateway)},
+		glanceRow{"PostgreSQL", fmt.Sprintf("database `%s`, role `%s`, at %s:%d, vector extension `%s`", pg.Database, pg.User, pg.Host, pg.Port, pg.VectorExtension)},
+		glanceRow{"Valkey", fmt.Sprintf("user `%s`, database %d, at %s:%d", vk.User, vk.DB, vk.Host, vk.Port)},
+		glanceRow{"Machine learning", v.ML},
+		glanceRow{"Transcoding", im.Transcoding.Acceleration})
+	for _, lib := range v.Libraries {
+		rows = append(rows, glanceRow{"External library", fmt.Sprintf("`%s` → `%s` (%s)", lib.HostPath, lib.ContainerPath, lib.Mode)})
+	}
+	return rows
 }
 
 // publicURL is where users reach Immich through nginx.
