@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/schema"
@@ -41,7 +42,12 @@ func beforeDeploy(cfg *schema.Config) ([]string, packages) {
 		notes = append(notes, "pgvecto.rs (`vectors`): install the package for your PostgreSQL major version from "+
 			"github.com/tensorchord/pgvecto.rs/releases; `fragments/apply.sh` adds `vectors.so` to `shared_preload_libraries`.")
 	}
-	if im.ComposeCommand == "/usr/bin/podman compose" {
+	if quadlet(cfg) {
+		trixie = slices.DeleteFunc(trixie, func(p string) bool { return p == "podman-compose" })
+		bookworm = slices.DeleteFunc(bookworm, func(p string) bool { return p == "podman-compose" })
+		notes = append(notes, "The Quadlet runtime needs Podman 5.0 or later: Debian 13 has 5.4; Debian 12's Podman 4.3 "+
+			"has no Quadlet, so a Debian 12 host needs `immich.runtime: \"compose\"`.")
+	} else if im.ComposeCommand == "/usr/bin/podman compose" {
 		notes = append(notes, "Debian 12's Podman 4.3 has no `podman compose`, which this configuration runs: set "+
 			"`immich.composeCommand: \"/usr/bin/podman-compose\"` for a Debian 12 host.")
 	}

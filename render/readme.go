@@ -55,7 +55,9 @@ type readmeView struct {
 	Disable                                         string
 	Remove                                          []string
 	Glance                                          []glanceRow // the "At a glance" table
-	Appendix                                        []string    // sections after Backups, in order
+	Notice, RuntimeDeployNote, RuntimeSwitchNote    string
+	Manage                                          []string
+	Appendix                                        []string // sections after Backups, in order
 }
 
 type glanceRow struct{ Key, Value string }
@@ -64,7 +66,7 @@ type libraryRow struct{ HostPath, ContainerPath, Mode string }
 
 type fileRow struct{ Path, Mode, Owner, What string }
 
-type secretRow struct{ HostFile, Field, ComposeSecret string }
+type secretRow struct{ HostFile, Holds, ReadBy string } // markdown cells
 
 func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 	im := cfg.Immich
@@ -75,7 +77,9 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		PG: im.Postgres, Valkey: im.Valkey, ML: "off", Transcoding: im.Transcoding.Acceleration,
 		Topology: topology(cfg), HostAccess: hostAccessSection(cfg),
 		StateDir: StateDir, DBInitUnit: DBInitUnit, ImmichUnit: ImmichUnit,
-		Verify: VerifyScript,
+		Verify: VerifyScript, Notice: Notice,
+		RuntimeDeployNote: strings.TrimSuffix(runtimeDeployNote(cfg), "\n"), RuntimeSwitchNote: strings.TrimSuffix(runtimeSwitchNote(cfg), "\n"),
+		Manage: manageCommands(cfg),
 	}
 	if im.Nginx.Enabled {
 		v.URL = publicURL(cfg)
@@ -95,7 +99,15 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		v.Files = append(v.Files, fileRow{hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p)})
 	}
 	for _, s := range schema.ImmichSecrets() {
-		v.Secrets = append(v.Secrets, secretRow{path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret})
+		v.Secrets = append(v.Secrets, secretRow{"`" + path.Join(secretsDir(cfg), s.File) + "`", "`" + s.Path + "`", secretReader(cfg, s)})
+	}
+	if settingsSecret(cfg) {
+		var held []string
+		for _, ns := range cfg.SettingSecrets() {
+			held = append(held, "`immich.settings."+ns.Path+"`")
+		}
+		v.Secrets = append(v.Secrets, secretRow{"`" + SettingsPath(cfg) + "`", "Immich's system settings with " + strings.Join(held, " and "),
+			"immich-server, mounted read-only at `" + schema.SettingsContainerPath + "` (IMMICH_CONFIG_FILE)"})
 	}
 	v.Before, v.Packages = beforeDeploy(cfg)
 
@@ -165,7 +177,7 @@ func glance(cfg *schema.Config, v readmeView) []glanceRow {
 	pg, vk := im.Postgres, im.Valkey
 	rows = append(rows,
 		glanceRow{"Uploads", fmt.Sprintf("`%s` → `/data`", im.UploadLocation)},
-		glanceRow{"Compose project", fmt.Sprintf("`%s`", ComposePath(cfg))},
+		runtimeRow(cfg),
 		glanceRow{"Podman network", fmt.Sprintf("`%s` %s, gateway %s", im.Network.Name, im.Network.Subnet, im.Network.Gateway)},
 		glanceRow{"PostgreSQL", fmt.Sprintf("database `%s`, role `%s`, at %s:%d, vector extension `%s`", pg.Database, pg.User, pg.Host, pg.Port, pg.VectorExtension)},
 		glanceRow{"Valkey", fmt.Sprintf("user `%s`, database %d, at %s:%d", vk.User, vk.DB, vk.Host, vk.Port)},
@@ -264,13 +276,12 @@ func startCommands(cfg *schema.Config) []string {
 
 // describe says what a rendered file is, from its path.
 func describe(cfg *schema.Config, p string) string {
+	if d := describeRuntime(cfg, p); d != "" {
+		return d
+	}
 	switch {
-	case strings.HasSuffix(p, "/docker-compose.yml"):
-		return "the compose stack: immich-server and immich-machine-learning"
 	case strings.HasSuffix(p, "/postgres/init.sql"):
 		return "idempotent database init (role, database, extensions); run by " + DBInitUnit
-	case strings.HasSuffix(p, "/"+ImmichUnit):
-		return "starts the compose stack after the database init; stops it with `down`"
 	case strings.HasSuffix(p, "/"+DBInitUnit):
 		return "runs init.sql as the postgres user before Immich starts"
 	case strings.HasSuffix(p, "/"+BackupUnit):

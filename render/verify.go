@@ -26,6 +26,9 @@ func renderVerify(cfg *schema.Config) []tree.File {
 func verifyScript(cfg *schema.Config) []byte {
 	im := cfg.Immich
 	units := []string{DBInitUnit, ImmichUnit}
+	if quadlet(cfg) {
+		units = append(units, quadletContainers(cfg)...)
+	}
 	if im.Backup.Enabled {
 		units = append(units, BackupTimer)
 	}
@@ -65,7 +68,7 @@ func verifyScript(cfg *schema.Config) []byte {
 	}
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	b.WriteString("# Rendered by immich-render. Do not edit: change the configuration and render again.\n\n")
+	b.WriteString(header("#") + "\n")
 	for _, v := range vars {
 		fmt.Fprintf(&b, "%s=${%s-%s}\n", v[0], v[0], shellQuote(v[1]))
 	}

@@ -66,7 +66,8 @@ type impactRule struct {
 var impactRules = []impactRule{
 	{"rootfs/etc/systemd/system/*", unitChanged},
 	{"rootfs/etc/containers/systemd/*", func(f changedFile, _ *schema.Config, _ map[string]bool) []Action {
-		return []Action{daemonReload(), restart(render.ImmichUnit, "Quadlet generates the stack's units from these files")}
+		// Podman's generator makes the units again at daemon-reload.
+		return []Action{daemonReload(), restart(render.ImmichUnit, "")}
 	}},
 	{"*/docker-compose.yml", restartImmich},
 	{"*/secrets/*", restartImmich},
