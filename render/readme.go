@@ -50,7 +50,7 @@ type readmeView struct {
 	StateDir                                        string
 	Rsync, FirstCert, Start                         []string
 	StartStep, VerifyStep                           int
-	Verify                                          string
+	Verify, UpgradeDumpUnit, BackupDir              string
 	BackupUnit, DBInitUnit, ImmichUnit              string
 	Disable                                         string
 	Remove                                          []string
@@ -77,14 +77,16 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		PG: im.Postgres, Valkey: im.Valkey, ML: "off", Transcoding: im.Transcoding.Acceleration,
 		Topology: topology(cfg), HostAccess: hostAccessSection(cfg),
 		StateDir: StateDir, DBInitUnit: DBInitUnit, ImmichUnit: ImmichUnit,
-		Verify: VerifyScript, Notice: Notice,
+		Verify: VerifyScript, Notice: Notice, UpgradeDumpUnit: UpgradeDumpUnit, BackupDir: im.Backup.Directory,
 		RuntimeDeployNote: strings.TrimSuffix(runtimeDeployNote(cfg), "\n"), RuntimeSwitchNote: strings.TrimSuffix(runtimeSwitchNote(cfg), "\n"),
 		Manage: manageCommands(cfg),
 	}
 	if im.Nginx.Enabled {
 		v.URL = publicURL(cfg)
 	}
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.URL != "" {
+		v.ML = "at " + im.MachineLearning.URL + " (no container here)"
+	} else if im.MachineLearning.Enabled {
 		v.ML = im.MachineLearning.Acceleration
 	}
 	for _, lib := range im.ExternalLibraries {
@@ -159,6 +161,7 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 	v.Remove = append(v.Remove, shellPath(sdir)+"/*")
 	_, settings := settingsJSON(cfg)
 	v.Backup = backupSection(cfg, settings)
+	v.Appendix = append(v.Appendix, metricsSection(cfg))
 	v.Glance = glance(cfg, v)
 	return v
 }
@@ -176,13 +179,20 @@ func glance(cfg *schema.Config, v readmeView) []glanceRow {
 	}
 	pg, vk := im.Postgres, im.Valkey
 	rows = append(rows,
-		glanceRow{"Uploads", fmt.Sprintf("`%s` → `/data`", im.UploadLocation)},
+		glanceRow{"Uploads", fmt.Sprintf("`%s` → `/data`", im.UploadLocation)})
+	for _, m := range schema.StorageMounts(cfg) {
+		rows = append(rows, glanceRow{"Separate storage", fmt.Sprintf("`%s` → `%s`", m.Host, m.Container)})
+	}
+	rows = append(rows,
 		runtimeRow(cfg),
 		glanceRow{"Podman network", fmt.Sprintf("`%s` %s, gateway %s", im.Network.Name, im.Network.Subnet, im.Network.Gateway)},
 		glanceRow{"PostgreSQL", fmt.Sprintf("database `%s`, role `%s`, at %s:%d, vector extension `%s`", pg.Database, pg.User, pg.Host, pg.Port, pg.VectorExtension)},
 		glanceRow{"Valkey", fmt.Sprintf("user `%s`, database %d, at %s:%d", vk.User, vk.DB, vk.Host, vk.Port)},
 		glanceRow{"Machine learning", v.ML},
 		glanceRow{"Transcoding", im.Transcoding.Acceleration})
+	if im.Metrics.Enabled {
+		rows = append(rows, glanceRow{"Metrics", fmt.Sprintf("Prometheus on %s:8081 (api) and :8082 (microservices)", im.Metrics.Address)})
+	}
 	for _, lib := range v.Libraries {
 		rows = append(rows, glanceRow{"External library", fmt.Sprintf("`%s` → `%s` (%s)", lib.HostPath, lib.ContainerPath, lib.Mode)})
 	}
@@ -290,6 +300,10 @@ func describe(cfg *schema.Config, p string) string {
 		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
 	case strings.HasSuffix(p, BackupScript):
 		return "the backup script " + BackupUnit + " runs"
+	case strings.HasSuffix(p, "/"+UpgradeDumpUnit):
+		return "before " + DBInitUnit + ": dumps the database when another Immich version ran it last"
+	case strings.HasSuffix(p, UpgradeDumpScript):
+		return "the script " + UpgradeDumpUnit + " runs"
 	case strings.HasSuffix(p, VerifyScript):
 		return "checks the deployment as Immich sees it (see Deploy)"
 	case strings.HasSuffix(p, "/users.acl"):
@@ -302,6 +316,8 @@ func describe(cfg *schema.Config, p string) string {
 		return "merge into postgresql.conf (or drop into conf.d/)"
 	case p == "fragments/apply.sh":
 		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+	case p == PrometheusFragment:
+		return "Prometheus scrape jobs for Immich's metrics: merge into prometheus.yml"
 	case strings.HasPrefix(p, "fragments/valkey/"):
 		return "merge into valkey.conf"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):

@@ -60,6 +60,8 @@ var artifacts = []func(*schema.Config) []tree.File{
 	renderApplyScript,
 	renderBackup,
 	renderVerify,
+	renderUpgradeDump,
+	renderMetrics,
 }
 
 // Render renders every artifact of cfg, then the README that describes

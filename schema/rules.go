@@ -54,6 +54,9 @@ var rules = []rule{
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
+	{[]string{"immich.storage"}, checkStorage},
+	{[]string{"immich.metrics", "immich.port"}, checkMetrics},
+	{[]string{"immich.machineLearning"}, checkRemoteML},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
 		for _, p := range checkValkey(c, func([]string) []token.Pos { return nil }) {
 			add(p.PathString(), p.Reason, p.Hint)

@@ -34,9 +34,11 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
-# The rendered scripts are linted, and immich-verify runs curl.
+# The rendered shell scripts are checked by shellcheck; immich-verify runs curl.
 have shellcheck || need+=(shellcheck)
 have curl || need+=(curl)
+# promtool checks the Prometheus scrape fragment.
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
