@@ -82,26 +82,7 @@ func backupTimer(cfg *schema.Config) []byte {
 // dumps beyond KEEP deleted. A failed or interrupted dump removes its
 // partial file and leaves the earlier dumps alone.
 func backupScript(cfg *schema.Config) []byte {
-	return fmt.Appendf(nil, `#!/bin/sh
-%s# %s runs it as postgres: immich-backup DIR KEEP DATABASE PORT
-set -eu
-umask 077
-export LC_ALL=C # globs sort by byte: oldest first
-dir=$1 keep=$2 db=$3 port=$4
-# Left by a run killed outright (runs never overlap).
-rm -f -- "$dir/.$db-"*.partial
-final="$dir/$db-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).dump"
-partial="${final%%/*}/.${final##*/}.partial"
-if [ -e "$final" ]; then echo "$final exists" >&2; exit 1; fi
-trap 'rm -f -- "$partial"' EXIT
-trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-pg_dump --format=custom --no-password --port="$port" --file="$partial" --dbname="$db"
-mv -- "$partial" "$final"
-sync -- "$dir"
-echo "wrote $final ($(wc -c <"$final") bytes)"
-set -- "$dir/$db-"[0-9]*T[0-9]*Z.dump
-while [ $# -gt "$keep" ]; do rm -f -- "$1"; echo "removed $1"; shift; done
-`, header("#"), BackupUnit)
+	return renderScript("immich-backup.sh", struct{ Unit string }{BackupUnit})
 }
 
 // restoreStep is one step of the restore procedure in the output README.
@@ -147,7 +128,11 @@ func restoreSteps(cfg *schema.Config, immichDump bool) []restoreStep {
 		{say: "Keep the current database aside (none on a new host: skip this).",
 			argv: []string{"psql", "-X", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", "postgres", "-c",
 				"ALTER DATABASE " + sqlIdent(pg.Database) + " RENAME TO " + sqlIdent(asideDatabase(cfg))}, postgres: true},
-		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "start", DBInitUnit}},
+		// restart, not start: with Quadlet the stop above returns before
+		// the containers and then this oneshot have stopped, and a start
+		// then finds it still active and does not run init.sql (found by
+		// the Debian 13 rehearsal).
+		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "restart", DBInitUnit}},
 		load,
 		{say: "Start Immich.", argv: []string{"systemctl", "start", ImmichUnit}},
 	}

@@ -334,7 +334,7 @@ CREATE TABLE runs (n int, at timestamptz DEFAULT now());`, rows)); err != nil {
 					if (i == 0) != strings.Contains(cmd, "stop") || (i == len(steps)-1) != strings.Contains(cmd, "start") {
 						t.Errorf("step %d: %s out of place", i+1, cmd)
 					}
-				case "systemctl start " + DBInitUnit:
+				case "systemctl restart " + DBInitUnit:
 					s.apply(t, cfg)
 				default:
 					t.Fatalf("step %d: no stand-in for %s", i+1, cmd)

@@ -16,14 +16,17 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
+// readmePath is the output README, which the user-data leaves out.
+const readmePath = "README.md"
+
 // CloudInit paths in the secrets tree.
 const (
 	UserDataPath   = "cloud-init/user-data"
 	UserDataGzPath = "cloud-init/user-data.gz"
 	// UserDataLimit is AWS's user-data limit; OpenStack allows 64 KiB.
 	UserDataLimit = 16 << 10
-	// StateDir is where the host keeps the rest of the output tree (this
-	// README, the fragments and their apply script).
+	// StateDir is where the host keeps the rest of the output tree (the
+	// fragments and their apply script; cloud-init leaves the README out).
 	StateDir = "/var/lib/immich-render"
 )
 
@@ -67,7 +70,10 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 		for _, p := range t.Paths() {
 			if strings.HasPrefix(p, "rootfs/") {
 				add("/"+strings.TrimPrefix(p, "rootfs/"), t[p])
-			} else if i == 0 {
+			} else if i == 0 && p != readmePath {
+				// The README is for the operator, who has it in git: left
+				// out, the user-data of a default deployment fits AWS's
+				// limit compressed.
 				add(path.Join(StateDir, p), t[p])
 			}
 		}

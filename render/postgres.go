@@ -201,6 +201,10 @@ host	%s	%s	%s	scram-sha-256
 		hbaName(im.Postgres.Database), hbaName(im.Postgres.User), im.Network.Subnet)
 }
 
+// pgListen is the listen_addresses Immich needs: loopback for the host,
+// and the address the containers reach the host at.
+func pgListen(cfg *schema.Config) string { return "localhost," + cfg.Immich.HostGateway }
+
 // postgresConfFragment holds the server settings Immich needs.
 func postgresConfFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
@@ -210,11 +214,11 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # Merge these settings into the host PostgreSQL's configuration and restart
 # it (both listen_addresses and shared_preload_libraries need a restart).
 # It is a fragment because that configuration belongs to the host and its
-# other databases. On Debian the file can go to
-# /etc/postgresql/<version>/main/conf.d/immich.conf, which postgresql.conf
-# includes last: a value here then replaces, not extends, the one set
-# before, so merge the lists by hand if you already listen on other
-# addresses or preload other libraries.
+# other databases: a value set later replaces, not extends, the one set
+# before, so the host's own addresses and libraries must stay in the lists.
+# fragments/apply.sh does that merge on Debian: it reads the host's values
+# as PostgreSQL computes them and writes their union with these to
+# /etc/postgresql/<version>/main/conf.d/immich-render.conf.
 
 # The containers reach the host as host.containers.internal = %s%s.
 # PostgreSQL binds its addresses only when it starts, before any container:
@@ -222,7 +226,7 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # this one before the bridge that carries it exists, and accepts
 # connections on it from the moment the bridge comes up.
 listen_addresses = %s
-`, header("#"), im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
+`, header("#"), im.HostGateway, gatewayNote(cfg), confString(pgListen(cfg)))
 	if _, preload := vectorExtensions(im.Postgres.VectorExtension); preload != "" {
 		fmt.Fprintf(&b, `
 # The vector search extension (%s) must be loaded at server start.

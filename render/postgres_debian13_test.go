@@ -254,7 +254,7 @@ func testImmichBackup(t *testing.T, d *pgtest.Debian13, cfg *schema.Config, appl
 			t.Errorf("step %d (%s) is not in the README:\n%s", i+1, cmd, readme)
 		}
 		switch {
-		case !st.postgres && slices.Equal(st.argv, []string{"systemctl", "start", DBInitUnit}):
+		case !st.postgres && slices.Equal(st.argv, []string{"systemctl", "restart", DBInitUnit}):
 			apply(t, cfg)
 		case !st.postgres:
 			// stopping and starting Immich: nothing runs here

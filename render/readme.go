@@ -49,13 +49,15 @@ type readmeView struct {
 	Packages                                        packages
 	StateDir                                        string
 	Rsync, FirstCert, Start                         []string
-	StartStep, VerifyStep                           int
+	StartStep                                       int
 	Verify, UpgradeDumpUnit, BackupDir              string
 	BackupUnit, DBInitUnit, ImmichUnit              string
 	Disable                                         string
 	Remove                                          []string
 	Glance                                          []glanceRow // the "At a glance" table
 	Notice, RuntimeDeployNote, RuntimeSwitchNote    string
+	ApplySection                                    string
+	Apply                                           bool
 	Manage                                          []string
 	Appendix                                        []string // sections after Backups, in order
 }
@@ -111,16 +113,26 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		v.Secrets = append(v.Secrets, secretRow{"`" + SettingsPath(cfg) + "`", "Immich's system settings with " + strings.Join(held, " and "),
 			"immich-server, mounted read-only at `" + schema.SettingsContainerPath + "` (IMMICH_CONFIG_FILE)"})
 	}
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		v.Secrets = append(v.Secrets, secretRow{"`" + path.Join(secretsDir(cfg), valkeyAdminSecret) + "`", "`valkey.adminPassword`",
+			ValkeyUserUnit + ", which logs in as Valkey's default user"})
+	}
 	v.Before, v.Packages = beforeDeploy(cfg)
 
 	sdir := secretsDir(cfg)
-	v.Rsync = []string{
-		"rsync -rlp out/rootfs/ root@HOST:/",
-		"rsync -rlp --mkpath out/fragments/ root@HOST:" + shellPath(StateDir+"/fragments") + "/",
-		fmt.Sprintf("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/", shellPath(sdir), shellPath(sdir)),
+	// The deploy steps are the ```sh blocks of "First deployment", one
+	// command per line, in order: the rehearsal (internal/rehearsal) runs
+	// them verbatim, rsync blocks where out/ is and the others on the host.
+	_, v.Apply = out[ApplyScript]
+	fragments := path.Join(StateDir, "fragments")
+	if v.Apply {
+		v.Rsync = append(v.Rsync, "rsync -rlp --mkpath out/fragments/ root@HOST:"+shellPath(fragments)+"/")
 	}
+	v.Rsync = append(v.Rsync,
+		"rsync -rlp out/rootfs/ root@HOST:/",
+		fmt.Sprintf("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/", shellPath(sdir), shellPath(sdir)))
 	n := im.Nginx
-	step := 3
+	step := 2
 	if n.Enabled && n.TLS == "webroot" {
 		// A placeholder certificate lets nginx load the vhost and serve
 		// certbot's challenge from the webroot; certbot then refuses an
@@ -138,13 +150,18 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		}
 		step++
 	}
+	if v.Apply {
+		v.Start = append(v.Start, "sh "+shellPath(fragments)+"/apply.sh")
+	}
 	for _, p := range out.Paths() {
 		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
 			v.Start = append(v.Start, fmt.Sprintf("chown %s %s", f.Owner, shellPath(hostOrTreePath(p))))
 		}
 	}
 	v.Start = append(v.Start, startCommands(cfg)...)
-	v.StartStep, v.VerifyStep = step, step+1
+	v.Start = append(v.Start, VerifyScript)
+	v.StartStep = step
+	v.ApplySection = applySection(cfg)
 
 	disable := []string{ImmichUnit}
 	if im.Backup.Enabled {
@@ -313,13 +330,19 @@ func describe(cfg *schema.Config, p string) string {
 	case strings.HasPrefix(p, "fragments/postgresql/pg_hba"):
 		return "merge into pg_hba.conf (first match wins: put it before broader lines)"
 	case strings.HasPrefix(p, "fragments/postgresql/"):
-		return "merge into postgresql.conf (or drop into conf.d/)"
-	case p == "fragments/apply.sh":
-		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+		return "settings to merge into postgresql.conf, keeping the host's own addresses and libraries (apply.sh does)"
+	case p == ApplyScript:
+		return "merges the fragments into the host's configuration, keeping its other tenants' values; `--dry-run`, `--undo` (cloud-init runs it)"
+	case strings.HasSuffix(p, "/"+ValkeyUserUnit):
+		return "sets Immich's Valkey user with ACL SETUSER and ACL SAVE before Immich starts (valkey.aclMode \"user\")"
+	case strings.HasSuffix(p, "/valkey/immich-user.sh"):
+		return "the script " + ValkeyUserUnit + " runs"
+	case strings.HasSuffix(p, ".d/valkey-user.conf"):
+		return "makes the server's unit want " + ValkeyUserUnit
 	case p == PrometheusFragment:
 		return "Prometheus scrape jobs for Immich's metrics: merge into prometheus.yml"
 	case strings.HasPrefix(p, "fragments/valkey/"):
-		return "merge into valkey.conf"
+		return "settings to merge into valkey.conf, keeping the host's own bind addresses (apply.sh does)"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):
 		return "Immich system settings, passed with IMMICH_CONFIG_FILE"
 	}
@@ -355,3 +378,37 @@ func shellPath(p string) string {
 
 // shellQuote single-quotes a word for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// applySection says what fragments/apply.sh changes on the host and how
+// to take it back.
+func applySection(cfg *schema.Config) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	_, preload := vectorExtensions(im.Postgres.VectorExtension)
+	w("### fragments/apply.sh\n\n")
+	w("`fragments/apply.sh [--dry-run | --undo]`, as root on the host, merges and never replaces\n")
+	w("(PostgreSQL and Valkey may serve other tenants):\n\n")
+	w("- PostgreSQL (the cluster of `/etc/postgresql/*/*` on port %d): `conf.d/immich-render.conf`\n", im.Postgres.Port)
+	w("  sets `listen_addresses` and `shared_preload_libraries` to the host's values, as `postgres -C`\n")
+	w("  computes them, followed by `%s`", pgListen(cfg))
+	if preload != "" {
+		w(" and `%s`", preload)
+	}
+	w("; Immich's line goes\n  at the top of `pg_hba.conf`.\n")
+	w("- Valkey (`/etc/valkey/valkey.conf`, else `/etc/redis/redis.conf`): an `include` at its end\n")
+	w("  reads `immich-render.conf` beside it: `bind` is the host's addresses followed by\n")
+	w("  `%s`", strings.Join(valkeyBinds(cfg), " "))
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("; the host's `aclfile` stays, and %s sets Immich's user in it.\n", ValkeyUserUnit)
+	} else {
+		w(", and `aclfile %s` when the host has none (one\n  pointing elsewhere is refused: its users would be replaced).\n", valkeyACLPath)
+	}
+	w("- `/etc/sysctl.d/60-immich-render.conf`: `net.ipv4.ip_nonlocal_bind = 1`, so that both\n")
+	w("  servers bind %s before Podman's bridge carries it.\n\n", im.HostGateway)
+	w("It prints one line per change (`no change` when none: run it after every render). Where it\n")
+	w("cannot merge, it says why, changes nothing and exits 1. The files as they were before its\n")
+	w("first run are in `/var/lib/immich-render/apply-undo/`: `--undo` restores them byte for byte\n")
+	w("and removes what it created. Restart PostgreSQL and Valkey after either.\n\n")
+	return b.String()
+}

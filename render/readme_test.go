@@ -43,7 +43,7 @@ func TestReadmeDeploySteps(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := Render(testenv.Config(t, nil, extra...), all)
 			steps := deploySteps(t, string(r.Out["README.md"].Data))
-			order := []string{"rsync -rlp out/rootfs/", "rsync -rlp --mkpath out/fragments/", "fragments/apply.sh", "systemctl enable --now immich.service", VerifyScript}
+			order := []string{"rsync -rlp --mkpath out/fragments/", "rsync -rlp out/rootfs/", "fragments/apply.sh", "systemctl enable --now immich.service", VerifyScript}
 			at := 0
 			for _, l := range steps {
 				if l == "" || strings.HasPrefix(l, "#") || strings.HasSuffix(l, "\\") {

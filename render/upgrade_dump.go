@@ -1,10 +1,7 @@
 package render
 
 import (
-	"bytes"
-	_ "embed"
 	"fmt"
-	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -35,20 +32,10 @@ func UpgradeDumpNote(cfg *schema.Config) string {
 		UpgradeDumpUnit, cfg.Immich.Backup.Directory, cfg.Immich.Version, cfg.Immich.Version)
 }
 
-//go:embed scripts/immich-upgrade-dump.sh
-var upgradeDumpSource string
-
-var upgradeDumpTemplate = template.Must(template.New("immich-upgrade-dump").Parse(upgradeDumpSource))
-
 // upgradeDumpScript is the script; its values come as arguments
 // (upgradeDumpExecStart), the template fills in only its comments.
 func upgradeDumpScript(cfg *schema.Config) []byte {
-	var b bytes.Buffer
-	err := upgradeDumpTemplate.Execute(&b, struct{ Header, Unit, Before string }{header("#"), UpgradeDumpUnit, DBInitUnit})
-	if err != nil {
-		panic("immich-upgrade-dump: " + err.Error()) // fixed template and data
-	}
-	return b.Bytes()
+	return renderScript("immich-upgrade-dump.sh", struct{ Header, Unit, Before string }{header("#"), UpgradeDumpUnit, DBInitUnit})
 }
 
 // upgradeDumpExecStart is the unit's command: the script with the

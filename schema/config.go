@@ -149,7 +149,16 @@ type ACME struct {
 type ValkeyServer struct {
 	AdminPassword Secret       `json:"adminPassword"`
 	Users         []ValkeyUser `json:"users"`
+	// ACLMode is ACLModeFile (users.acl rendered whole) or ACLModeUser
+	// (only Immich's user, set with ACL SETUSER on the host).
+	ACLMode string `json:"aclMode"`
 }
+
+// The values of valkey.aclMode.
+const (
+	ACLModeFile = "file"
+	ACLModeUser = "user"
+)
 
 // ValkeyUser is another service's user in the shared Valkey.
 type ValkeyUser struct {

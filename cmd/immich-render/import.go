@@ -71,6 +71,9 @@ func runImport(source string, o importOptions, stderr io.Writer) (int, error) {
 		for _, p := range written {
 			fmt.Fprintf(stderr, "wrote %s\n", p)
 		}
+		if w := ansible.SecretsInGit(o.out); w != "" {
+			fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
+		}
 	}
 	return exitOK, nil
 }
