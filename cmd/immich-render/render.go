@@ -50,6 +50,7 @@ func defineRender(fs *pflag.FlagSet) runFunc {
 		if req.Inputs, req.Options, err = in.read(); err != nil {
 			return 0, err
 		}
+		defer in.watch(req.Inputs)()
 		drift, err := pipeline.Run(req)
 		switch {
 		case err != nil:

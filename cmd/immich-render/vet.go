@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -29,6 +30,7 @@ func defineVet(fs *pflag.FlagSet) runFunc {
 		if err != nil {
 			return 0, err
 		}
+		defer in.watch(inputs)()
 		opt.AllowUnresolved = !*requireSecrets
 		dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 		var probs schema.Problems
@@ -61,7 +63,7 @@ func defineVet(fs *pflag.FlagSet) runFunc {
 			fmt.Fprintf(stdout, "not resolved: %s: %s\n", u.Path, u.Source)
 		}
 		if n := len(unresolved); n > 0 {
-			fmt.Fprintf(stdout, "configuration is valid; %s not checked (a render needs them; vet --secrets requires them)\n", plural(n, "secret value"))
+			fmt.Fprintf(stdout, "configuration is valid; %s not checked (a render needs them; vet --secrets requires them)\n", group.Plural(n, "secret value"))
 			return exitOK, nil
 		}
 		fmt.Fprintln(stdout, "configuration is valid")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -202,7 +203,7 @@ func statSummary(r CheckReport) string {
 	}
 	s := fmt.Sprintf("%d changed, %d added, %d removed, %d mode only", n["changed"], n["added"], n["removed"], n["mode"])
 	if len(r.Hosts) > 0 {
-		s += ", on " + plural(len(r.Hosts), "host")
+		s += ", on " + group.Plural(len(r.Hosts), "host")
 	}
 	return s + "\n"
 }
@@ -214,12 +215,12 @@ func formatActions(b *strings.Builder, acts []Action) {
 	if len(acts) == 0 {
 		return
 	}
-	type group struct {
+	type hostGroup struct {
 		hosts []string
 		acts  []Action
 	}
-	var groups []*group
-	byKey := map[string]*group{}
+	var groups []*hostGroup
+	byKey := map[string]*hostGroup{}
 	var order []string
 	perHost := map[string][]Action{}
 	for _, a := range acts {
@@ -235,7 +236,7 @@ func formatActions(b *strings.Builder, acts []Action) {
 		}
 		g := byKey[key.String()]
 		if g == nil {
-			g = &group{acts: perHost[h]}
+			g = &hostGroup{acts: perHost[h]}
 			byKey[key.String()] = g
 			groups = append(groups, g)
 		}
@@ -248,7 +249,7 @@ func formatActions(b *strings.Builder, acts []Action) {
 		case len(g.hosts) == 1:
 			fmt.Fprintf(b, "on host %s, for the changes to take effect:\n", g.hosts[0])
 		default:
-			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", plural(len(g.hosts), "host"), ListHosts(g.hosts, MaxHostsListed))
+			fmt.Fprintf(b, "on %s (%s), for the changes to take effect:\n", group.Plural(len(g.hosts), "host"), ListHosts(g.hosts, MaxHostsListed))
 		}
 		for _, a := range g.acts {
 			why := strings.Join(a.Paths, ", ")
