@@ -35,7 +35,7 @@ func TestVerifyShellcheck(t *testing.T) {
 
 // TestVerifyDeployment runs the rendered immich-verify against a real
 // PostgreSQL with Immich's role and the rendered pg_hba lines, a real
-// Valkey with the rendered users.acl, and an HTTP server that answers
+// Valkey 8 with the rendered users.acl, and an HTTP server that answers
 // Immich's ping, all on loopback (the test's stand-in for the Immich
 // network's gateway); only systemctl is a stand-in. It passes, and each
 // broken piece fails it with its own line.
@@ -43,7 +43,7 @@ func TestVerifyDeployment(t *testing.T) {
 	for _, b := range []string{"psql", "pg_isready", "curl", "sh"} {
 		testenv.Binary(t, b)
 	}
-	vkBin := testenv.Binary(t, "redis-server")
+	vkBin := testenv.Binary(t, "valkey-server")
 	if _, err := exec.LookPath("valkey-cli"); err != nil {
 		testenv.Binary(t, "redis-cli")
 	}
