@@ -587,7 +587,7 @@ json.dump({"paths": [w["path"] for w in d["write_files"]], "runcmd": d["runcmd"]
 				for _, p := range src.Paths() {
 					if rest, ok := strings.CutPrefix(p, "rootfs/"); ok {
 						want = append(want, "/"+rest)
-					} else if !strings.HasPrefix(p, "cloud-init/") {
+					} else if !strings.HasPrefix(p, "cloud-init/") && p != "README.md" { // the user-data leaves the README out
 						want = append(want, filepath.Join(StateDir, p))
 					}
 				}
