@@ -63,7 +63,7 @@ func nginxVhost(cfg *schema.Config) []byte {
 		w.comment("Needs nginx >= 1.27.4 and \"load_module modules/ngx_http_acme_module.so;\" in nginx.conf.")
 	case "webroot":
 		w.comment("TLS: certbot with the webroot " + n.Webroot + ". Get the first certificate with")
-		w.comment("  certbot certonly --webroot -w " + n.Webroot + " -d " + n.Hostname + " -m " + n.ACME.Email + " --agree-tos")
+		w.comment("  certbot certonly --webroot -w " + shellPath(n.Webroot) + " -d " + n.Hostname + " -m " + n.ACME.Email + " --agree-tos")
 		w.comment("nginx refuses this file until /etc/letsencrypt/live/" + n.Hostname + "/ exists.")
 	case "manual":
 		w.comment("TLS: certificate files provided by the operator.")

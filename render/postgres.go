@@ -142,6 +142,7 @@ func sqlTemplate(name, src string) *template.Template {
 		"connect": psqlConnect,
 		"array":   sqlIntArray,
 		"header":  header,
+		"sh":      shellPath,
 		"do": func(tag, block string, data any) (string, error) {
 			var b strings.Builder
 			if err := t.ExecuteTemplate(&b, block, data); err != nil {

@@ -60,6 +60,15 @@ var quadletConfigs = map[string]string{
 		metrics: enabled: true
 		machineLearning: environment: {MACHINE_LEARNING_WORKERS: "2", MACHINE_LEARNING_MODEL_TTL: "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(oddEnv) + `"}
 	}`,
+	// '=', ',', '~', '+', '@', leading dashes and non-ASCII in every
+	// host path (the schema refuses spaces with Quadlet): each must reach
+	// podman run as one --volume argument.
+	"hostile paths": `immich: {
+		runtime: "quadlet"
+		projectDir: "/opt/pro_ject/~x=y,z"
+		externalLibraries: [{hostPath: "/mnt/-lead/--ph+otos@", containerPath: "/mnt/external/-ph,otos="}]
+		storage: {thumbs: "/ssd/100_000/ǅ²٣", profile: "/srv/.pro-file/фото/日本"}
+	}`,
 	"machine learning elsewhere": `immich: {
 		runtime: "quadlet"
 		machineLearning: url: "http://gpu-host:3003"
@@ -317,8 +326,34 @@ func TestQuadletDryRun(t *testing.T) {
 			if name == "every option" {
 				checkOddEnv(t, generated[ServerUnit])
 			}
+			if name == "hostile paths" {
+				checkVolumes(t, generated[ServerUnit], "/srv/.pro-file/фото/日本:/data/profile", "/mnt/-lead/--ph+otos@:/mnt/external/-ph,otos=:ro", "/ssd/100_000/ǅ²٣:/data/thumbs")
+			}
 		})
 	}
+}
+
+// checkVolumes reads the generated server unit's command line as systemd
+// would and finds each volume as one argument of --volume.
+func checkVolumes(t *testing.T, unit []byte, volumes ...string) {
+	t.Helper()
+	for _, line := range strings.Split(string(unit), "\n") {
+		cmd, ok := strings.CutPrefix(line, "ExecStart=")
+		if !ok {
+			continue
+		}
+		words, err := systemdExecArgs(strings.NewReplacer("%t", "/run", "%N", "immich-server").Replace(cmd))
+		if err != nil {
+			t.Fatalf("generated ExecStart: %v\n%s", err, cmd)
+		}
+		for _, v := range volumes {
+			if i := slices.Index(words, v); i < 1 || words[i-1] != "-v" && words[i-1] != "--volume" {
+				t.Errorf("generated ExecStart does not mount %q:\n%q", v, words)
+			}
+		}
+		return
+	}
+	t.Error("no ExecStart in the generated server unit")
 }
 
 // checkOddEnv reads the generated server unit's command line as systemd

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/token"
 )
 
@@ -193,4 +195,63 @@ func offsetPos(name string, data []byte, off int64) token.Pos {
 		}
 	}
 	return linePos(name, line, col)
+}
+
+// longListAST is longList for an input already parsed to CUE syntax (a
+// .cue or YAML file): the first list literal of more than MaxListLength
+// elements, before CUE evaluates it.
+func longListAST(name string, f *ast.File) Problems {
+	var found Problems
+	var walk func(n ast.Node, path []string)
+	walk = func(n ast.Node, path []string) {
+		if found != nil || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *ast.File:
+			for _, d := range n.Decls {
+				walk(d, path)
+			}
+		case *ast.StructLit:
+			for _, d := range n.Elts {
+				walk(d, path)
+			}
+		case *ast.Field:
+			label, _, err := ast.LabelName(n.Label)
+			if err != nil {
+				label = ""
+			}
+			walk(n.Value, append(slices.Clip(path), label))
+		case *ast.ListLit:
+			if len(n.Elts) > MaxListLength {
+				pos := n.Elts[MaxListLength].Pos()
+				found = Problems{ProblemAt(path, KindInvalid,
+					fmt.Sprintf("this list has more than %d elements; a configuration's lists are far shorter", MaxListLength),
+					"", linePos(name, pos.Line(), pos.Column()))}
+				return
+			}
+			for i, e := range n.Elts {
+				walk(e, append(slices.Clip(path), strconv.Itoa(i)))
+			}
+		default:
+			// Any other expression (a unification, a comprehension, an
+			// embedding): its list literals, at the path of the field.
+			ast.Walk(n, func(c ast.Node) bool {
+				if found != nil {
+					return false
+				}
+				if c == n {
+					return true
+				}
+				switch c.(type) {
+				case *ast.ListLit, *ast.StructLit, *ast.Field:
+					walk(c, path)
+					return false
+				}
+				return true
+			}, nil)
+		}
+	}
+	walk(f, nil)
+	return found
 }

@@ -215,6 +215,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if err != nil {
 			return failSyntax(err)
 		}
+		if ps := longListAST(in.Name, f); ps != nil {
+			return cue.Value{}, ps
+		}
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
 			return fail(err)
@@ -237,6 +240,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if err != nil {
 			_, ps := failSyntax(err)
 			return cue.Value{}, yamlSyntaxProblem(in.Name, data, ps)
+		}
+		if ps := longListAST(in.Name, f); ps != nil {
+			return cue.Value{}, ps
 		}
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":

@@ -133,8 +133,12 @@ func checkServiceUser(u serviceUser, add func(path, reason, hint string)) {
 				add(path, "an empty "+f.what+" pattern matches nothing", "a pattern such as \"paperless*\"")
 				patternsOK = false
 				continue
-			case strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			case strings.IndexFunc(p, unicode.IsSpace) >= 0:
 				add(path, fmt.Sprintf("%q contains white space; Valkey would split it into two rules", p), "a pattern without white space")
+				patternsOK = false
+				continue
+			case strings.IndexFunc(p, unicode.IsControl) >= 0:
+				add(path, fmt.Sprintf("%q contains a control character, which a users.acl line cannot carry", p), "a pattern of printable characters")
 				patternsOK = false
 				continue
 			case f.what == "key" && valkeyacl.Universal(p):
