@@ -235,6 +235,28 @@ func server() int {
 			}
 			return "a table in public; a vector(512) column with an HNSW index (pgvector " + version + ")", nil
 		}},
+		{"version-history", func() (string, error) {
+			// Immich records each version that runs on the database, as
+			// this does with the version its image was imported as: the
+			// upgrade-dump unit reads it.
+			version := os.Getenv("REHEARSAL_IMMICH_VERSION")
+			if version == "" {
+				return "no REHEARSAL_IMMICH_VERSION: not recorded", nil
+			}
+			for _, sql := range []string{
+				`CREATE TABLE IF NOT EXISTS public.version_history (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), "createdAt" timestamptz NOT NULL DEFAULT now(), version varchar NOT NULL)`,
+				`INSERT INTO public.version_history (version) SELECT $1 WHERE $1 IS DISTINCT FROM (SELECT version FROM public.version_history ORDER BY "createdAt" DESC LIMIT 1)`,
+			} {
+				var args []any
+				if strings.Contains(sql, "$1") {
+					args = append(args, version)
+				}
+				if _, err := db.Exec(ctx, sql, args...); err != nil {
+					return "", fmt.Errorf("%s: %w", sql, err)
+				}
+			}
+			return "version_history says " + version, nil
+		}},
 		{"valkey-connect", func() (string, error) {
 			rdb = redis.NewClient(&redis.Options{
 				Addr:        net.JoinHostPort(os.Getenv("REDIS_HOSTNAME"), strconv.Itoa(envInt("REDIS_PORT", 6379))),
