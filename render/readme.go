@@ -261,12 +261,19 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands and `fragments/apply.sh` again (it prints `no change`\n")
-	w("   when nothing is to merge), then on the host:\n\n")
+	w("3. Run the same rsync commands again, then on the host the commands below: `apply.sh`\n")
+	w("   prints `no change` when nothing is to merge, and the copied files get their groups\n")
+	w("   back (rsync replaced them as root's).\n\n")
 	if note := runtimeSwitchNote(cfg); note != "" {
 		w("%s\n", note)
 	}
 	w("```sh\n")
+	if apply {
+		w("sh %s/apply.sh\n", fragments)
+	}
+	for _, c := range owned {
+		w("%s\n", c)
+	}
 	w("systemctl daemon-reload\n")
 	w("systemctl restart %s immich.service\n", DBInitUnit)
 	w("```\n\n")

@@ -153,8 +153,9 @@ func (h *d13host) upgrade() bool {
 		return fmt.Sprintf("%s to %s; %d files", from, cfg.Immich.Version, len(h.out)), h.writeSite()
 	}) &&
 		h.step("stand-in images of "+h.sc.Upgrade+" (podman import)", h.images) &&
-		// "Run the same rsync commands and fragments/apply.sh again".
-		h.step("README upgrade: the same rsync commands and apply.sh", func() (string, error) {
+		// "Run the same rsync commands again, then on the host the
+		// commands below".
+		h.step("README upgrade: the same rsync commands", func() (string, error) {
 			var done []string
 			for _, b := range first {
 				if b.local() {
@@ -163,20 +164,10 @@ func (h *d13host) upgrade() bool {
 						return "", err
 					}
 					done = append(done, out)
-					continue
-				}
-				for _, c := range b.commands() {
-					if strings.Contains(c, "fragments/apply.sh") {
-						out, err := h.m.enter(5*time.Minute, "/bin/sh", "-ec", c)
-						if err != nil {
-							return "", err
-						}
-						done = append(done, c+": "+strings.Join(strings.Fields(out), " "))
-					}
 				}
 			}
-			if len(done) < 2 {
-				return "", fmt.Errorf("the first deployment's blocks have no rsync or no apply.sh: %q", done)
+			if len(done) == 0 {
+				return "", errors.New("the first deployment has no rsync block")
 			}
 			return strings.Join(done, "; "), nil
 		}) &&

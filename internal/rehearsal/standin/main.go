@@ -245,7 +245,7 @@ func server() int {
 			}
 			for _, sql := range []string{
 				`CREATE TABLE IF NOT EXISTS public.version_history (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), "createdAt" timestamptz NOT NULL DEFAULT now(), version varchar NOT NULL)`,
-				`INSERT INTO public.version_history (version) SELECT $1 WHERE $1 IS DISTINCT FROM (SELECT version FROM public.version_history ORDER BY "createdAt" DESC LIMIT 1)`,
+				`INSERT INTO public.version_history (version) SELECT $1::varchar WHERE $1::varchar IS DISTINCT FROM (SELECT version FROM public.version_history ORDER BY "createdAt" DESC LIMIT 1)`,
 			} {
 				var args []any
 				if strings.Contains(sql, "$1") {
