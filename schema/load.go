@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -264,10 +265,10 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 func evalJsonnet(in Input, opt Options, all []Input) (string, error) {
 	vm := jsonnet.MakeVM()
 	vm.Importer(newImporter(in, all, opt.JPaths))
-	for _, k := range sortedKeys(opt.ExtStr) {
+	for _, k := range slices.Sorted(maps.Keys(opt.ExtStr)) {
 		vm.ExtVar(k, opt.ExtStr[k])
 	}
-	for _, k := range sortedKeys(opt.TLAStr) {
+	for _, k := range slices.Sorted(maps.Keys(opt.TLAStr)) {
 		vm.TLAVar(k, opt.TLAStr[k])
 	}
 	vm.ErrorFormatter.SetMaxStackTraceSize(5)
@@ -672,15 +673,6 @@ func friendly(kind Kind, msg string) string {
 		return "no value given: " + msg
 	}
 	return msg
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // configPath turns a dotted config path ("valkey.users.0.password") into

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ var rules = []rule{
 		}
 	}},
 	{[]string{"immich.environment"}, func(c *Config, add addFunc) {
-		for _, k := range sortedKeys(c.Immich.Environment) {
+		for _, k := range slices.Sorted(maps.Keys(c.Immich.Environment)) {
 			if v := managedEnv(k); v != nil && !v.Replaceable {
 				reason, hint := refusedEnvReason(v)
 				add("immich.environment."+k, reason, hint)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/immich-render/immich-render/internal/budget"
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/pipeline"
 	"github.com/immich-render/immich-render/schema"
@@ -112,7 +113,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &probs):
 		fmt.Fprintln(stderr, probs.Error())
-		fmt.Fprintf(stderr, "immich-render: %s in the configuration; nothing was written\n", plural(len(probs), "problem"))
+		fmt.Fprintf(stderr, "immich-render: %s in the configuration; nothing was written\n", group.Plural(len(probs), "problem"))
 		return exitInvalid
 	case isUsage:
 		fmt.Fprintf(stderr, "immich-render: %s\n", uerr.Msg)
@@ -243,11 +244,4 @@ func (f inputFlags) read() ([]schema.Input, schema.Options, error) {
 		return nil, opt, err
 	}
 	return inputs, opt, nil
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -148,7 +149,7 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		}
 	}
 	mode := opt.dirMode()
-	for _, p := range sortedKeys(l.needed) {
+	for _, p := range slices.Sorted(maps.Keys(l.needed)) {
 		if e, ok := entries[p]; ok && e.isDir() && e.mode&modeBits != mode && !opt.GitModes {
 			d.Changed = append(d.Changed, Change{Path: p + "/", OldMode: e.mode & modeBits, NewMode: mode})
 		}

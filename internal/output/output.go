@@ -50,7 +50,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -181,15 +180,6 @@ func neededDirs(t tree.Tree) map[string]bool {
 		}
 	}
 	return dirs
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // octal formats a mode the way chmod takes it: 0644.

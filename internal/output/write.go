@@ -388,7 +388,7 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 			node(d).busy = true
 		}
 	}
-	for _, d := range sortedKeys(needed) {
+	for _, d := range slices.Sorted(maps.Keys(needed)) {
 		e, ok := entries[d]
 		switch {
 		case !ok || !e.isDir():
@@ -610,7 +610,7 @@ func (w *writer) syncDirs() error {
 		}
 		return nil
 	}
-	for _, d := range sortedKeys(w.dirty) {
+	for _, d := range slices.Sorted(maps.Keys(w.dirty)) {
 		f, err := w.root.Open(filepath.FromSlash(d))
 		if err != nil {
 			return fmt.Errorf("syncing %s: %w", w.show(d), err)

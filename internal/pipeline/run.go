@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/gitcheck"
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -374,16 +375,9 @@ func pending(names []string, sums []Summary) []string {
 }
 
 func hostCount(rendered, kept int) string {
-	s := plural(rendered, "host") + " rendered"
+	s := group.Plural(rendered, "host") + " rendered"
 	if kept > 0 {
-		s += fmt.Sprintf(", %s kept", plural(kept, "other host"))
+		s += fmt.Sprintf(", %s kept", group.Plural(kept, "other host"))
 	}
 	return s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }
