@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -48,7 +49,7 @@ type readmeView struct {
 	Before                                          []string
 	Packages                                        packages
 	StateDir                                        string
-	Rsync, FirstCert, Start                         []string
+	Rsync, FirstCert, Start, Upgrade                []string
 	StartStep                                       int
 	Verify, UpgradeDumpUnit, BackupDir              string
 	BackupUnit, DBInitUnit, ImmichUnit              string
@@ -150,16 +151,21 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 		}
 		step++
 	}
+	// What the first deployment and every update run before starting:
+	// the fragments merged, and the files a service reads given back their
+	// groups (rsync copies them as root's).
+	var prepare []string
 	if v.Apply {
-		v.Start = append(v.Start, "sh "+shellPath(fragments)+"/apply.sh")
+		prepare = append(prepare, "sh "+shellPath(fragments)+"/apply.sh")
 	}
 	for _, p := range out.Paths() {
 		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
-			v.Start = append(v.Start, fmt.Sprintf("chown %s %s", f.Owner, shellPath(hostOrTreePath(p))))
+			prepare = append(prepare, fmt.Sprintf("chown %s %s", f.Owner, shellPath(hostOrTreePath(p))))
 		}
 	}
-	v.Start = append(v.Start, startCommands(cfg)...)
+	v.Start = append(slices.Clone(prepare), startCommands(cfg)...)
 	v.Start = append(v.Start, VerifyScript)
+	v.Upgrade = append(prepare, "systemctl daemon-reload", "systemctl restart "+DBInitUnit+" "+v.ImmichUnit, VerifyScript)
 	v.StartStep = step
 	v.ApplySection = applySection(cfg)
 

@@ -195,6 +195,12 @@ var ManagedEnv = []EnvVar{
 	{Name: "IMMICH_MACHINE_LEARNING_URL", Field: "immich.machineLearning.url", Value: func(c *Config) (string, bool) {
 		return c.Immich.MachineLearning.URL, c.Immich.MachineLearning.URL != ""
 	}},
+	// Machine learning off: Immich's default settings read this (a
+	// settings file, when rendered, says enabled: false too), so the
+	// server does not call a machine-learning service that is not there.
+	{Name: "IMMICH_MACHINE_LEARNING_ENABLED", Field: "immich.machineLearning.enabled", Value: func(c *Config) (string, bool) {
+		return "false", !c.Immich.MachineLearning.Enabled
+	}},
 	// Prometheus metrics on MetricsPorts. Which metrics: all, or what
 	// immich.environment says (Immich reads a list such as "api,host").
 	{Name: "IMMICH_TELEMETRY_INCLUDE", Field: "immich.metrics.enabled", Replaceable: true, Value: func(c *Config) (string, bool) {

@@ -35,8 +35,9 @@ const (
 // debian13Scenarios are the deployments on the Debian 13 host: each an
 // example (or a fleet example's host), deployed on a fresh host.
 var debian13Scenarios = []scenario{
-	{Name: "minimal", Example: "minimal"},
-	{Name: "quadlet", Example: "quadlet"},
+	{Name: "minimal", Example: "minimal", Upgrade: "v3.2.0"},
+	{Name: "quadlet", Example: "quadlet", Upgrade: "v3.2.0"},
+	{Name: "fleet-edge01", Example: "fleet", Host: "edge01"},
 
 	{Name: "mutation-listen-addresses-replaced", Example: "minimal", Mutate: mutateListenReplaced,
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},
@@ -243,6 +244,7 @@ func (h *d13host) deploy() {
 		h.step("Immich units active", h.unitsActive) &&
 		h.step("Immich containers running", h.containersRunning) &&
 		h.standinReady("stand-in started") &&
+		h.step("the server's first call to machine learning", h.mlFirstCall) &&
 		h.step("tenant still works after the deploy", h.checkTenant) &&
 		h.step("Immich's Redis clients, ACL LOG empty", h.immichRedis) &&
 		h.step("HTTPS with the ACME certificate", h.checkHTTPS) &&
@@ -258,8 +260,10 @@ func (h *d13host) deploy() {
 		h.standinReady("stand-in started after the reboot") &&
 		h.step("tenant still works after the reboot", h.checkTenant) &&
 		h.step("HTTPS after the reboot", h.checkHTTPS) &&
+		h.upgrade() &&
 		h.step("systemctl stop immich", func() (string, error) { return h.m.enter(5*time.Minute, "systemctl", "stop", "immich.service") }) &&
-		h.step("nothing of Immich left after its stop", h.noContainers)
+		h.step("nothing of Immich left after its stop", h.noContainers) &&
+		h.secretLeftOut()
 }
 
 func (h *d13host) rootfs() (string, error) {
@@ -400,18 +404,9 @@ func (h *d13host) render() (string, error) {
 	if err := os.Symlink(filepath.Join(h.work, "secrets"), filepath.Join(filepath.Dir(h.work), "immich-secrets")); err != nil {
 		return "", err
 	}
-	for dir, tr := range map[string]tree.Tree{"out": h.out, "secrets": h.secrets} {
-		for _, p := range tr.Paths() {
-			name := filepath.Join(h.work, dir, p)
-			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-				return "", err
-			}
-			if err := os.WriteFile(name, tr[p].Data, tr[p].Mode); err != nil {
-				return "", err
-			}
-		}
+	if err := h.writeSite(); err != nil {
+		return "", err
 	}
-	h.readme = string(h.out["README.md"].Data)
 	return fmt.Sprintf("%d files, %d secret files; vector extension %s, nginx tls %s, composeCommand %q",
 		len(h.out), len(h.secrets), cfg.Immich.Postgres.VectorExtension, cfg.Immich.Nginx.TLS, cfg.Immich.ComposeCommand), nil
 }
@@ -496,6 +491,12 @@ func TestDebian13Sites(t *testing.T) {
 		if cfg.Immich.Postgres.VectorExtension != "pgvector" || cfg.Immich.Nginx.TLS != "webroot" || !strings.Contains(acl, "\nuser tenant ") {
 			t.Errorf("%s: vector extension %s, tls %s, users.acl:\n%s", sc.Name, cfg.Immich.Postgres.VectorExtension, cfg.Immich.Nginx.TLS, acl)
 		}
+		if sc.Upgrade != "" {
+			up, err := loadDebian13SiteVersion(sc, cfg.Immich.Version, sc.Upgrade)
+			if err != nil || up.Immich.Version != sc.Upgrade {
+				t.Errorf("%s: the upgrade to %s loads %v: %v", sc.Name, sc.Upgrade, up, err)
+			}
+		}
 	}
 }
 
@@ -519,8 +520,12 @@ tar -C "$d" -cf "$d.tar" .
 		if strings.Contains(img, "immich-machine-learning") {
 			mode = "ml"
 		}
-		fmt.Fprintf(&script, `podman import --change 'ENTRYPOINT ["/usr/local/bin/standin", "%s"]' --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'WORKDIR /usr/src' "$d.tar" '%s' >/dev/null
-`, mode, img)
+		// The version the image is tagged with (before a digest and an
+		// acceleration suffix), as Immich's image knows its own.
+		ref, _, _ := strings.Cut(img, "@")
+		version, _, _ := strings.Cut(ref[strings.LastIndex(ref, ":")+1:], "-")
+		fmt.Fprintf(&script, `podman import --change 'ENTRYPOINT ["/usr/local/bin/standin", "%s"]' --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'ENV REHEARSAL_IMMICH_VERSION=%s' --change 'WORKDIR /usr/src' "$d.tar" '%s' >/dev/null
+`, mode, version, img)
 	}
 	script.WriteString(`rm -rf "$d" "$d.tar"` + "\n")
 	if _, err := h.m.sysrunSh(script.String()); err != nil {

@@ -16,7 +16,10 @@
 // tenant on its PostgreSQL and Valkey first, and the output README's deploy
 // blocks run verbatim (readme_test.go finds them). Its scenarios are a
 // list: an example (or a fleet host) and, for a mutation, the step that
-// must fail.
+// must fail, or a newer immich.version to upgrade to by the README
+// (debian13_lifecycle_test.go: the upgrade dump before the new server, no
+// second dump on a restart, and for Quadlet the first machine-learning
+// call without a retry and a missing secret failing the start).
 //
 // immichredis/ runs Immich's own Redis libraries (BullMQ, ioredis, the
 // socket.io Redis adapter) against the rendered users.acl.

@@ -252,6 +252,12 @@ func (h *host) startPostgres() (string, error) {
 // loadExample loads an example (or a fleet example's host) as the CLI does,
 // with extra inputs (CUE unified with the example's files) after its own.
 func loadExample(name, hostName string, extra ...schema.Input) (*schema.Config, error) {
+	return loadExampleEdited(name, hostName, nil, extra...)
+}
+
+// loadExampleEdited is loadExample with each of the example's files
+// passed through edit first (when not nil).
+func loadExampleEdited(name, hostName string, edit func([]byte) []byte, extra ...schema.Input) (*schema.Config, error) {
 	dir := filepath.Join("..", "..", "examples", name)
 	files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
 	var inputs []schema.Input
@@ -259,6 +265,9 @@ func loadExample(name, hostName string, extra ...schema.Input) (*schema.Config, 
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
+		}
+		if edit != nil {
+			data = edit(data)
 		}
 		inputs = append(inputs, schema.Input{Name: f, Data: data})
 	}

@@ -26,6 +26,9 @@ type scenario struct {
 	Mutate  string // "" or one of the mutations in host_test.go
 	// For a mutation: the step that must fail, and text its error must hold.
 	FailStep, FailText string
+	// On the Debian 13 host: the newer immich.version the site is
+	// rendered with and deployed by the README's upgrade steps.
+	Upgrade string
 }
 
 var scenarios = []scenario{

@@ -28,16 +28,19 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,8 +55,10 @@ func main() {
 	}
 	switch name {
 	case "server":
+		exitOnTerm()
 		os.Exit(server())
 	case "ml":
+		exitOnTerm()
 		os.Exit(ml())
 	case "immich-healthcheck":
 		os.Exit(healthcheck("http://127.0.0.1:" + port() + "/api/server/ping"))
@@ -230,6 +235,28 @@ func server() int {
 			}
 			return "a table in public; a vector(512) column with an HNSW index (pgvector " + version + ")", nil
 		}},
+		{"version-history", func() (string, error) {
+			// Immich records each version that runs on the database, as
+			// this does with the version its image was imported as: the
+			// upgrade-dump unit reads it.
+			version := os.Getenv("REHEARSAL_IMMICH_VERSION")
+			if version == "" {
+				return "no REHEARSAL_IMMICH_VERSION: not recorded", nil
+			}
+			for _, sql := range []string{
+				`CREATE TABLE IF NOT EXISTS public.version_history (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), "createdAt" timestamptz NOT NULL DEFAULT now(), version varchar NOT NULL)`,
+				`INSERT INTO public.version_history (version) SELECT $1::varchar WHERE $1::varchar IS DISTINCT FROM (SELECT version FROM public.version_history ORDER BY "createdAt" DESC LIMIT 1)`,
+			} {
+				var args []any
+				if strings.Contains(sql, "$1") {
+					args = append(args, version)
+				}
+				if _, err := db.Exec(ctx, sql, args...); err != nil {
+					return "", fmt.Errorf("%s: %w", sql, err)
+				}
+			}
+			return "version_history says " + version, nil
+		}},
 		{"valkey-connect", func() (string, error) {
 			rdb = redis.NewClient(&redis.Options{
 				Addr:        net.JoinHostPort(os.Getenv("REDIS_HOSTNAME"), strconv.Itoa(envInt("REDIS_PORT", 6379))),
@@ -307,15 +334,22 @@ func server() int {
 			return "FLUSHALL refused: " + err.Error(), nil
 		}},
 		{"machine-learning", func() (string, error) {
-			url := os.Getenv("IMMICH_MACHINE_LEARNING_URL")
-			if url == "" {
-				url = "http://immich-machine-learning:3003" // Immich's default
+			ml, err := mlConfig()
+			if err != nil {
+				return "", err
 			}
+			if !ml.Enabled {
+				return "off (" + ml.From + "): not called", nil
+			}
+			url := ml.URLs[0]
 			// Immich keeps trying the machine-learning server; so does this,
 			// for a while: the name may not resolve at the first attempt.
+			// The detail says how many attempts it took.
 			c := http.Client{Timeout: 5 * time.Second}
 			var last error
+			attempt := 0
 			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+				attempt++
 				resp, err := c.Get(url + "/ping")
 				if err != nil {
 					last = err
@@ -326,9 +360,9 @@ func server() int {
 				if resp.StatusCode != http.StatusOK || string(body) != "pong" {
 					return "", fmt.Errorf("GET %s/ping: %s %q", url, resp.Status, body)
 				}
-				return "GET " + url + "/ping: pong", nil
+				return fmt.Sprintf("GET %s/ping: pong at attempt %d (%s)", url, attempt, ml.From), nil
 			}
-			return "", last
+			return "", fmt.Errorf("%d attempts: %w", attempt, last)
 		}},
 		{"upload", func() (string, error) {
 			dir := "/data/rehearsal"
@@ -405,6 +439,60 @@ func ml() int {
 		return 1
 	}
 	return 0
+}
+
+// mlSettings is what the server knows of machine learning, as Immich
+// learns it: its default settings (IMMICH_MACHINE_LEARNING_ENABLED, which
+// only "false" turns off, and IMMICH_MACHINE_LEARNING_URL), overridden by
+// the settings file IMMICH_CONFIG_FILE names.
+type mlSettings struct {
+	Enabled bool
+	URLs    []string
+	From    string // where the answer came from, for the step's detail
+}
+
+func mlConfig() (mlSettings, error) {
+	ml := mlSettings{Enabled: os.Getenv("IMMICH_MACHINE_LEARNING_ENABLED") != "false", URLs: []string{"http://immich-machine-learning:3003"}, From: "Immich's defaults"}
+	if os.Getenv("IMMICH_MACHINE_LEARNING_ENABLED") != "" {
+		ml.From = "IMMICH_MACHINE_LEARNING_ENABLED=" + os.Getenv("IMMICH_MACHINE_LEARNING_ENABLED")
+	}
+	if u := os.Getenv("IMMICH_MACHINE_LEARNING_URL"); u != "" {
+		ml.URLs, ml.From = []string{u}, "IMMICH_MACHINE_LEARNING_URL"
+	}
+	if p := os.Getenv("IMMICH_CONFIG_FILE"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return ml, fmt.Errorf("IMMICH_CONFIG_FILE: %w", err)
+		}
+		var file struct {
+			MachineLearning struct {
+				Enabled *bool
+				URLs    []string `json:"urls"`
+			} `json:"machineLearning"`
+		}
+		if err := json.Unmarshal(data, &file); err != nil {
+			return ml, fmt.Errorf("IMMICH_CONFIG_FILE %s: %w", p, err)
+		}
+		if e := file.MachineLearning.Enabled; e != nil {
+			ml.Enabled, ml.From = *e, "machineLearning.enabled in "+p
+		}
+		if len(file.MachineLearning.URLs) > 0 {
+			ml.URLs, ml.From = file.MachineLearning.URLs, "machineLearning.urls in "+p
+		}
+	}
+	return ml, nil
+}
+
+// exitOnTerm makes SIGTERM a clean stop (exit 0), as Immich's own
+// processes stop: Go's default exit status for it would show every
+// stopped unit as failed.
+func exitOnTerm() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM)
+	go func() {
+		<-c
+		os.Exit(0)
+	}()
 }
 
 func randHex() string {
