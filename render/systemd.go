@@ -35,7 +35,11 @@ func renderImmichUnit(cfg *schema.Config) []tree.File {
 	u := newUnitFile()
 	u.Add("Unit", "Description", "Immich photo server (compose stack in "+im.ProjectDir+")")
 	u.Add("Unit", "Documentation", "https://immich.app/docs/overview/introduction")
-	u.AddList("Unit", "Wants", "network-online.target", DBInitUnit)
+	u.Add("Unit", "Wants", "network-online.target")
+	// Requires, not Wants: when the database init (or the dump before an
+	// upgrade it requires) fails, the stack must not start on a database
+	// it did not prepare, as the Quadlet server's unit does too.
+	u.Add("Unit", "Requires", DBInitUnit)
 	u.AddList("Unit", "After", append([]string{"network-online.target"}, hostServices(cfg)...)...)
 
 	u.Add("Service", "Type", "oneshot")
