@@ -25,7 +25,7 @@ var ErrHostsOnSite = errors.New("a selection of hosts needs a fleet configuratio
 // satisfy is ErrHostsOnSite or an *UnknownHostsError.
 func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment, error) {
 	inputs = evalJsonnetOnce(inputs, opt)
-	if !IsFleet(inputs, opt) {
+	if !isFleet(inputs, opt) {
 		if len(sel.Hosts) > 0 {
 			return nil, ErrHostsOnSite
 		}

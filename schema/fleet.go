@@ -52,10 +52,10 @@ const hostNameHint = "1 to 63 lowercase letters, digits and '-', starting and en
 // ValidHostName reports whether name may name a fleet host.
 func ValidHostName(name string) bool { return hostNameRE.MatchString(name) }
 
-// IsFleet reports whether the inputs describe a fleet (a top-level hosts:
+// isFleet reports whether the inputs describe a fleet (a top-level hosts:
 // or defaults: field) rather than a single site. An input that cannot be
 // read counts as a single site: loading it reports why.
-func IsFleet(inputs []Input, opt Options) bool {
+func isFleet(inputs []Input, opt Options) bool {
 	for _, in := range inputs {
 		for _, name := range topLevelNames(in, opt, inputs) {
 			if name == fleetHosts || name == fleetDefaults {

@@ -209,12 +209,12 @@ func TestIsFleet(t *testing.T) {
 		{"broken.cue", `hosts: {`, false},
 		{"broken.json", `{"hosts":`, false},
 	} {
-		if got := IsFleet([]Input{{Name: c.name, Data: []byte(c.data)}}, Options{}); got != c.want {
+		if got := isFleet([]Input{{Name: c.name, Data: []byte(c.data)}}, Options{}); got != c.want {
 			t.Errorf("%s: IsFleet = %v, want %v", c.name, got, c.want)
 		}
 	}
 	// One fleet file among others makes a fleet.
-	if !IsFleet([]Input{{Name: "a.cue", Data: []byte(base)}, {Name: "b.cue", Data: []byte(fleetBase)}}, Options{}) {
+	if !isFleet([]Input{{Name: "a.cue", Data: []byte(base)}, {Name: "b.cue", Data: []byte(fleetBase)}}, Options{}) {
 		t.Error("a fleet file among site files is not a fleet")
 	}
 }

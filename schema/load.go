@@ -126,7 +126,7 @@ func (opt Options) withDefaults() Options {
 		opt.LookupEnv = os.LookupEnv
 	}
 	if opt.ReadFile == nil {
-		opt.ReadFile = ReadSecretFile
+		opt.ReadFile = readSecretFile
 	}
 	return opt
 }

@@ -13,9 +13,9 @@ import (
 // key, never megabytes.
 const MaxSecretFile = 64 << 10
 
-// ReadSecretFile reads a {file: PATH} secret, the default of
+// readSecretFile reads a {file: PATH} secret, the default of
 // Options.ReadFile.
-func ReadSecretFile(name string) ([]byte, error) { return ReadRegular(name, MaxSecretFile) }
+func readSecretFile(name string) ([]byte, error) { return ReadRegular(name, MaxSecretFile) }
 
 // ErrNotRegular and ErrTooLarge match the errors of ReadRegular.
 var (

@@ -167,7 +167,7 @@ func (inv *Inventory) readSource(path string) ([]byte, *schema.Problem) {
 	if err != nil {
 		return nil, ptr(problem(Pos{File: path}, "", "cannot read: "+pathErr(err).Error()))
 	}
-	if IsVault(data) {
+	if isVault(data) {
 		plain, err := inv.vault.Decrypt(data)
 		if err != nil {
 			return nil, ptr(problem(Pos{File: path, Line: 1, Col: 1}, "", "this file "+err.Error()))

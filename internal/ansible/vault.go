@@ -77,8 +77,8 @@ func pathErr(err error) error {
 // NewVault returns a Vault that tries each password in turn.
 func NewVault(passwords ...[]byte) *Vault { return &Vault{passwords: passwords} }
 
-// IsVault reports whether data is a vault payload.
-func IsVault(data []byte) bool {
+// isVault reports whether data is a vault payload.
+func isVault(data []byte) bool {
 	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(vaultHeader+";"))
 }
 
