@@ -11,24 +11,13 @@ import (
 	"time"
 
 	"github.com/immich-render/immich-render/internal/output"
+	"github.com/immich-render/immich-render/internal/testenv"
 )
 
-const testFleet = `defaults: {
-	immich: {
-		version:        "v3.1.0"
-		uploadLocation: "/mnt/storage/immich/upload"
-		network: {subnet: "172.20.0.0/16", gateway: "172.20.0.1"}
-		postgres: password: {env: "IMMICH_POSTGRES_PASSWORD"}
-		valkey: password: {env: "IMMICH_VALKEY_PASSWORD"}
-	}
-	valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
-}
-hosts: {
+var testFleet = testenv.Fleet(`
 	nas001: immich: port: PORT1
 	nas002: immich: port: PORT2
-	nas003: immich: machineLearning: enabled: false
-}
-`
+	nas003: immich: machineLearning: enabled: false`)
 
 // fleetDir writes the test fleet with the given ports and returns its path.
 func fleetConfig(t *testing.T, dir, port1, port2 string) string {
@@ -273,12 +262,10 @@ func TestFleetDeterministicAcrossGOMAXPROCS(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "fleet.cue")
 	var b strings.Builder
-	b.WriteString(strings.SplitAfter(testFleet, "hosts: {\n")[0])
 	for i := range 40 {
 		fmt.Fprintf(&b, "\th%02d: immich: port: %d\n", i, 3000+i)
 	}
-	b.WriteString("}\n")
-	os.WriteFile(cfg, []byte(b.String()), 0o644)
+	os.WriteFile(cfg, []byte(testenv.Fleet(b.String())), 0o644)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	var snaps []map[string]string
 	for _, procs := range []int{1, 4} {

@@ -28,21 +28,7 @@ func safetySite(version string) string {
 }
 
 func safetyFleet(version string) string {
-	return `defaults: {
-	immich: {
-		version:        "` + version + `"
-		uploadLocation: "/mnt/storage/immich/upload"
-		network: {subnet: "172.20.0.0/16", gateway: "172.20.0.1"}
-		postgres: password: {env: "IMMICH_POSTGRES_PASSWORD"}
-		valkey: password: {env: "IMMICH_VALKEY_PASSWORD"}
-	}
-	valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
-}
-hosts: {
-	nas001: {}
-	nas002: immich: port: 2284
-}
-`
+	return strings.Replace(testenv.Fleet("nas001: {}\nnas002: immich: port: 2284"), `"v3.1.0"`, `"`+version+`"`, 1)
 }
 
 // safetyDir is a working directory with the shape's configuration as

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/internal/tree"
 )
 
@@ -58,7 +59,7 @@ func NewManifest(t tree.Tree, opt Options) Manifest {
 	// A fleet's tree is thousands of files: hash them in parallel, in
 	// chunks large enough to outweigh a goroutine.
 	const chunk = 256
-	forEach((len(paths)+chunk-1)/chunk, func(c int) error {
+	parallel.Each((len(paths)+chunk-1)/chunk, func(c int) error {
 		for i := c * chunk; i < min((c+1)*chunk, len(paths)); i++ {
 			hash(i)
 		}

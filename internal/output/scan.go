@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/internal/tree"
 )
 
@@ -109,9 +110,9 @@ func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 // that every call names one path component rather than walking the path
 // from DIR again.
 func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, error) {
-	s := &scanner{want: want, pool: newPool(), entries: map[string]entry{}}
-	s.pool.run(func() error { return s.dir(h.root, ".", false) })
-	if err := s.pool.wait(); err != nil {
+	s := &scanner{want: want, pool: parallel.NewGroup(), entries: map[string]entry{}}
+	s.pool.Go(func() error { return s.dir(h.root, ".", false) })
+	if err := s.pool.Wait(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", h.dir, err)
 	}
 	return s.entries, nil
@@ -119,7 +120,7 @@ func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, err
 
 type scanner struct {
 	want    func(string) ([]byte, bool)
-	pool    *pool
+	pool    *parallel.Group
 	mu      sync.Mutex
 	entries map[string]entry
 }
@@ -130,7 +131,7 @@ func (s *scanner) dir(r *os.Root, rel string, own bool) error {
 	if own {
 		defer r.Close()
 	}
-	if s.pool.stopped() {
+	if s.pool.Stopped() {
 		return nil
 	}
 	f, err := r.Open(".")
@@ -166,7 +167,7 @@ func (s *scanner) dir(r *os.Root, rel string, own bool) error {
 			if err != nil {
 				return err
 			}
-			s.pool.run(func() error { return s.dir(sub, p, true) })
+			s.pool.Go(func() error { return s.dir(sub, p, true) })
 		}
 	}
 	s.mu.Lock()

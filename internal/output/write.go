@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/immich-render/immich-render/internal/parallel"
 	"github.com/immich-render/immich-render/internal/tree"
 )
 
@@ -377,7 +378,7 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 // to a temporary file, in parallel. It returns the files written, even on
 // an error, so that they can be removed.
 func (w *writer) fill(root *dirNode) ([]*pending, error) {
-	p := newPool()
+	p := parallel.NewGroup()
 	var mu sync.Mutex
 	var files []*pending
 	var dir func(r *os.Root, n *dirNode, own bool) error
@@ -385,7 +386,7 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 		if own {
 			defer r.Close()
 		}
-		if p.stopped() {
+		if p.Stopped() {
 			return nil
 		}
 		mode := w.opt.dirMode()
@@ -410,10 +411,10 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 			if err != nil {
 				return fmt.Errorf("opening %s: %w", w.show(c.path), err)
 			}
-			p.run(func() error { return dir(sub, c, true) })
+			p.Go(func() error { return dir(sub, c, true) })
 		}
 		for _, f := range n.files {
-			if p.stopped() {
+			if p.Stopped() {
 				return nil
 			}
 			tmp, err := w.writeTemp(r, f, w.tree[f].Data, w.tree[f].Mode)
@@ -426,8 +427,8 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 		}
 		return nil
 	}
-	p.run(func() error { return dir(w.root, root, false) })
-	err := p.wait()
+	p.Go(func() error { return dir(w.root, root, false) })
+	err := p.Wait()
 	return files, err
 }
 
@@ -480,7 +481,7 @@ func (w *writer) renameAll(files []*pending) error {
 		byDir[f.dir] = append(byDir[f.dir], f)
 	}
 	dirs := slices.Sorted(maps.Keys(byDir))
-	return forEach(len(dirs), func(i int) error {
+	return parallel.Each(len(dirs), func(i int) error {
 		d := dirs[i]
 		r := w.root
 		if d != "." {

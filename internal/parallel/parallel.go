@@ -1,7 +1,7 @@
-// Package parallel is the one worker pool of immich-render: validating
-// and rendering the hosts of a fleet (a site is a fleet of one) and
-// writing or hashing files all run n independent jobs on a bounded
-// number of goroutines.
+// Package parallel is the one place immich-render runs work concurrently:
+// ForEach runs n independent jobs (validating and rendering the hosts of a
+// fleet; a site is a fleet of one) with a per-worker index, and Group runs
+// the nested steps of a walk over files (writing, scanning, hashing).
 package parallel
 
 import (

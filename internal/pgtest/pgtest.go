@@ -37,6 +37,7 @@ type Server struct {
 // IMMICH_RENDER_PG_BINDIR, or Debian's /usr/lib/postgresql/<newest>/bin.
 func FindBin(t testing.TB) string {
 	t.Helper()
+	testenv.ShortSkip(t, "postgres")
 	if d := os.Getenv("IMMICH_RENDER_PG_BINDIR"); d != "" {
 		return d
 	}

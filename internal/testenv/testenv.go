@@ -14,16 +14,35 @@ import (
 // Integration reports whether integration tests must run rather than skip.
 func Integration() bool { return os.Getenv("IMMICH_RENDER_INTEGRATION") == "1" }
 
+// servers are the programs a test starts as a server: `go test -short`
+// (make unit) starts none of them, so it passes on a machine without them.
+var servers = map[string]bool{
+	"redis-server": true, "valkey-server": true, "postgres": true,
+	"nginx": true, "podman": true, "podman-compose": true,
+}
+
 // Binary returns the path of a consumer program. Without it the test is
 // skipped, or fails when IMMICH_RENDER_INTEGRATION=1, where a skip would
-// hide a missing install step in CI.
+// hide a missing install step in CI. Under -short a server program is
+// skipped whether or not it is installed.
 func Binary(t testing.TB, name string) string {
 	t.Helper()
+	if servers[name] {
+		ShortSkip(t, name)
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		Skip(t, name+" is not installed")
 	}
 	return p
+}
+
+// ShortSkip skips a test that starts the server program name under -short.
+func ShortSkip(t testing.TB, name string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: starts no %s", name)
+	}
 }
 
 // Skip skips the test with reason, or fails it under IMMICH_RENDER_INTEGRATION=1.
@@ -47,6 +66,12 @@ immich: {
 }
 valkey: adminPassword: {env: "VALKEY_ADMIN_PASSWORD"}
 `
+
+// Fleet is the smallest valid fleet: Minimal as the defaults, and hosts
+// (CUE struct fields, such as `nas001: {}`) as its hosts.
+func Fleet(hosts string) string {
+	return "defaults: {" + Minimal + "}\nhosts: {\n" + hosts + "\n}\n"
+}
 
 // Secrets are test values for Minimal's environment variables.
 var Secrets = map[string]string{
