@@ -45,53 +45,35 @@ func backupDirCommand(cfg *schema.Config) []string {
 	return []string{"/usr/bin/install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", cfg.Immich.Backup.Directory}
 }
 
-func execLine(argv []string) string {
-	words := make([]string, len(argv))
-	for i, a := range argv {
-		words[i] = systemdArg(a)
-	}
-	return strings.Join(words, " ")
-}
-
 func backupService(cfg *schema.Config) []byte {
 	b, pg := cfg.Immich.Backup, cfg.Immich.Postgres
-	pgService := systemdValue(cfg.Host.PostgresService + ".service")
-	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit.
-[Unit]
-Description=Immich database backup (pg_dump of %s into %s)
-Requires=%s
-After=%s
+	pgService := cfg.Host.PostgresService + ".service"
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database backup (pg_dump of "+pg.Database+" into "+b.Directory+")")
+	u.Add("Unit", "Requires", pgService)
+	u.Add("Unit", "After", pgService)
 
-[Service]
-Type=oneshot
-# As root (+): the directory is postgres's own, mode 0700.
-ExecStartPre=+%s
-# The superuser through the local socket: Immich's role is none.
-User=postgres
-Environment=PGAPPNAME=immich-backup
-ExecStart=%s
-Nice=10
-TimeoutStartSec=6h
-`,
-		systemdValue(cfg.Immich.Version), systemdValue(pg.Database), systemdValue(b.Directory),
-		pgService, pgService, execLine(backupDirCommand(cfg)), execLine(backupExecStart(cfg)))
+	u.Add("Service", "Type", "oneshot")
+	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
+	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
+	u.Comment("Service", "The superuser through the local socket: Immich's role is none.")
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", "immich-backup")
+	u.AddExec("Service", "ExecStart", "", backupExecStart(cfg)...)
+	u.Add("Service", "Nice", "10")
+	u.Add("Service", "TimeoutStartSec", "6h")
+	return u.Bytes()
 }
 
 func backupTimer(cfg *schema.Config) []byte {
 	b := cfg.Immich.Backup
-	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit.
-[Unit]
-Description=Immich database backup (%s)
-
-[Timer]
-OnCalendar=%s
-Persistent=true
-RandomizedDelaySec=%s
-
-[Install]
-WantedBy=timers.target
-`,
-		systemdValue(cfg.Immich.Version), systemdValue(b.Schedule), systemdValue(b.Schedule), backupDelay)
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database backup ("+b.Schedule+")")
+	u.Add("Timer", "OnCalendar", b.Schedule)
+	u.Add("Timer", "Persistent", "true")
+	u.Add("Timer", "RandomizedDelaySec", backupDelay)
+	u.Add("Install", "WantedBy", "timers.target")
+	return u.Bytes()
 }
 
 // backupScript dumps the database into DIR/DB-<UTC time>.dump: pg_dump
@@ -101,8 +83,7 @@ WantedBy=timers.target
 // partial file and leaves the earlier dumps alone.
 func backupScript(cfg *schema.Config) []byte {
 	return fmt.Appendf(nil, `#!/bin/sh
-# Rendered by immich-render for Immich %s. Do not edit.
-# %s runs it as postgres: immich-backup DIR KEEP DATABASE PORT
+%s# %s runs it as postgres: immich-backup DIR KEEP DATABASE PORT
 set -eu
 umask 077
 export LC_ALL=C # globs sort by byte: oldest first
@@ -120,7 +101,7 @@ sync -- "$dir"
 echo "wrote $final ($(wc -c <"$final") bytes)"
 set -- "$dir/$db-"[0-9]*T[0-9]*Z.dump
 while [ $# -gt "$keep" ]; do rm -f -- "$1"; echo "removed $1"; shift; done
-`, cfg.Immich.Version, BackupUnit)
+`, header("#"), BackupUnit)
 }
 
 // restoreStep is one step of the restore procedure in the output README.

@@ -71,10 +71,7 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 		c.Style = yaml.FlowStyle
 	}
 	doc := yMap("write_files", writeFiles, "runcmd", runcmd)
-	header := "#cloud-config\n" +
-		"# Rendered by immich-render for Immich " + cfg.Immich.Version + ". It holds plaintext\n" +
-		"# secrets: keep it out of git and out of logs.\n"
-	data := yEncode(header, doc)
+	data := yEncode("#cloud-config\n"+header("#")+"# It holds plaintext secrets: keep it out of git and out of logs.\n", doc)
 	files = []tree.File{secretFile(UserDataPath, data)}
 	if len(data) > UserDataLimit {
 		gz := z.gzip(data)

@@ -125,6 +125,7 @@ func TestCloudInitSchema(t *testing.T) {
 		"minimal": ``,
 		"nginx and users": `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
 			valkey: users: [{username: "paperless", password: "paperless-password", keyPatterns: ["paperless*"], commands: "-@all +@read +@write -@dangerous"}]`,
+		"quadlet": `immich: runtime: "quadlet"`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := Render(testenv.Config(t, nil, cue), all)

@@ -28,8 +28,26 @@ func ComposePath(cfg *schema.Config) string {
 // secretsDir is the host folder of the plaintext secret files.
 func secretsDir(cfg *schema.Config) string { return path.Join(cfg.Immich.ProjectDir, "secrets") }
 
-// renderCompose renders the compose file, the settings file it mounts, and
-// the secret files it points to.
+// renderContainers renders how the containers run, by immich.runtime (a
+// compose stack and the unit that runs it, or Quadlet files), and the
+// files both runtimes mount: the settings file and the secret files.
+func renderContainers(cfg *schema.Config) []tree.File {
+	var files []tree.File
+	if cfg.Immich.Runtime == "quadlet" {
+		files = renderQuadlet(cfg)
+	} else {
+		files = append(renderCompose(cfg), renderImmichUnit(cfg)...)
+	}
+	if f, ok := settingsFile(cfg); ok {
+		files = append(files, f)
+	}
+	for _, s := range schema.ImmichSecrets() {
+		files = append(files, secretFile(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value)))
+	}
+	return files
+}
+
+// renderCompose renders the compose file.
 func renderCompose(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	doc := yMap(
@@ -51,16 +69,7 @@ func renderCompose(cfg *schema.Config) []tree.File {
 	}
 	yAdd(doc, "secrets", secrets)
 
-	header := "# Rendered by immich-render for Immich " + im.Version + ". Do not edit:\n" +
-		"# change the configuration and render again.\n"
-	files := []tree.File{file(rootfs(ComposePath(cfg)), yEncode(header, doc), 0o644)}
-	if settings, ok := settingsJSON(cfg); ok {
-		files = append(files, file(rootfs(SettingsPath(cfg)), settings, 0o644))
-	}
-	for _, s := range schema.ImmichSecrets() {
-		files = append(files, secretFile(rootfs(path.Join(secretsDir(cfg), s.File)), []byte(cfg.SecretAt(s.Path).Value)))
-	}
-	return files
+	return []tree.File{file(rootfs(ComposePath(cfg)), yEncode(header("#"), doc), 0o644)}
 }
 
 func serverServiceNode(cfg *schema.Config) *yaml.Node {
@@ -159,6 +168,11 @@ func healthcheck(cmd ...string) *yaml.Node {
 // out of paths, so the short form is unambiguous; it is also the form
 // every podman-compose version understands.
 func bindMount(cfg *schema.Config, host, container string, readOnly bool) string {
+	return composeValue(mountSpec(cfg, host, container, readOnly))
+}
+
+// mountSpec is HOST:CONTAINER[:OPTIONS], the bind mount of both runtimes.
+func mountSpec(cfg *schema.Config, host, container string, readOnly bool) string {
 	var opts []string
 	if readOnly {
 		opts = append(opts, "ro")
@@ -173,7 +187,7 @@ func bindMount(cfg *schema.Config, host, container string, readOnly bool) string
 	if len(opts) > 0 {
 		s += ":" + strings.Join(opts, ",")
 	}
-	return composeValue(s)
+	return s
 }
 
 // composeValue escapes compose interpolation: a literal $ is written $$.

@@ -381,6 +381,36 @@ func FuzzSystemdValue(f *testing.F) {
 	f.Fuzz(checkSystemdValue)
 }
 
+// systemdEnvironWords models Environment=: words split and unquoted as on
+// an Exec line, with specifiers, but a $ is literal there; doubling every
+// $ first lets the Exec model read it so.
+func systemdEnvironWords(line string) ([]string, error) {
+	return systemdExecArgs(strings.ReplaceAll(line, "$", "$$"))
+}
+
+// checkSystemdEnv: two assignments written by systemdEnvAssignment read
+// back as exactly those two words of Environment=.
+func checkSystemdEnv(t *testing.T, v string) {
+	if systemdRefused(v) {
+		if recoverPanic(func() { systemdEnvAssignment("A", v) }) == nil {
+			t.Fatalf("systemdEnvAssignment(A, %q) = %q, want a panic", v, systemdEnvAssignment("A", v))
+		}
+		return
+	}
+	line := systemdEnvAssignment("A", v) + " " + systemdEnvAssignment("B", "x")
+	got, err := systemdEnvironWords(line)
+	if err != nil || len(got) != 2 || got[0] != "A="+v || got[1] != "B=x" {
+		t.Fatalf("Environment=%s reads back as %q (%v), want [%q B=x]", line, got, err, "A="+v)
+	}
+}
+
+func FuzzSystemdEnv(f *testing.F) {
+	for _, s := range escapeSamples {
+		f.Add(s)
+	}
+	f.Fuzz(checkSystemdEnv)
+}
+
 // ---------------------------------------------------------------------------
 // Shell: shellQuote and shellPath (the README's commands).
 

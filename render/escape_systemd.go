@@ -33,3 +33,21 @@ func systemdArg(s string) string {
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
+
+// systemdEnvAssignment writes one assignment of Environment=: systemd splits that
+// value on white space, honours double quotes and C-style escapes inside
+// them and expands %-specifiers, but not $. The assignment is quoted when
+// the value has anything beyond a safe set.
+func systemdEnvAssignment(name, value string) string {
+	s := name + "=" + value
+	if strings.ContainsAny(s, "\n\r\x00") {
+		panic(fmt.Sprintf("systemdEnv: control character in %q", s))
+	}
+	s = strings.ReplaceAll(s, "%", "%%")
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-=:,+@%$", r))
+	}) < 0 {
+		return s
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}

@@ -10,10 +10,9 @@ import (
 // drop-in, the pg_hba lines at the top of pg_hba.conf (first match wins),
 // the Valkey lines through an include at the end of valkey.conf (last one
 // wins). IMMICH_RENDER_ROOT prefixes every host path, for tests.
-const applyScript = `#!/bin/sh
-# Rendered by immich-render. Merges the fragments next to this script into
-# a Debian host's PostgreSQL and Valkey configuration. Idempotent: run it
-# again after every render. Run as root, then restart PostgreSQL and Valkey.
+const applyScript = `# Merges the fragments next to this script into a Debian host's
+# PostgreSQL and Valkey configuration. Idempotent: run it again after
+# every render. Run as root, then restart PostgreSQL and Valkey.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=${IMMICH_RENDER_ROOT:-}
@@ -62,5 +61,5 @@ fi
 
 // renderApplyScript adds fragments/apply.sh when there are fragments.
 func renderApplyScript(*schema.Config) []tree.File {
-	return []tree.File{file("fragments/apply.sh", []byte(applyScript), 0o755)}
+	return []tree.File{file("fragments/apply.sh", []byte("#!/bin/sh\n"+header("#")+applyScript), 0o755)}
 }

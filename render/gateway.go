@@ -59,7 +59,7 @@ func hostAccessSection(cfg *schema.Config) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("## How the containers reach the host\n\n")
 	w("PostgreSQL and Valkey run on the host; the containers reach them as\n")
-	w("`host.containers.internal`, which the compose file maps to **%s** (`extra_hosts`).\n", im.HostGateway)
+	w("`host.containers.internal`, which %s.\n", hostMapping(cfg))
 	if im.HostGateway == im.Network.Gateway {
 		w("That is the gateway of the Podman network `%s` (%s): the host's end of the\n", im.Network.Name, im.Network.Subnet)
 		w("bridge the containers are attached to, so they reach it directly, never through a\n")

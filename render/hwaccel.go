@@ -54,8 +54,11 @@ func nvidia(cfg *schema.Config, caps ...string) hw {
 	if cfg.Immich.GPUMode == "deploy" {
 		return hw{nvidiaCaps: caps}
 	}
-	return hw{devices: []string{"nvidia.com/gpu=all"}}
+	return hw{devices: []string{nvidiaCDI}}
 }
+
+// nvidiaCDI is the CDI name of every NVIDIA GPU of the host.
+const nvidiaCDI = "nvidia.com/gpu=all"
 
 var unconfined = []string{"systempaths=unconfined", "apparmor=unconfined"}
 

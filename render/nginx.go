@@ -50,7 +50,8 @@ func renderNginx(cfg *schema.Config) []tree.File {
 func nginxVhost(cfg *schema.Config) []byte {
 	n := cfg.Immich.Nginx
 	w := &nginxWriter{}
-	w.comment("Immich at " + n.Hostname + ", rendered by immich-render: change the configuration, not this file.")
+	w.comment(Notice)
+	w.comment("Immich at " + n.Hostname + ".")
 	switch n.TLS {
 	case "acme":
 		w.comment("TLS: certificates from nginx's native ACME module (ngx_http_acme_module), issuer " + n.ACME.Issuer + ".")
@@ -218,7 +219,8 @@ func nginxListen(w *nginxWriter, n schema.Nginx, port int, tls bool) {
 func nginxACMEIssuer(n schema.Nginx) []byte {
 	a := n.ACME
 	w := &nginxWriter{}
-	w.comment("ACME issuer " + a.Issuer + " for nginx's native ACME module (ngx_http_acme_module), rendered by immich-render.")
+	w.comment(Notice)
+	w.comment("ACME issuer " + a.Issuer + " for nginx's native ACME module (ngx_http_acme_module).")
 	w.comment("Any server block can use it with \"acme_certificate " + a.Issuer + ";\". Needs nginx >= 1.27.4 and")
 	w.comment("\"load_module modules/ngx_http_acme_module.so;\" in nginx.conf. It accepts the CA's terms of service.")
 	w.blank()

@@ -67,9 +67,7 @@ func postgresInitSQL(cfg *schema.Config) []byte {
 
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	w(`-- Rendered by immich-render for Immich %s. Do not edit:
--- change the configuration and render again.
---
+	w(`%s--
 -- Prepares the host PostgreSQL for Immich without making Immich a
 -- superuser: the role, the database it owns, and the extensions Immich's
 -- migrations need, which only a superuser can create.
@@ -109,7 +107,7 @@ SET client_min_messages = warning;
 -- each to the version of the installed package after an upgrade, which
 -- Immich cannot do without superuser.
 `,
-		cfg.Immich.Version, DBInitUnit, PostgresInitPath(cfg),
+		header("--"), DBInitUnit, PostgresInitPath(cfg),
 		sqlDollar("guard", fmt.Sprintf(`
 BEGIN
   IF current_user = %s THEN
@@ -152,40 +150,30 @@ ALTER SCHEMA %s OWNER TO %s;
 // extension package applies without a reboot.
 func dbInitUnit(cfg *schema.Config) []byte {
 	pgService := cfg.Host.PostgresService + ".service"
-	args := []string{"/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
-		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg)}
-	for i, a := range args {
-		args[i] = systemdArg(a)
-	}
-	return fmt.Appendf(nil, `# Rendered by immich-render for Immich %s. Do not edit:
-# change the configuration and render again.
-[Unit]
-Description=Immich database init (role, database and extensions in the host PostgreSQL)
-Documentation=https://docs.immich.app/administration/postgres-standalone
-Requires=%s
-After=%s
-PartOf=%s
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database init (role, database and extensions in the host PostgreSQL)")
+	u.Add("Unit", "Documentation", "https://docs.immich.app/administration/postgres-standalone")
+	u.Add("Unit", "Requires", pgService)
+	u.Add("Unit", "After", pgService)
+	u.Add("Unit", "PartOf", ImmichUnit)
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-# The postgres superuser through the local socket (peer authentication):
-# no password for the administrator anywhere.
-User=postgres
-Environment=PGAPPNAME=immich-db-init
-ExecStart=%s
-TimeoutStartSec=300
-`,
-		systemdValue(cfg.Immich.Version), systemdValue(pgService), systemdValue(pgService),
-		systemdValue(ImmichUnit), strings.Join(args, " "))
+	u.Add("Service", "Type", "oneshot")
+	u.Add("Service", "RemainAfterExit", "yes")
+	u.Comment("Service", "The postgres superuser through the local socket (peer authentication):")
+	u.Comment("Service", "no password for the administrator anywhere.")
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", "immich-db-init")
+	u.AddExec("Service", "ExecStart", "", "/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
+		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg))
+	u.Add("Service", "TimeoutStartSec", "300")
+	return u.Bytes()
 }
 
 // pgHBAFragment is the pg_hba.conf line that lets Immich's containers in,
 // and nothing else.
 func pgHBAFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
-	return fmt.Appendf(nil, `# immich-render fragment for pg_hba.conf (Immich %s). Do not edit:
-# change the configuration and render again.
+	return fmt.Appendf(nil, `%s# A fragment for pg_hba.conf.
 #
 # Merge this line into the host PostgreSQL's pg_hba.conf (Debian:
 # /etc/postgresql/<version>/main/pg_hba.conf), then reload PostgreSQL.
@@ -199,7 +187,7 @@ func pgHBAFragment(cfg *schema.Config) []byte {
 # TYPE  DATABASE  USER  ADDRESS  METHOD
 host	%s	%s	%s	scram-sha-256
 `,
-		im.Version, im.Network.Name, im.Network.Subnet, im.Postgres.Database, im.Postgres.User,
+		header("#"), im.Network.Name, im.Network.Subnet, im.Postgres.Database, im.Postgres.User,
 		hbaName(im.Postgres.Database), hbaName(im.Postgres.User), im.Network.Subnet)
 }
 
@@ -207,8 +195,7 @@ host	%s	%s	%s	scram-sha-256
 func postgresConfFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
 	var b strings.Builder
-	fmt.Fprintf(&b, `# immich-render fragment for postgresql.conf (Immich %s). Do not edit:
-# change the configuration and render again.
+	fmt.Fprintf(&b, `%s# A fragment for postgresql.conf.
 #
 # Merge these settings into the host PostgreSQL's configuration and restart
 # it (both listen_addresses and shared_preload_libraries need a restart).
@@ -225,7 +212,7 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # this one before the bridge that carries it exists, and accepts
 # connections on it from the moment the bridge comes up.
 listen_addresses = %s
-`, im.Version, im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
+`, header("#"), im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
 	if _, preload := vectorExtensions(im.Postgres.VectorExtension); preload != "" {
 		fmt.Fprintf(&b, `
 # The vector search extension (%s) must be loaded at server start.

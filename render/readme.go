@@ -19,8 +19,8 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	w("# Immich %s on %s\n\n", im.Version, siteName(cfg))
-	w("Rendered by immich-render. Do not edit these files: change the configuration,\n")
-	w("render again, review `git diff` and commit. `immich-render -o <this dir> --check`\n")
+	w("%s\n", Notice)
+	w("Review `git diff` and commit after each render. `immich-render -o <this dir> --check`\n")
 	w("exits 1 when the files no longer match the configuration.\n\n")
 
 	w("## At a glance\n\n")
@@ -34,7 +34,7 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 		w("| Published port | %d on every address |\n", im.Port)
 	}
 	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
-	w("| Compose project | `%s` |\n", ComposePath(cfg))
+	b.WriteString(runtimeRow(cfg))
 	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
 	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
 		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
@@ -75,7 +75,15 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	w("them (files 0600, folders 0700) for rsync or cloud-init; keep SDIR out of git.\n\n")
 	w("| Host file | Holds | Read by |\n|---|---|---|\n")
 	for _, s := range schema.ImmichSecrets() {
-		w("| `%s` | `%s` | immich-server, as compose secret `%s` |\n", path.Join(secretsDir(cfg), s.File), s.Path, s.ComposeSecret)
+		w("| `%s` | `%s` | %s |\n", path.Join(secretsDir(cfg), s.File), s.Path, secretReader(cfg, s))
+	}
+	if settingsSecret(cfg) {
+		var held []string
+		for _, ns := range cfg.SettingSecrets() {
+			held = append(held, "`immich.settings."+ns.Path+"`")
+		}
+		w("| `%s` | Immich's system settings with %s | immich-server, mounted read-only at `%s` (IMMICH_CONFIG_FILE) |\n",
+			SettingsPath(cfg), strings.Join(held, " and "), schema.SettingsContainerPath)
 	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
@@ -183,7 +191,11 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
 		}
 	}
-	w("3. On the host:\n\n```sh\n")
+	w("3. On the host:\n")
+	if note := runtimeDeployNote(cfg); note != "" {
+		w("\n%s", note)
+	}
+	w("\n```sh\n")
 	for _, c := range owned {
 		w("%s\n", c)
 	}
@@ -197,14 +209,18 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands, then on the host:\n\n```sh\n")
+	w("3. Run the same rsync commands, then on the host:\n\n")
+	if note := runtimeSwitchNote(cfg); note != "" {
+		w("%s\n", note)
+	}
+	w("```sh\n")
 	w("systemctl daemon-reload\n")
 	w("systemctl restart %s immich.service\n", DBInitUnit)
 	w("```\n\n")
 	w("### Manage\n\n```sh\n")
-	w("systemctl status immich\n")
-	w("cd %s && %s logs -f immich-server\n", shellPath(im.ProjectDir), im.ComposeCommand)
-	w("cd %s && %s pull && systemctl restart immich\n", shellPath(im.ProjectDir), im.ComposeCommand)
+	for _, c := range manageCommands(cfg) {
+		w("%s\n", c)
+	}
 	w("```\n\n")
 	return b.String()
 }
@@ -229,13 +245,12 @@ func startCommands(cfg *schema.Config) []string {
 
 // describe says what a rendered file is, from its path.
 func describe(cfg *schema.Config, p string) string {
+	if d := describeRuntime(cfg, p); d != "" {
+		return d
+	}
 	switch {
-	case strings.HasSuffix(p, "/docker-compose.yml"):
-		return "the compose stack: immich-server and immich-machine-learning"
 	case strings.HasSuffix(p, "/postgres/init.sql"):
 		return "idempotent database init (role, database, extensions); run by " + DBInitUnit
-	case strings.HasSuffix(p, "/"+ImmichUnit):
-		return "starts the compose stack after the database init; stops it with `down`"
 	case strings.HasSuffix(p, "/"+DBInitUnit):
 		return "runs init.sql as the postgres user before Immich starts"
 	case strings.HasSuffix(p, "/"+BackupUnit):

@@ -53,8 +53,7 @@ type Result struct {
 // artifacts are the renderers of the deployment's own files: each returns
 // what it made, and none depends on another's files.
 var artifacts = []func(*schema.Config) []tree.File{
-	renderCompose,
-	renderImmichUnit,
+	renderContainers,
 	renderValkey,
 	renderPostgres,
 	renderNginx,
@@ -88,6 +87,7 @@ func Render(cfg *schema.Config, opt Options) Result {
 	}
 	add(renderReadme(cfg, r.Out))
 	r.Warnings = append(r.Warnings, gatewayWarnings(cfg)...)
+	r.Warnings = append(r.Warnings, settingsWarnings(cfg)...)
 	if opt.Secrets {
 		files, warnings := renderCloudInit(cfg, r.Out, r.Secrets)
 		add(files...)

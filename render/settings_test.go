@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/schema"
 )
 
 func TestSettingsFile(t *testing.T) {
@@ -59,18 +60,47 @@ func TestSettingsFile(t *testing.T) {
 	}
 }
 
-func TestSettingsRefuseSecrets(t *testing.T) {
-	_, err := testenv.Load(nil, `immich: settings: {notifications: smtp: transport: password: "hunter2hunter2", oauth: clientSecret: "abc"}`)
-	if err == nil {
-		t.Fatal("secrets in settings accepted")
+// TestSettingsSecrets: secret settings resolve into a settings file that
+// is itself a secret file (only in the secrets tree, 0600, mounted
+// read-only), and nothing under -o holds their values.
+func TestSettingsSecrets(t *testing.T) {
+	cfg, err := testenv.Load(map[string]string{"OAUTH": "oauth-client-secret-value"},
+		`immich: settings: {notifications: smtp: transport: password: "smtp-password-value", oauth: {enabled: true, clientSecret: {env: "OAUTH"}}}`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"immich.settings.notifications.smtp.transport.password", "immich.settings.oauth.clientSecret"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("no problem at %s:\n%v", want, err)
+	r := Render(cfg, all)
+	p := rootfs(SettingsPath(cfg))
+	if p != "rootfs/opt/podman/immich/secrets/immich.json" {
+		t.Errorf("settings with secrets at %s", p)
+	}
+	f, ok := r.Secrets[p]
+	if !ok || f.Mode != 0o600 {
+		t.Fatalf("settings file not in the secrets tree with mode 0600: %v %v", ok, f.Mode)
+	}
+	for _, want := range []string{`"clientSecret": "oauth-client-secret-value"`, `"password": "smtp-password-value"`} {
+		if !strings.Contains(string(f.Data), want) {
+			t.Errorf("settings file lacks %s:\n%s", want, f.Data)
 		}
 	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Error("message shows the secret")
+	for path, f := range r.Out {
+		if strings.Contains(string(f.Data), "oauth-client-secret-value") || strings.Contains(string(f.Data), "smtp-password-value") {
+			t.Errorf("%s under -o holds a secret setting", path)
+		}
+	}
+	if cfg.Immich.Settings["oauth"].(map[string]any)["clientSecret"].(map[string]any)["env"] != "OAUTH" {
+		t.Error("rendering changed the configuration's settings")
+	}
+	srv, _ := loadCompose(t, cfg).GetService("immich-server")
+	mounted := false
+	for _, v := range srv.Volumes {
+		mounted = mounted || (v.Target == "/config/immich.json" && v.ReadOnly && v.Source == SettingsPath(cfg))
+	}
+	if !mounted {
+		t.Errorf("settings file not mounted read-only: %+v", srv.Volumes)
+	}
+	if _, ok := Render(cfg, Options{}).Secrets[p]; ok {
+		t.Error("settings file with secrets rendered without --secrets-out")
 	}
 }
 
@@ -93,6 +123,39 @@ func TestUpgradeNotes(t *testing.T) {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s→%s: notes lack %q:\n%s", c.from, c.to, w, got)
 			}
+		}
+	}
+}
+
+// TestSettingsFileMatchesImmich: the settings file immich-render writes,
+// with everything it fills in itself, passes the settings definition of
+// every Immich minor that has one: a default Immich no longer knows would
+// make Immich refuse or ignore the file.
+func TestSettingsFileMatchesImmich(t *testing.T) {
+	s, err := schema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := schema.Options{LookupEnv: func(k string) (string, bool) { v, ok := testenv.Secrets[k]; return v, ok }}
+	site := func(version, settings string) []schema.Input {
+		return []schema.Input{
+			{Name: "site.cue", Data: []byte(strings.Replace(testenv.Minimal, `"v3.1.0"`, `"`+version+`"`, 1))},
+			{Name: "settings.cue", Data: []byte(`immich: settings: ` + settings)},
+			{Name: "nginx.cue", Data: []byte(`immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}`)},
+		}
+	}
+	for _, version := range []string{"v1.138.1", "v2.2.3", "v2.3.1", "v2.4.0", "v2.7.5", "v3.0.3", "v3.1.0", "v3.2.2"} {
+		cfg, err := s.Load(site(version, `{trash: days: 10}`), env)
+		if err != nil {
+			t.Fatalf("%s: %v", version, err)
+		}
+		data := Render(cfg, all).Out[rootfs(SettingsPath(cfg))].Data
+		if len(data) == 0 {
+			t.Fatalf("%s: no settings file", version)
+		}
+		// Read back as the settings of the same version.
+		if _, err := s.Load(site(version, string(data)), env); err != nil {
+			t.Errorf("%s: the rendered settings file does not pass Immich's settings types:\n%v\n%s", version, err, data)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 package render
 
 import (
-	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -17,47 +17,37 @@ const (
 // unitPath is the host path of a system unit.
 func unitPath(name string) string { return "/etc/systemd/system/" + name }
 
+// hostServices are the host's units Immich depends on: the database init,
+// PostgreSQL and Valkey.
+func hostServices(cfg *schema.Config) []string {
+	return []string{DBInitUnit, cfg.Host.PostgresService + ".service", cfg.Host.ValkeyService + ".service"}
+}
+
 // renderImmichUnit renders the unit that runs the compose stack. It makes
 // sure the external network exists first, in a form that works on
 // Debian 12's podman 4.3 (no `network create --ignore` there).
 func renderImmichUnit(cfg *schema.Config) []tree.File {
 	im := cfg.Immich
 	compose := strings.Fields(im.ComposeCommand)
-	var args []string
-	for _, a := range compose {
-		args = append(args, systemdArg(a))
-	}
-	cmd := strings.Join(args, " ")
+	ensureNet := "/usr/bin/podman network exists " + im.Network.Name + " || /usr/bin/podman network create --subnet " +
+		im.Network.Subnet + " --gateway " + im.Network.Gateway + " " + im.Network.Name
 
-	ensureNet := fmt.Sprintf("/usr/bin/podman network exists %[1]s || /usr/bin/podman network create --subnet %[2]s --gateway %[3]s %[1]s",
-		im.Network.Name, im.Network.Subnet, im.Network.Gateway)
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich photo server (compose stack in "+im.ProjectDir+")")
+	u.Add("Unit", "Documentation", "https://immich.app/docs/overview/introduction")
+	u.AddList("Unit", "Wants", "network-online.target", DBInitUnit)
+	u.AddList("Unit", "After", append([]string{"network-online.target"}, hostServices(cfg)...)...)
 
-	after := []string{"network-online.target", DBInitUnit, cfg.Host.PostgresService + ".service", cfg.Host.ValkeyService + ".service"}
-	var b strings.Builder
-	fmt.Fprintf(&b, `# Rendered by immich-render for Immich %s. Do not edit:
-# change the configuration and render again.
-[Unit]
-Description=Immich photo server (compose stack in %s)
-Documentation=https://immich.app/docs/overview/introduction
-Wants=network-online.target %s
-After=%s
+	u.Add("Service", "Type", "oneshot")
+	u.Add("Service", "RemainAfterExit", "yes")
+	u.Add("Service", "WorkingDirectory", im.ProjectDir)
+	u.Comment("Service", "The external network must exist before compose starts the stack.")
+	u.AddExec("Service", "ExecStartPre", "", "/bin/sh", "-c", ensureNet)
+	u.AddExec("Service", "ExecStart", "", slices.Concat(compose, []string{"up", "-d"})...)
+	u.AddExec("Service", "ExecStop", "", slices.Concat(compose, []string{"down"})...)
+	u.Comment("Service", "The first start pulls both images.")
+	u.Add("Service", "TimeoutStartSec", "900")
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-WorkingDirectory=%s
-# The external network must exist before compose starts the stack.
-ExecStartPre=/bin/sh -c %s
-ExecStart=%s up -d
-ExecStop=%s down
-# The first start pulls both images.
-TimeoutStartSec=900
-
-[Install]
-WantedBy=multi-user.target
-`,
-		systemdValue(im.Version), systemdValue(im.ProjectDir), DBInitUnit,
-		strings.Join(after, " "), systemdValue(im.ProjectDir),
-		systemdArg(ensureNet), cmd, cmd)
-	return []tree.File{file(rootfs(unitPath(ImmichUnit)), []byte(b.String()), 0o644)}
+	u.Add("Install", "WantedBy", "multi-user.target")
+	return []tree.File{file(rootfs(unitPath(ImmichUnit)), u.Bytes(), 0o644)}
 }

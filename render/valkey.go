@@ -69,7 +69,7 @@ func valkeyFragment(cfg *schema.Config) []byte {
 		binds = append(binds, gw)
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `# Valkey settings for the Immich deployment rendered by immich-render.
+	fmt.Fprintf(&b, `%[6]s# Valkey settings for the Immich deployment.
 #
 # This is a fragment, not a whole valkey.conf: merge these lines into the
 # host's configuration (/etc/valkey/valkey.conf, or /etc/redis/redis.conf
@@ -91,6 +91,6 @@ aclfile %[1]s
 # from the moment the bridge is up. ("-" marks ::1 optional.)
 bind %[2]s
 port %[3]s
-`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup, gatewayNote(cfg))
+`, valkeyACLPath, strings.Join(binds, " "), strconv.Itoa(cfg.Immich.Valkey.Port), cfg.Host.ValkeyGroup, gatewayNote(cfg), header("#"))
 	return b.Bytes()
 }

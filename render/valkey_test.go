@@ -48,7 +48,7 @@ func TestValkeyACLFile(t *testing.T) {
 	}
 	want := "user default reset on #" + sha(testenv.Secrets["VALKEY_ADMIN_PASSWORD"]) + " ~* &* +@all\n" +
 		"user immich reset resetchannels on #" + sha(testenv.Secrets["IMMICH_VALKEY_PASSWORD"]) +
-		" ~immich_bull* ~immich_channel* &* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha\n" +
+		" ~immich_bull* ~immich_channel* &* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname\n" +
 		"user paperless reset resetchannels on #" + sha(env["PAPERLESS_VALKEY_PASSWORD"]) +
 		" ~paperless* &paperless:* +@read +@write +@pubsub -@dangerous +ping\n"
 	if string(f.Data) != want {

@@ -26,6 +26,7 @@ type Immich struct {
 	ProjectDir        string            `json:"projectDir"`
 	ModelCache        string            `json:"modelCache"`
 	ComposeCommand    string            `json:"composeCommand"`
+	Runtime           string            `json:"runtime"` // compose or quadlet
 	Network           Network           `json:"network"`
 	HostGateway       string            `json:"hostGateway"`
 	Postgres          ImmichPostgres    `json:"postgres"`
@@ -37,10 +38,14 @@ type Immich struct {
 	ExternalLibraries []ExternalLibrary `json:"externalLibraries"`
 	Environment       map[string]string `json:"environment"`
 	ImageDigests      ImageDigests      `json:"imageDigests"`
-	// Settings is Immich's system configuration as given, or nil.
+	// Settings is Immich's system configuration as given, or nil. A
+	// secret setting holds its reference here; SettingSecrets has its value.
 	Settings map[string]any `json:"settings,omitempty"`
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
+
+	// settingsSecrets are the resolved secrets of Settings, by config path.
+	settingsSecrets map[string]*Secret
 }
 
 // Network is the external Podman network the containers join.
@@ -201,6 +206,56 @@ func (c *Config) Secrets() []NamedSecret {
 	for _, f := range SecretFields {
 		for i, s := range f.in(c) {
 			out = append(out, NamedSecret{strings.Replace(f.Path, "*", strconv.Itoa(i), 1), s})
+		}
+	}
+	return out
+}
+
+// hasSetting reports whether immich.settings sets a config path.
+func (c *Config) hasSetting(p string) bool {
+	rest, ok := strings.CutPrefix(p, "immich.settings.")
+	if !ok {
+		return false
+	}
+	var v any = c.Immich.Settings
+	for _, elem := range strings.Split(rest, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = m[elem]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// settingSecret is SecretField.in for a secret setting: its secret when
+// the configuration sets it, kept beside Settings (which holds the
+// reference as written).
+func settingSecret(p string) func(*Config) []*Secret {
+	full := "immich.settings." + p
+	return func(c *Config) []*Secret {
+		if !c.hasSetting(full) {
+			return nil
+		}
+		if c.Immich.settingsSecrets == nil {
+			c.Immich.settingsSecrets = map[string]*Secret{}
+		}
+		if c.Immich.settingsSecrets[full] == nil {
+			c.Immich.settingsSecrets[full] = &Secret{}
+		}
+		return []*Secret{c.Immich.settingsSecrets[full]}
+	}
+}
+
+// SettingSecrets lists the secret settings the configuration sets, with
+// their paths under immich.settings ("oauth.clientSecret").
+func (c *Config) SettingSecrets() []NamedSecret {
+	var out []NamedSecret
+	for _, ns := range c.Secrets() {
+		if rest, ok := strings.CutPrefix(ns.Path, "immich.settings."); ok {
+			out = append(out, NamedSecret{rest, ns.Secret})
 		}
 	}
 	return out

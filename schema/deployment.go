@@ -33,14 +33,14 @@ func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment,
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := s.Load(inputs, opt)
+		host, err := s.load(inputs, opt)
 		if err != nil {
 			return nil, err
 		}
 		if sel.Progress != nil {
 			sel.Progress(1, 1)
 		}
-		return &Deployment{Names: []string{""}, Hosts: []FleetHost{{Config: cfg}}}, nil
+		return &Deployment{Names: []string{""}, Hosts: []FleetHost{host}}, nil
 	}
 	fl, err := LoadFleet(inputs, opt, sel)
 	if err != nil {

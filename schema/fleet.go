@@ -141,7 +141,14 @@ type Fleet struct {
 type FleetHost struct {
 	Name   string
 	Config *Config
+
+	positions map[string][]token.Pos // see Positions
 }
+
+// Positions says where the inputs set one of the host's config paths
+// (dotted: "immich.version"), for the few that problems found after
+// loading name (immich.version, immich.imageDigests.*); nil for others.
+func (h FleetHost) Positions(path string) []token.Pos { return h.positions[path] }
 
 // UnknownHostsError is a selection of hosts the fleet does not have.
 type UnknownHostsError struct {
@@ -210,7 +217,7 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 			}
 			hostProbs = append(hostProbs, hostProblem{name, p})
 		}
-		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg})
+		out.Hosts = append(out.Hosts, FleetHost{Name: name, Config: r.cfg, positions: r.positions})
 	}
 	probs = redactConflicts(probs)
 	probs = append(probs, fl.group(hostProbs, len(selected) == len(fl.names))...)
@@ -493,8 +500,9 @@ func (fl *fleet) merged(name string) ast.Expr {
 
 // hostResult is one host's validation.
 type hostResult struct {
-	cfg   *Config
-	probs Problems
+	cfg       *Config
+	positions map[string][]token.Pos
+	probs     Problems
 }
 
 // validateHosts merges and validates the hosts, in parallel. Merging
@@ -550,9 +558,9 @@ func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt 
 	if err := v.Err(); err != nil {
 		return hostResult{probs: s.cueProblems(err, &loaded{names: names, noLine: noLine})}
 	}
-	cfg, err := s.validateTwoPass(newLoaded, opt)
+	h, err := s.validateTwoPass(newLoaded, opt)
 	if err == nil {
-		return hostResult{cfg: cfg}
+		return hostResult{cfg: h.Config, positions: h.positions}
 	}
 	ps, ok := err.(Problems)
 	if !ok {

@@ -60,3 +60,51 @@ func BenchmarkLoadFleet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadSiteSettings is BenchmarkLoadSite with immich.settings,
+// which a fresh Schema checks against its version's settings definition,
+// compiled on first use: "first" is that cost on a fresh Schema, "again"
+// a later load with it compiled.
+func BenchmarkLoadSiteSettings(b *testing.B) {
+	site := append(fleetgen.Site(), []byte("\nimmich: settings: {ffmpeg: {crf: 23, targetAudioCodec: \"aac\"}, trash: days: 10, oauth: {enabled: true, clientSecret: \"oauth-client-secret\"}}\n")...)
+	in := []Input{{Name: "site.cue", Data: site}}
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			s, err := Compile()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Load(in, benchEnv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		s, err := Compile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := s.Load(in, benchEnv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkSettingsDefinitions compiles every settings definition, as an
+// eager Compile would: the cost a load with settings avoids by compiling
+// only its version's.
+func BenchmarkSettingsDefinitions(b *testing.B) {
+	for b.Loop() {
+		s, err := Compile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ss := range settingsSchemas {
+			if _, err := s.settingsDef(ss); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

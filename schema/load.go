@@ -65,16 +65,32 @@ type loaded struct {
 	names  map[string]bool
 	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
 	all    []Input         // every input, whose directories Jsonnet may import from
+
+	settings     cue.Value // the settings definition applied, if any
+	settingsDone bool
+
+	positions map[string][]token.Pos // of positionsKept, once valid
 }
+
+// positionsKept are the config paths whose input positions a loaded host
+// keeps, for problems found after loading: an upgrade that Immich
+// refuses, compared with the last render (FleetHost.Positions).
+var positionsKept = []string{"immich.version", "immich.imageDigests.server", "immich.imageDigests.machineLearning"}
 
 // Load reads, unifies and validates the inputs and resolves their secrets.
 // Every problem found is returned at once as Problems.
-func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
+func (s *Schema) Load(inputs []Input, opt Options) (*Config, error) {
+	h, err := s.load(inputs, opt)
+	return h.Config, err
+}
+
+// load is Load, with the input positions a FleetHost keeps.
+func (s *Schema) load(inputs []Input, opt Options) (host FleetHost, err error) {
 	// A parser library that panics on some input is our bug to report as a
 	// problem with that input, not a stack trace.
 	defer func() {
 		if r := recover(); r != nil {
-			cfg, err = nil, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
+			host, err = FleetHost{}, Problems{{Reason: fmt.Sprintf("internal error reading the configuration (%v); please report it with the input", r)}}
 		}
 	}()
 	opt = opt.withDefaults()
@@ -94,7 +110,7 @@ func (s *Schema) Load(inputs []Input, opt Options) (cfg *Config, err error) {
 		for _, v := range l.inputs {
 			probs = append(probs, s.unknownFields(v, l)...)
 		}
-		return nil, probs.normalize()
+		return FleetHost{}, probs.normalize()
 	}
 	return s.validateTwoPass(func() *loaded { return l }, opt)
 }
@@ -117,22 +133,30 @@ func (opt Options) withDefaults() Options {
 // unknown field fails validation, and a configuration that passes has
 // none. So it validates once without the walk, and only a configuration
 // that fails again with it, on a fresh loaded value from newLoaded.
-func (s *Schema) validateTwoPass(newLoaded func() *loaded, opt Options) (*Config, error) {
-	if cfg, err := s.validate(newLoaded(), opt, nil); err == nil {
-		return cfg, nil
+//
+// The result keeps the input positions of the paths of positionsKept.
+func (s *Schema) validateTwoPass(newLoaded func() *loaded, opt Options) (FleetHost, error) {
+	first := newLoaded()
+	if cfg, err := s.validate(first, opt, nil); err == nil {
+		return FleetHost{Config: cfg, positions: first.positions}, nil
 	}
 	l := newLoaded()
 	var unknown Problems
 	for _, v := range l.inputs {
 		unknown = append(unknown, s.unknownFields(v, l)...)
 	}
-	return s.validate(l, opt, unknown)
+	cfg, err := s.validate(l, opt, unknown)
+	if err != nil {
+		return FleetHost{}, err
+	}
+	return FleetHost{Config: cfg, positions: l.positions}, nil
 }
 
 // validate finishes a load once the inputs are unified into l.value:
 // secrets, the schema, the Go rules. probs holds what was found so far
 // (unknown fields). LoadFleet validates each host through it too.
 func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
+	s.applySettings(l)
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
@@ -155,6 +179,12 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	}
 	if p := checkRules(cfg, l.locate); len(p) > 0 {
 		return nil, p.normalize()
+	}
+	l.positions = map[string][]token.Pos{}
+	for _, p := range positionsKept {
+		if pos := l.locate(splitPath(p)); pos != nil {
+			l.positions[p] = pos
+		}
 	}
 	return cfg, nil
 }
@@ -425,14 +455,14 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			path = path[1:] // the schema's #Config
 		}
 		kind := cueKind(e)
-		p := ProblemAt(slices.Clip(path), kind, "", s.hint(path))
+		p := ProblemAt(slices.Clip(path), kind, "", s.hintIn(l, path))
 		p.Reason = friendly(kind, cueMessage(e, p.Secret))
 		// A list element (resolver.1) says what its list wants.
 		for i := len(path) - 1; p.Hint == "" && i > 0; i-- {
 			if _, err := strconv.Atoi(path[i]); err != nil {
 				break
 			}
-			p.Hint = s.hint(path[:i])
+			p.Hint = s.hintIn(l, path[:i])
 		}
 		for _, pos := range cueerrors.Positions(e) {
 			p.Pos = addPos(p.Pos, l.position(pos))
@@ -441,6 +471,9 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 		// nearest enclosing struct the user wrote.
 		for q := p.Path; len(p.Pos) == 0 && len(q) > 0; q = parentPath(q) {
 			p.Pos = l.locate(q)
+		}
+		if reason, ok := l.misplacedReference(p); ok {
+			p.Reason = reason
 		}
 		out = append(out, p)
 	}
@@ -585,10 +618,20 @@ func (l *loaded) locate(path []string) []token.Pos {
 	return out
 }
 
+// hintIn is hint, with immich.settings looked up in the settings
+// definition that l applied.
+func (s *Schema) hintIn(l *loaded, path []string) string {
+	if l != nil && l.settings.Exists() && len(path) > 2 && path[0] == "immich" && path[1] == "settings" {
+		return hintAt(l.settings, path[2:])
+	}
+	return s.hint(path)
+}
+
 // hint finds the @hint attribute of the schema field at path, matching list
 // indices and map keys against the schema's element and pattern fields.
-func (s *Schema) hint(path []string) string {
-	v := s.config
+func (s *Schema) hint(path []string) string { return hintAt(s.config, path) }
+
+func hintAt(v cue.Value, path []string) string {
 	for _, elem := range path {
 		var next cue.Value
 		if _, err := strconv.Atoi(elem); err == nil {

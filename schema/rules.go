@@ -50,11 +50,7 @@ var rules = []rule{
 			}
 		}
 	}},
-	{[]string{"immich.settings"}, func(c *Config, add addFunc) {
-		for _, p := range secretSettings(c.Immich.Settings, "immich.settings") {
-			add(p, "this setting would put a secret in the committed output", "leave it out of immich.settings and set it in Immich's web interface, or keep the settings file out of git")
-		}
-	}},
+	quadletRule,
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
@@ -107,26 +103,4 @@ func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 		}
 	}
 	return ps
-}
-
-// secretSettings finds non-empty values under keys that hold secrets in
-// Immich's system configuration (SMTP password, OAuth client secret, ...).
-func secretSettings(v any, path string) []string {
-	var out []string
-	switch x := v.(type) {
-	case map[string]any:
-		for _, k := range sortedKeys(x) {
-			lk := strings.ToLower(k)
-			if s, ok := x[k].(string); ok && s != "" && (strings.Contains(lk, "password") || strings.Contains(lk, "secret") || lk == "apikey" || lk == "token") {
-				out = append(out, path+"."+k)
-				continue
-			}
-			out = append(out, secretSettings(x[k], path+"."+k)...)
-		}
-	case []any:
-		for i, e := range x {
-			out = append(out, secretSettings(e, fmt.Sprintf("%s.%d", path, i))...)
-		}
-	}
-	return out
 }

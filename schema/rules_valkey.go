@@ -18,8 +18,11 @@ import (
 // EVALSHA) in an order that works left to right: -@dangerous comes after
 // the categories that would otherwise re-grant FLUSHDB, FLUSHALL, SWAPDB,
 // KEYS, SORT, MIGRATE and RESTORE, and +info after -@dangerous, which also
-// removes INFO (BullMQ reads the server version from it).
-const ImmichValkeyDefaultCommands = "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha"
+// removes INFO (BullMQ reads the server version from it). CLIENT SETNAME,
+// and no other CLIENT subcommand, because BullMQ names every connection it
+// opens: refused, the client goes on, but the server's ACL LOG records
+// each refusal and the one that matters drowns in them.
+const ImmichValkeyDefaultCommands = "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname"
 
 // immichQueueKey is a key of Immich's job queues: BullMQ with the prefix
 // immich_bull. The Immich user's key patterns must cover it.

@@ -33,6 +33,9 @@ type Schema struct {
 	config        cue.Value // #Config
 	fleetDef      cue.Value // #Fleet: the shape of a fleet configuration
 	fleetHostName cue.Value // #FleetHostName
+	// settings are the settings definitions compiled so far, by file:
+	// a render compiles only the one its Immich version needs.
+	settings map[string]cue.Value
 }
 
 // Compile parses and builds the embedded schema.

@@ -23,6 +23,12 @@ type SecretField struct {
 	// at /run/secrets/<name>), its file under <projectDir>/secrets/, and
 	// the _FILE variable that points Immich at it.
 	ComposeSecret, File, EnvFile string
+	// Setting marks a secret inside immich.settings, which another system
+	// issues (an OAuth provider, a mail server): it goes into the settings
+	// file, which is then a secret file itself, and no length rule applies.
+	// The settings definitions generated from Immich's SDK say which
+	// settings take one; TestSettingsSecretFields keeps this table in step.
+	Setting bool
 
 	// in gives the secrets of a configuration at this field, one per
 	// list element where Path has a "*".
@@ -45,6 +51,8 @@ var SecretFields = []SecretField{
 		}
 		return out
 	}},
+	{Path: "immich.settings.notifications.smtp.transport.password", Setting: true, in: settingSecret("notifications.smtp.transport.password")},
+	{Path: "immich.settings.oauth.clientSecret", Setting: true, in: settingSecret("oauth.clientSecret")},
 }
 
 // ContainerPath is where immich-server reads the secret.
@@ -96,6 +104,13 @@ func secretPathsIn(v cue.Value) []string {
 // is a secret field. The fields of a reference ({env: NAME}) are not
 // secrets: they say where the secret is.
 func isSecretPath(p []string) bool {
+	_, ok := secretField(p)
+	return ok
+}
+
+// secretField is the SecretFields row of a config path, as isSecretPath
+// matches it.
+func secretField(p []string) (SecretField, bool) {
 	switch {
 	case len(p) > 2 && p[0] == fleetHosts:
 		p = p[2:]
@@ -115,10 +130,10 @@ func isSecretPath(p []string) bool {
 			}
 		}
 		if match {
-			return true
+			return f, true
 		}
 	}
-	return false
+	return SecretField{}, false
 }
 
 // isIndex reports whether a path element is a list index.

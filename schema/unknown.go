@@ -18,6 +18,7 @@ import (
 // typos one run at a time is a user we have failed.
 func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 	var out Problems
+	settings, _ := s.settingsFor(l.value) // immich.settings is checked against it
 	var walk func(v, schema cue.Value, path []string)
 	walk = func(v, schema cue.Value, path []string) {
 		if it, err := v.List(); err == nil {
@@ -39,7 +40,7 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 			p := append(slices.Clip(path), label)
 			if !slices.Contains(known, label) {
 				if schema.Allows(cue.Str(label)) {
-					continue // an open struct (settings) or a key its pattern allows
+					continue // an open struct or a key its pattern allows
 				}
 				prob := ProblemAt(p, KindUnknownField, "", "", l.position(it.Value().Pos()))
 				if len(known) == 0 {
@@ -56,7 +57,11 @@ func (s *Schema) unknownFields(in cue.Value, l *loaded) Problems {
 				out = append(out, prob)
 				continue
 			}
-			walk(it.Value(), fleetmerge.SchemaField(schema, label), p)
+			next := fleetmerge.SchemaField(schema, label)
+			if settings.Exists() && len(p) == 2 && p[0] == "immich" && p[1] == "settings" {
+				next = settings
+			}
+			walk(it.Value(), next, p)
 		}
 	}
 	walk(in, s.config, nil)

@@ -2,9 +2,10 @@
 # Installs the real consumers the tests run against (Debian 12 packages):
 # redis-server (Valkey's ACL file syntax), PostgreSQL 15, nginx, podman and
 # podman-compose, cloud-init, systemd-analyze, ansible (the oracle of
-# 'immich-render import ansible') and what the deploy rehearsal needs
-# besides (runc, the CNI dnsname plugin). Idempotent and quiet when
-# everything is there; needs root (or sudo) only when something is missing.
+# 'immich-render import ansible'), what the deploy rehearsal needs besides
+# (runc, the CNI dnsname plugin), and node with npm. Idempotent and quiet
+# when everything is there; needs root (or sudo) only when something is
+# missing.
 set -euo pipefail
 
 need=()
@@ -20,6 +21,11 @@ have psql || need+=(postgresql-client-15)
 have patch || need+=(patch)
 have diff || need+=(diffutils)
 have ansible-inventory || need+=(ansible)
+# Immich's own Redis libraries (internal/rehearsal/immichredis) and
+# TypeScript's parser for the settings generator's test run on node; npm
+# installs their pinned versions (package-lock.json) from the registry.
+have node || need+=(nodejs)
+have npm || need+=(npm)
 # The deploy rehearsal: rootful containers need runc here (crun fails on
 # this machine kind's cgroups), container name resolution on Podman 4.3's
 # CNI needs the dnsname plugin, and the host setup needs ip and openssl.

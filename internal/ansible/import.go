@@ -110,7 +110,11 @@ func Import(opt Options) (*Result, error) {
 
 	header := []string{"Imported from the Ansible inventory " + opt.Inventory + " by 'immich-render import ansible'.",
 		"Secrets are {env: NAME} references; their values are in " + EnvFile + ", which stays out of git:",
-		"load it with 'set -a; . ./" + EnvFile + "; set +a' before rendering."}
+		"load it with 'set -a; . ./" + EnvFile + "; set +a' before rendering.",
+		"",
+		"The containers run as the role's compose stack. On Podman 5.0 or later,",
+		"immich: runtime: \"quadlet\" runs them as systemd units instead (Podman Quadlet):",
+		"started in order of health, restarted by systemd, logs in the journal."}
 	var todo []string
 	for _, hi := range imports {
 		for _, t := range hi.todo {

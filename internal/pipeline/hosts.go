@@ -98,13 +98,14 @@ type Summary struct {
 	URL             string // where users reach it
 	MachineLearning string // the acceleration, or "off"
 	Transcoding     string // the acceleration
+	Runtime         string // compose or quadlet
 	Runs            string // what the host runs, in a few words
 }
 
 // Summarize describes a host's configuration for the index.
 func Summarize(name string, cfg *schema.Config) Summary {
 	im := cfg.Immich
-	s := Summary{Name: name, Version: im.Version, MachineLearning: "off", Transcoding: im.Transcoding.Acceleration}
+	s := Summary{Name: name, Version: im.Version, MachineLearning: "off", Transcoding: im.Transcoding.Acceleration, Runtime: im.Runtime}
 	runs := []string{"immich-server"}
 	if im.MachineLearning.Enabled {
 		s.MachineLearning = im.MachineLearning.Acceleration
@@ -128,20 +129,23 @@ func Summarize(name string, cfg *schema.Config) Summary {
 		runs = append(runs, fmt.Sprintf("%d external libraries", n))
 	}
 	s.Runs = strings.Join(runs, ", ")
+	if im.Runtime == "quadlet" {
+		s.Runs = "Quadlet: " + s.Runs
+	}
 	return s
 }
 
 // metaKeys are the manifest metadata keys of a summary, after
 // "hosts.<name>.".
-var metaKeys = []string{"immichVersion", "url", "machineLearning", "transcoding", "runs"}
+var metaKeys = []string{"immichVersion", "url", "machineLearning", "transcoding", "runs", "runtime"}
 
 func (s *Summary) fields() []*string {
-	return []*string{&s.Version, &s.URL, &s.MachineLearning, &s.Transcoding, &s.Runs}
+	return []*string{&s.Version, &s.URL, &s.MachineLearning, &s.Transcoding, &s.Runs, &s.Runtime}
 }
 
 // Meta returns the manifest metadata of the summaries: for each host,
-// hosts.<name>.immichVersion (read back for upgrade notes), .url,
-// .machineLearning, .transcoding and .runs.
+// hosts.<name>.immichVersion and .runtime (read back for upgrade notes),
+// .url, .machineLearning, .transcoding and .runs.
 func Meta(sums []Summary) map[string]string {
 	m := map[string]string{}
 	for _, s := range sums {

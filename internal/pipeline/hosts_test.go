@@ -12,13 +12,13 @@ import (
 )
 
 var sums = []Summary{
-	{Name: "a", Version: "v3.1.0", URL: "https://a.example.com/", MachineLearning: "cuda", Transcoding: "nvenc", Runs: "immich-server, nginx (TLS acme)"},
-	{Name: "b-2", Version: "v2.5.0", URL: "port 2283, no proxy", MachineLearning: "off", Transcoding: "cpu", Runs: "immich-server"},
+	{Name: "a", Version: "v3.1.0", URL: "https://a.example.com/", MachineLearning: "cuda", Transcoding: "nvenc", Runs: "immich-server, nginx (TLS acme)", Runtime: "quadlet"},
+	{Name: "b-2", Version: "v2.5.0", URL: "port 2283, no proxy", MachineLearning: "off", Transcoding: "cpu", Runs: "immich-server", Runtime: "compose"},
 }
 
 func TestMetaRoundTrip(t *testing.T) {
 	m := Meta(sums)
-	if m["hosts.b-2.immichVersion"] != "v2.5.0" || len(m) != 10 {
+	if m["hosts.b-2.immichVersion"] != "v2.5.0" || len(m) != 12 {
 		t.Fatalf("%v", m)
 	}
 	// A single site's key and unrelated keys are ignored.
@@ -114,5 +114,25 @@ func TestReadHostFiles(t *testing.T) {
 	}
 	if kept, _ := readHostFiles(dir, prev, nil); len(kept) != 0 {
 		t.Errorf("kept with no host to keep: %v", kept)
+	}
+}
+
+// TestPreviousRuntime: a manifest from before immich.runtime ran compose,
+// the only runtime then; no manifest says nothing.
+func TestPreviousRuntime(t *testing.T) {
+	for _, c := range []struct {
+		meta       map[string]string
+		host, want string
+	}{
+		{map[string]string{}, "", ""},
+		{map[string]string{"immichVersion": "v3.1.0"}, "", "compose"},
+		{map[string]string{"immichVersion": "v3.1.0", "runtime": "quadlet"}, "", "quadlet"},
+		{map[string]string{"hosts.a.immichVersion": "v3.1.0"}, "a", "compose"},
+		{map[string]string{"hosts.a.immichVersion": "v3.1.0", "hosts.a.runtime": "quadlet"}, "a", "quadlet"},
+		{map[string]string{"hosts.a.immichVersion": "v3.1.0"}, "b", ""},
+	} {
+		if got := previousRuntime(c.meta, c.host); got != c.want {
+			t.Errorf("previousRuntime(%v, %q) = %q, want %q", c.meta, c.host, got, c.want)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"strings"
+
+	"github.com/immich-render/immich-render/render"
 )
 
 // Index renders the fleet directory's README.md: what is in it, one table
@@ -13,8 +15,8 @@ func Index(sums []Summary, pending []string) []byte {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	n := len(sums)
 	w("# Immich fleet: %s\n\n", plural(n, "host"))
-	w("Rendered by immich-render from one fleet configuration. Do not edit these files:\n")
-	w("change the configuration, render again, review `git diff` and commit.\n")
+	w("%s\n", render.Notice)
+	w("It is one fleet configuration's output: review `git diff` and commit after each render.\n")
 	w("`immich-render -o <this dir> --check` exits 1 when the files no longer match the\n")
 	w("configuration; add `--host NAME` (repeatable) to render or check some hosts only,\n")
 	w("leaving the others' files as they are.\n\n")

@@ -57,6 +57,7 @@ func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string
 		if h.Name == "" { // fleet manifests do not record the gateway yet
 			notes = append(notes, render.HostGatewayNotes(prevMeta["hostGateway"], h.Config.Immich.HostGateway)...)
 		}
+		notes = append(notes, render.RuntimeNotes(previousRuntime(prevMeta, h.Name), h.Config)...)
 		if notes != nil {
 			msgs = append(msgs, hostMessage{h.Name, strings.Join(notes, "\n  ")})
 		}
@@ -71,6 +72,19 @@ func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string
 		}
 	}
 	return out
+}
+
+// previousRuntime is the runtime the last render recorded for a host: ""
+// when there was none, and compose for a manifest from before
+// immich.runtime, when compose was the only one.
+func previousRuntime(prevMeta map[string]string, host string) string {
+	if r := prevMeta[metaKey(host, "runtime")]; r != "" {
+		return r
+	}
+	if prevMeta[metaKey(host, "immichVersion")] != "" {
+		return "compose"
+	}
+	return ""
 }
 
 // ListHosts joins host names, at most max of them.

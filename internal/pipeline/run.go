@@ -78,6 +78,11 @@ func Run(req Request) (drift bool, err error) {
 	if err := p.build(prog); err != nil {
 		return false, err
 	}
+	if p.prev != nil {
+		if probs := upgradeProblems(dep.Hosts, p.prev.Meta, req.Out); len(probs) > 0 {
+			return false, probs
+		}
+	}
 	if !req.Quiet {
 		// A clean --check prints nothing: warnings are the render's.
 		for _, line := range formatWarnings(res.Warnings) {
@@ -143,7 +148,13 @@ func (p *plan) build(prog *progress) error {
 	} else {
 		meta["immichVersion"] = p.dep.Hosts[0].Config.Immich.Version
 		meta["hostGateway"] = p.dep.Hosts[0].Config.Immich.HostGateway
+		meta["runtime"] = p.dep.Hosts[0].Config.Immich.Runtime
 	}
+	var prevMeta map[string]string
+	if p.prev != nil {
+		prevMeta = p.prev.Meta
+	}
+	recordDigests(meta, p.dep.Hosts, p.kept, prevMeta)
 
 	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,
 		// Git records only 0644 and 0755, so a checkout cannot carry

@@ -12,6 +12,8 @@ local env(name) = { env: name };
     projectDir: '/opt/podman/immich',
     // Debian 12 (podman 4.3) has no `podman compose`: use /usr/bin/podman-compose.
     composeCommand: '/usr/bin/podman compose',
+    // 'quadlet' (Podman >= 5.0, e.g. Debian 13): systemd runs the containers.
+    runtime: 'compose',
     network: { name: 'immich', subnet: '172.20.0.0/16', gateway: '172.20.0.1' },
     // hostGateway (host.containers.internal) defaults to network.gateway.
     postgres: { password: env('IMMICH_POSTGRES_PASSWORD'), vectorExtension: 'vectorchord' },

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Rendered by immich-render. Merges the fragments next to this script into
-# a Debian host's PostgreSQL and Valkey configuration. Idempotent: run it
-# again after every render. Run as root, then restart PostgreSQL and Valkey.
+# Rendered by immich-render. Do not edit: change the configuration and render again.
+# Merges the fragments next to this script into a Debian host's
+# PostgreSQL and Valkey configuration. Idempotent: run it again after
+# every render. Run as root, then restart PostgreSQL and Valkey.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=${IMMICH_RENDER_ROOT:-}

@@ -39,8 +39,7 @@ const onError = (what) => (e) => errors.push(`${what}: ${e && e.message}`);
 async function main() {
   const queue = new Queue('thumbnailGeneration', { connection, prefix });
   queue.on('error', onError('queue'));
-  // Not QueueEvents: it runs CLIENT SETNAME, which the ACL refuses, and
-  // Immich's job repository does not use it.
+  // Not QueueEvents: Immich's job repository does not use it.
   const processed = [];
   let worker;
   await step('Worker processes jobs', async () => {

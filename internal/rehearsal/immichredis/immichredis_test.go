@@ -2,9 +2,11 @@ package immichredis
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +19,10 @@ import (
 
 // TestImmichRedisClients runs check.mjs as the Immich user against the
 // rendered users.acl, and against one without +evalsha, which must fail.
+// Afterwards the server's ACL LOG, read as the admin user, must be empty:
+// a refusal the clients swallow (BullMQ's CLIENT SETNAME) is still noise
+// there that hides the refusal that matters. Without +client|setname the
+// log must show it, so the check can fail.
 func TestImmichRedisClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: installs npm packages and runs node")
@@ -31,9 +37,11 @@ func TestImmichRedisClients(t *testing.T) {
 		name    string
 		acl     []byte
 		wantErr string
+		wantLog string // a command the ACL LOG must show refused; "" for an empty log
 	}{
-		{"rendered", acl, ""},
-		{"without evalsha", bytes.Replace(acl, []byte(" +evalsha"), nil, 1), "NOPERM"},
+		{"rendered", acl, "", ""},
+		{"without evalsha", bytes.Replace(acl, []byte(" +evalsha"), nil, 1), "NOPERM", "evalsha"},
+		{"without client setname", bytes.Replace(acl, []byte(" +client|setname"), nil, 1), "", "client|setname"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.wantErr != "" && bytes.Equal(tc.acl, acl) {
@@ -68,8 +76,50 @@ func TestImmichRedisClients(t *testing.T) {
 			case tc.wantErr != "" && !strings.Contains(string(out), tc.wantErr):
 				t.Errorf("the clients failed without %s", tc.wantErr)
 			}
+			log := aclLog(t, srv, cfg.Valkey.AdminPassword.Value)
+			t.Logf("ACL LOG: %d entries\n%s", len(log), strings.Join(log, "\n"))
+			switch {
+			case tc.wantLog == "" && len(log) > 0:
+				t.Errorf("ACL LOG after Immich's workload is not empty:\n%s", strings.Join(log, "\n"))
+			case tc.wantLog != "" && !slices.ContainsFunc(log, func(e string) bool { return strings.Contains(e, "object="+tc.wantLog+" ") }):
+				t.Errorf("ACL LOG does not show %s refused:\n%s", tc.wantLog, strings.Join(log, "\n"))
+			}
 		})
 	}
+}
+
+// aclLog reads the server's ACL LOG as the admin (default) user, one line
+// per entry ("reason=command object=client|setname username=immich ...").
+func aclLog(t *testing.T, srv *valkeytest.Server, adminPassword string) []string {
+	t.Helper()
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, err := c.Do("AUTH", "default", adminPassword); err != nil || r != "OK" {
+		t.Fatalf("AUTH as default: %v %v", r, err)
+	}
+	reply, err := c.Do("ACL", "LOG")
+	if err != nil {
+		t.Fatalf("ACL LOG: %v", err)
+	}
+	entries, ok := reply.([]any)
+	if !ok {
+		t.Fatalf("ACL LOG: %T %v", reply, reply)
+	}
+	var out []string
+	for _, e := range entries {
+		kv, _ := e.([]any)
+		var b strings.Builder
+		for i := 0; i+1 < len(kv); i += 2 {
+			if k := fmt.Sprint(kv[i]); k == "reason" || k == "object" || k == "username" || k == "context" || k == "count" {
+				fmt.Fprintf(&b, "%s=%v ", k, kv[i+1])
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // installModules runs npm ci once per checkout (package-lock.json pins

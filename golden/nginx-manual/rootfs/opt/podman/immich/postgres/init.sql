@@ -1,5 +1,4 @@
--- Rendered by immich-render for Immich v3.1.0. Do not edit:
--- change the configuration and render again.
+-- Rendered by immich-render. Do not edit: change the configuration and render again.
 --
 -- Prepares the host PostgreSQL for Immich without making Immich a
 -- superuser: the role, the database it owns, and the extensions Immich's
