@@ -20,10 +20,13 @@ deps:
 test: deps lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-# The deploy rehearsal alone: examples deployed end to end with real Podman,
-# PostgreSQL, redis-server and nginx (root; part of `make test` too).
+# The deploy rehearsal alone (root; part of `make test` too): examples
+# deployed end to end on Debian 12 (real Podman 4.3, PostgreSQL 15, Valkey 8,
+# nginx) and on a Debian 13 host booted with systemd-nspawn (Podman 5,
+# PostgreSQL 17 with pgvector, Valkey 8.1, certbot against pebble), both
+# following the output README.
 rehearse: deps
-	IMMICH_RENDER_INTEGRATION=1 $(GO) test -count=1 -timeout 10m -v -run '^TestRehearsal$$' ./internal/rehearsal
+	IMMICH_RENDER_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -v -run '^(TestRehearsal|TestDebian13Host|TestShBlocks)$$' ./internal/rehearsal
 
 # Fast tests only: no real servers.
 unit:

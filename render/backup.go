@@ -82,26 +82,7 @@ func backupTimer(cfg *schema.Config) []byte {
 // dumps beyond KEEP deleted. A failed or interrupted dump removes its
 // partial file and leaves the earlier dumps alone.
 func backupScript(cfg *schema.Config) []byte {
-	return fmt.Appendf(nil, `#!/bin/sh
-%s# %s runs it as postgres: immich-backup DIR KEEP DATABASE PORT
-set -eu
-umask 077
-export LC_ALL=C # globs sort by byte: oldest first
-dir=$1 keep=$2 db=$3 port=$4
-# Left by a run killed outright (runs never overlap).
-rm -f -- "$dir/.$db-"*.partial
-final="$dir/$db-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).dump"
-partial="${final%%/*}/.${final##*/}.partial"
-if [ -e "$final" ]; then echo "$final exists" >&2; exit 1; fi
-trap 'rm -f -- "$partial"' EXIT
-trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-pg_dump --format=custom --no-password --port="$port" --file="$partial" --dbname="$db"
-mv -- "$partial" "$final"
-sync -- "$dir"
-echo "wrote $final ($(wc -c <"$final") bytes)"
-set -- "$dir/$db-"[0-9]*T[0-9]*Z.dump
-while [ $# -gt "$keep" ]; do rm -f -- "$1"; echo "removed $1"; shift; done
-`, header("#"), BackupUnit)
+	return renderScript("immich-backup.sh", struct{ Unit string }{BackupUnit})
 }
 
 // restoreStep is one step of the restore procedure in the output README.
@@ -112,6 +93,8 @@ type restoreStep struct {
 	// postgres steps run as the postgres superuser (runuser -u postgres);
 	// the others are systemctl, which the tests stand in for.
 	postgres bool
+	// gunzip steps read the dump, decompressed, on standard input.
+	gunzip bool
 }
 
 // DumpVar is the shell variable the restore steps use for the dump file.
@@ -124,19 +107,33 @@ func asideDatabase(cfg *schema.Config) string {
 
 // restoreSteps restores a dump into a fresh database: the old one is kept
 // aside, init.sql creates the database owned by Immich's role with the
-// extensions (which only a superuser can create), and pg_restore fills it
-// as the superuser, all or nothing.
-func restoreSteps(cfg *schema.Config) []restoreStep {
+// extensions (which only a superuser can create), and the dump is loaded
+// as the superuser, all or nothing. immichDump is for Immich's own dumps
+// (gzipped SQL of pg_dump --clean --if-exists), the others are the host's
+// (pg_dump --format=custom).
+func restoreSteps(cfg *schema.Config, immichDump bool) []restoreStep {
 	pg := cfg.Immich.Postgres
 	port := fmt.Sprint(pg.Port)
+	load := restoreStep{say: "Restore as the superuser, all or nothing.",
+		argv: []string{"pg_restore", "--exit-on-error", "--single-transaction", "-p", port, "-d", pg.Database, DumpVar}, postgres: true}
+	if immichDump {
+		// The superuser, because the dump drops and creates the
+		// extensions, and vector and earthdistance only a superuser may
+		// create; its ALTER ... OWNER TO lines give the rest back to the role.
+		load = restoreStep{say: "Restore as the superuser, all or nothing.",
+			argv: []string{"psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-p", port, "-d", pg.Database}, postgres: true, gunzip: true}
+	}
 	return []restoreStep{
 		{say: "Stop Immich (and " + DBInitUnit + ").", argv: []string{"systemctl", "stop", ImmichUnit}},
 		{say: "Keep the current database aside (none on a new host: skip this).",
 			argv: []string{"psql", "-X", "-v", "ON_ERROR_STOP=1", "-p", port, "-d", "postgres", "-c",
 				"ALTER DATABASE " + sqlIdent(pg.Database) + " RENAME TO " + sqlIdent(asideDatabase(cfg))}, postgres: true},
-		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "start", DBInitUnit}},
-		{say: "Restore as the superuser, all or nothing.",
-			argv: []string{"pg_restore", "--exit-on-error", "--single-transaction", "-p", port, "-d", pg.Database, DumpVar}, postgres: true},
+		// restart, not start: with Quadlet the stop above returns before
+		// the containers and then this oneshot have stopped, and a start
+		// then finds it still active and does not run init.sql (found by
+		// the Debian 13 rehearsal).
+		{say: "init.sql: a fresh database owned by " + pg.User + ", with the extensions.", argv: []string{"systemctl", "restart", DBInitUnit}},
+		load,
 		{say: "Start Immich.", argv: []string{"systemctl", "start", ImmichUnit}},
 	}
 }
@@ -164,15 +161,47 @@ func backupSection(cfg *schema.Config, settings bool) string {
 	w("## Backups\n\n")
 	w("Back up the database and `%s` (the originals; the database only\n", im.UploadLocation)
 	w("indexes them), plus the configuration and its secrets. The model cache is not needed.\n")
-	w("Immich's own database backup runs `pg_dumpall`, which needs a superuser, and the\n")
-	w("`%s` role is none, so it would fail every night: ", pg.User)
-	if settings {
-		w("the settings file turns it off.\n\n")
+	immichDumps := schema.ImmichDumpsDatabase(im.Version)
+	switch {
+	case !immichDumps:
+		w("Immich %s's own database backup runs `pg_dumpall`, which needs a superuser, and the\n", im.Version)
+		w("`%s` role is none, so it would fail every night: ", pg.User)
+		if settings {
+			w("the settings file turns it off.\n\n")
+		} else {
+			w("turn it off in Administration →\nSettings → Backup Settings.\n\n")
+		}
+	case b.ImmichJob && settings:
+		w("Immich's own database backup is on (`immich.backup.immichJob`): gzipped `pg_dump`s in\n")
+		w("`%s` (when and how many: `immich.settings.backup.database`).\n", schema.BackupsFolder(cfg))
+	case settings:
+		w("Immich's own database backup is off (`immich.backup.immichJob`).\n\n")
+	default:
+		w("Immich's own database backup (Administration → Settings → Backup Settings, on by\n")
+		w("default) writes gzipped `pg_dump`s into `%s`.\n", schema.BackupsFolder(cfg))
+	}
+	if immichDumps {
+		w("Immich's own restore cannot load them as the `%s` role: after dropping the schema it\n", pg.User)
+		vector, _ := vectorExtensions(pg.VectorExtension)
+		w("must create the extensions %s and earthdistance, which only a superuser may (it\n", strings.Join(vector, ", "))
+		w("rolls back, nothing is lost). ")
+		if b.Enabled {
+			// The steps follow below; one line differs.
+			w("Restore one as root with the steps below for the host's\ndumps, the `pg_restore` line replaced by:\n\n```sh\n")
+			for _, st := range restoreSteps(cfg, true) {
+				if st.gunzip {
+					w("%s\n```\n\n", restoreCommand(st))
+				}
+			}
+		} else {
+			w("Restore one as root:\n\n")
+			writeRestore(w, cfg, schema.BackupsFolder(cfg), "immich-db-backup-YYYYMMDDTHHMMSS-"+im.Version+"-pgNN.sql.gz", true)
+		}
 	} else {
-		w("turn it off in Administration →\nSettings → Backup Settings.\n\n")
+		w("\n")
 	}
 	if !b.Enabled {
-		w("`immich.backup.enabled` is false: nothing here dumps the database.\n\n")
+		w("`immich.backup.enabled` is false: nothing on the host dumps the database.\n\n")
 		return s.String()
 	}
 	w("`%s` (`%s`, up to %s later; missed runs at boot) starts\n", BackupTimer, b.Schedule, backupDelay)
@@ -181,15 +210,29 @@ func backupSection(cfg *schema.Config, settings bool) string {
 	w("then the oldest beyond %d are deleted. A failed dump leaves the others alone and the\n", b.Keep)
 	w("unit failed (`systemctl --failed`). Copy the dumps off the host too.\n\n")
 	w("```sh\nsystemctl start %s   # dump now\njournalctl -u %s\n```\n\n", BackupUnit, BackupUnit)
-	w("To restore, as root:\n\n```sh\n")
-	w("dump=%s   # ls %s\n", shellPath(b.Directory+"/"+pg.Database+"-YYYYMMDDTHHMMSSZ.dump"), shellPath(b.Directory))
-	for _, st := range restoreSteps(cfg) {
-		cmd := shellCommand(st.argv)
-		if st.postgres {
-			cmd = "runuser -u postgres -- " + cmd
-		}
-		w("# %s\n%s\n", st.say, cmd)
+	w("To restore, as root:\n\n")
+	writeRestore(w, cfg, b.Directory, pg.Database+"-YYYYMMDDTHHMMSSZ.dump", false)
+	return s.String()
+}
+
+// writeRestore writes the restore steps for a dump named like example in
+// dir.
+func writeRestore(w func(string, ...any), cfg *schema.Config, dir, example string, immichDump bool) {
+	w("```sh\ndump=%s   # ls %s\n", shellPath(dir+"/"+example), shellPath(dir))
+	for _, st := range restoreSteps(cfg, immichDump) {
+		w("# %s\n%s\n", st.say, restoreCommand(st))
 	}
 	w("```\n\nThen drop `%s`.\n\n", asideDatabase(cfg))
-	return s.String()
+}
+
+// restoreCommand is a restore step as the README writes it, for a root shell.
+func restoreCommand(st restoreStep) string {
+	cmd := shellCommand(st.argv)
+	if st.postgres {
+		cmd = "runuser -u postgres -- " + cmd
+	}
+	if st.gunzip {
+		cmd = `gunzip -c "` + DumpVar + `" | ` + cmd
+	}
+	return cmd
 }

@@ -320,11 +320,11 @@ CREATE TABLE runs (n int, at timestamptz DEFAULT now());`, rows)); err != nil {
 	t.Run("restore", func(t *testing.T) {
 		// The README's steps, in order: systemctl steps stand in for
 		// the units, the others run as written, as postgres.
-		steps := restoreSteps(cfg)
+		steps := restoreSteps(cfg, false)
 		readme := backupSection(cfg, false)
 		var restoreTime time.Duration
 		for i, st := range steps {
-			cmd := shellCommand(st.argv)
+			cmd := restoreCommand(st)
 			if !strings.Contains(readme, cmd) {
 				t.Errorf("step %d (%s) is not in the README:\n%s", i+1, cmd, readme)
 			}
@@ -334,7 +334,7 @@ CREATE TABLE runs (n int, at timestamptz DEFAULT now());`, rows)); err != nil {
 					if (i == 0) != strings.Contains(cmd, "stop") || (i == len(steps)-1) != strings.Contains(cmd, "start") {
 						t.Errorf("step %d: %s out of place", i+1, cmd)
 					}
-				case "systemctl start " + DBInitUnit:
+				case "systemctl restart " + DBInitUnit:
 					s.apply(t, cfg)
 				default:
 					t.Fatalf("step %d: no stand-in for %s", i+1, cmd)

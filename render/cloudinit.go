@@ -76,9 +76,15 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 	if len(data) > UserDataLimit {
 		gz := z.gzip(data)
 		files = append(files, secretFile(UserDataGzPath, gz))
-		warnings = append(warnings, fmt.Sprintf(
-			"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
-			len(data), UserDataLimit, UserDataGzPath, len(gz)))
+		if len(gz) <= UserDataLimit {
+			warnings = append(warnings, fmt.Sprintf(
+				"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
+				len(data), UserDataLimit, UserDataGzPath, len(gz)))
+		} else {
+			warnings = append(warnings, fmt.Sprintf(
+				"cloud-init user-data is %d bytes and %s %d, both over AWS's %d-byte limit: there, copy the files with rsync as the README says (OpenStack allows 64 KiB)",
+				len(data), UserDataGzPath, len(gz), UserDataLimit))
+		}
 	}
 	return files, warnings
 }

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/immich-render/immich-render/internal/testenv"
+	"github.com/immich-render/immich-render/internal/tree"
 )
 
 type userData struct {
@@ -169,53 +170,10 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
 		t.Errorf("gzip variant does not decompress to the user-data")
 	}
-	small := Render(testenv.Config(t, nil, `immich: backup: enabled: false`), all)
-	if _, ok := small.Secrets[UserDataGzPath]; ok || len(small.Warnings) > 0 {
-		t.Errorf("a small user-data got a gzip variant or a warning: %q", small.Warnings)
-	}
-}
-
-// TestApplyScript runs fragments/apply.sh twice against a fake Debian root
-// and checks that it merges each fragment exactly once.
-func TestApplyScript(t *testing.T) {
-	r := Render(testenv.Config(t, nil), all)
-	dir := t.TempDir()
-	for _, p := range r.Out.Paths() {
-		if strings.HasPrefix(p, "fragments/") {
-			dst := filepath.Join(dir, "out", p)
-			os.MkdirAll(filepath.Dir(dst), 0o755)
-			os.WriteFile(dst, r.Out[p].Data, r.Out[p].Mode)
-		}
-	}
-	root := filepath.Join(dir, "root")
-	main := filepath.Join(root, "etc/postgresql/15/main")
-	os.MkdirAll(main, 0o755)
-	os.MkdirAll(filepath.Join(root, "etc/valkey"), 0o755)
-	os.WriteFile(filepath.Join(main, "pg_hba.conf"), []byte("local all postgres peer\n"), 0o640)
-	os.WriteFile(filepath.Join(root, "etc/valkey/valkey.conf"), []byte("port 6379\n"), 0o640)
-	for range 2 {
-		cmd := exec.Command("sh", filepath.Join(dir, "out/fragments/apply.sh"))
-		cmd.Env = append(os.Environ(), "IMMICH_RENDER_ROOT="+root)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("apply.sh: %v\n%s", err, out)
-		}
-	}
-	hba, _ := os.ReadFile(filepath.Join(main, "pg_hba.conf"))
-	if !strings.HasPrefix(string(hba), "host\t\"immich\"\t\"immich\"\t172.20.0.0/16\tscram-sha-256\nlocal all postgres peer\n") {
-		t.Errorf("pg_hba.conf after two runs:\n%s", hba)
-	}
-	if info, _ := os.Stat(filepath.Join(main, "pg_hba.conf")); info.Mode().Perm() != 0o640 {
-		t.Errorf("pg_hba.conf mode changed to %v", info.Mode())
-	}
-	dropIn, _ := os.ReadFile(filepath.Join(main, "conf.d/immich-render.conf"))
-	if !bytes.Equal(dropIn, r.Out["fragments/postgresql/postgresql.conf"].Data) {
-		t.Errorf("conf.d drop-in differs from the fragment")
-	}
-	vconf, _ := os.ReadFile(filepath.Join(root, "etc/valkey/valkey.conf"))
-	if string(vconf) != "port 6379\ninclude /etc/valkey/immich-render.conf\n" {
-		t.Errorf("valkey.conf after two runs:\n%s", vconf)
-	}
-	if sysctl, _ := os.ReadFile(filepath.Join(root, "etc/sysctl.d/60-immich-render.conf")); string(sysctl) != "net.ipv4.ip_nonlocal_bind = 1\n" {
-		t.Errorf("sysctl drop-in = %q", sysctl)
+	// Under the limit (a tree of one file; a whole deployment is over it),
+	// no variant and no warning.
+	files, warnings := renderCloudInit(testenv.Config(t, nil), tree.Tree{"rootfs/etc/x": {Data: []byte("x\n"), Mode: 0o644}}, tree.Tree{})
+	if len(files) != 1 || len(warnings) > 0 {
+		t.Errorf("a small user-data got a gzip variant or a warning: %d files, %q", len(files), warnings)
 	}
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -57,7 +58,7 @@ func renderCompose(cfg *schema.Config) []tree.File {
 		),
 	)
 	services := doc.Content[3]
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.Local() {
 		yAdd(services, mlService, mlServiceNode(cfg))
 	}
 	yAdd(doc, "networks", yMap(
@@ -79,10 +80,11 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 		yAdd(env, kv[0], composeValue(kv[1]))
 	}
 
-	volumes := []string{
-		bindMount(cfg, im.UploadLocation, "/data", false),
-		bindMount(cfg, "/etc/localtime", "/etc/localtime", true),
+	volumes := []string{bindMount(cfg, im.UploadLocation, schema.MediaLocation, false)}
+	for _, m := range schema.StorageMounts(cfg) {
+		volumes = append(volumes, bindMount(cfg, m.Host, m.Container, false))
 	}
+	volumes = append(volumes, bindMount(cfg, "/etc/localtime", "/etc/localtime", true))
 	if _, ok := settingsJSON(cfg); ok {
 		volumes = append(volumes, bindMount(cfg, SettingsPath(cfg), schema.SettingsContainerPath, true))
 	}
@@ -101,7 +103,7 @@ func serverServiceNode(cfg *schema.Config) *yaml.Node {
 		"environment", env,
 		"secrets", composeSecretNames(),
 		"volumes", volumes,
-		"ports", []string{port},
+		"ports", append([]string{port}, metricsPorts(cfg)...),
 	)
 	hw := transcodingHW(cfg)
 	hw.add(n)
@@ -118,7 +120,7 @@ func mlServiceNode(cfg *schema.Config) *yaml.Node {
 	n := yMap(
 		"container_name", "immich_machine_learning",
 		"image", image("immich-machine-learning", im.Version, hw.tagSuffix, im.ImageDigests.MachineLearning),
-		"environment", yMap("TZ", im.Timezone),
+		"environment", mlEnvironment(cfg),
 		"volumes", append([]string{bindMount(cfg, im.ModelCache, "/cache", false)}, hw.volumes...),
 	)
 	hw.volumes = nil
@@ -128,6 +130,32 @@ func mlServiceNode(cfg *schema.Config) *yaml.Node {
 	yAdd(n, "restart", "always")
 	yAdd(n, "healthcheck", healthcheck("python3", "healthcheck.py"))
 	return n
+}
+
+// metricsPorts publishes Immich's Prometheus ports on
+// immich.metrics.address, when metrics are on.
+func metricsPorts(cfg *schema.Config) []string {
+	var out []string
+	if cfg.Immich.Metrics.Enabled {
+		for _, p := range schema.MetricsPorts {
+			out = append(out, cfg.Immich.Metrics.Address+":"+strconv.Itoa(p.Port)+":"+strconv.Itoa(p.Port))
+		}
+	}
+	return out
+}
+
+// mlEnvironment is the machine-learning container's environment: the time
+// zone, the model-cache variables, then machineLearning.environment.
+func mlEnvironment(cfg *schema.Config) *yaml.Node {
+	ml := cfg.Immich.MachineLearning
+	env := yMap("TZ", cfg.Immich.Timezone)
+	for _, kv := range schema.MLCacheEnv {
+		yAdd(env, kv[0], kv[1])
+	}
+	for _, k := range slices.Sorted(maps.Keys(ml.Environment)) {
+		yAdd(env, k, composeValue(ml.Environment[k]))
+	}
+	return env
 }
 
 // composeSecretNames are the compose secrets immich-server gets.

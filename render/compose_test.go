@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -207,6 +208,63 @@ func TestComposeVariants(t *testing.T) {
 			}
 		}},
 	}
+	cases["separate storage"] = struct {
+		cue   string
+		check func(t *testing.T, p *types.Project)
+	}{`immich: storage: {thumbs: "/srv/ssd/thumbs", encodedVideo: "/srv/ssd/encoded video", backups: "/srv/backup/immich"}`, func(t *testing.T, p *types.Project) {
+		srv, _ := p.GetService("immich-server")
+		got := map[string]string{}
+		for _, v := range srv.Volumes {
+			got[v.Target] = v.Source
+		}
+		for target, source := range map[string]string{"/data": "/mnt/storage/immich/upload", "/data/thumbs": "/srv/ssd/thumbs", "/data/encoded-video": "/srv/ssd/encoded video", "/data/backups": "/srv/backup/immich"} {
+			if got[target] != source {
+				t.Errorf("%s mounted from %q, want %q", target, got[target], source)
+			}
+		}
+		if _, ok := got["/data/profile"]; ok {
+			t.Errorf("profile mounted although not set")
+		}
+	}}
+	cases["metrics"] = struct {
+		cue   string
+		check func(t *testing.T, p *types.Project)
+	}{`immich: metrics: {enabled: true, address: "192.168.1.5"}`, func(t *testing.T, p *types.Project) {
+		srv, _ := p.GetService("immich-server")
+		if v := srv.Environment["IMMICH_TELEMETRY_INCLUDE"]; v == nil || *v != "all" {
+			t.Errorf("IMMICH_TELEMETRY_INCLUDE = %v", deref(v))
+		}
+		var ports []string
+		for _, p := range srv.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%s:%d", p.HostIP, p.Published, p.Target))
+		}
+		if want := []string{":2283:2283", "192.168.1.5:8081:8081", "192.168.1.5:8082:8082"}; !slices.Equal(ports, want) {
+			t.Errorf("ports = %q, want %q", ports, want)
+		}
+	}}
+	cases["machine learning settings"] = struct {
+		cue   string
+		check func(t *testing.T, p *types.Project)
+	}{`immich: machineLearning: environment: {MACHINE_LEARNING_WORKERS: "2", MACHINE_LEARNING_MODEL_TTL: "0"}`, func(t *testing.T, p *types.Project) {
+		ml, _ := p.GetService("immich-machine-learning")
+		for k, want := range map[string]string{"MACHINE_LEARNING_WORKERS": "2", "MACHINE_LEARNING_MODEL_TTL": "0", "TRANSFORMERS_CACHE": "/cache", "HF_XET_CACHE": "/cache/huggingface-xet", "MPLCONFIGDIR": "/cache/matplotlib-config", "TZ": "Etc/UTC"} {
+			if got := ml.Environment[k]; got == nil || *got != want {
+				t.Errorf("%s = %v, want %q", k, deref(got), want)
+			}
+		}
+	}}
+	cases["machine learning elsewhere"] = struct {
+		cue   string
+		check func(t *testing.T, p *types.Project)
+	}{`immich: machineLearning: url: "http://gpu-host:3003"`, func(t *testing.T, p *types.Project) {
+		if _, err := p.GetService("immich-machine-learning"); err == nil {
+			t.Errorf("a local machine-learning container although it runs elsewhere")
+		}
+		srv, _ := p.GetService("immich-server")
+		if v := srv.Environment["IMMICH_MACHINE_LEARNING_URL"]; v == nil || *v != "http://gpu-host:3003" {
+			t.Errorf("IMMICH_MACHINE_LEARNING_URL = %v", deref(v))
+		}
+	}}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			c.check(t, loadCompose(t, testenv.Config(t, nil, c.cue)))

@@ -1,65 +1,69 @@
 package render
 
 import (
+	"bytes"
+	"embed"
+	"strconv"
+	"strings"
+	"text/template"
+
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
-// applyScript merges the fragments into a Debian host's PostgreSQL and
-// Valkey configuration, idempotently: the PostgreSQL settings as a conf.d
-// drop-in, the pg_hba lines at the top of pg_hba.conf (first match wins),
-// the Valkey lines through an include at the end of valkey.conf (last one
-// wins). IMMICH_RENDER_ROOT prefixes every host path, for tests.
-const applyScript = `# Merges the fragments next to this script into a Debian host's
-# PostgreSQL and Valkey configuration. Idempotent: run it again after
-# every render. Run as root, then restart PostgreSQL and Valkey.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-root=${IMMICH_RENDER_ROOT:-}
+// ApplyScript is the output path of the script that merges the fragments
+// into the host's configuration; cloud-init runs it too.
+const ApplyScript = "fragments/apply.sh"
 
-# PostgreSQL: settings as a drop-in that postgresql.conf includes last,
-# client lines at the top of pg_hba.conf.
-found=
-for main in "$root"/etc/postgresql/*/main; do
-	[ -f "$main/pg_hba.conf" ] || continue
-	found=1
-	mkdir -p "$main/conf.d"
-	cp "$here/postgresql/postgresql.conf" "$main/conf.d/immich-render.conf"
-	grep -v -e '^#' -e '^$' "$here/postgresql/pg_hba.conf" | while IFS= read -r line; do
-		if ! grep -qxF "$line" "$main/pg_hba.conf"; then
-			tmp="$main/pg_hba.conf.immich-render"
-			cp -p "$main/pg_hba.conf" "$tmp"
-			{ printf '%s\n' "$line"; cat "$main/pg_hba.conf"; } >"$tmp"
-			mv "$tmp" "$main/pg_hba.conf"
-		fi
-	done
-done
-[ -n "$found" ] || echo "apply.sh: no $root/etc/postgresql/*/main/pg_hba.conf: merge fragments/postgresql by hand" >&2
+// scripts are the shell scripts immich-render renders: real .sh files,
+// so that shellcheck reads them, templated where values vary, each value
+// through the shell quoter.
+//
+//go:embed scripts/*.sh
+var scripts embed.FS
 
-# Valkey (or redis-server): the fragment next to the configuration, included last.
-found=
-for conf in "$root"/etc/valkey/valkey.conf "$root"/etc/redis/redis.conf; do
-	[ -f "$conf" ] || continue
-	found=1
-	dir=$(dirname "$conf")
-	cp "$here/valkey/valkey.conf" "$dir/immich-render.conf"
-	line="include ${dir#"$root"}/immich-render.conf"
-	grep -qxF "$line" "$conf" || printf '%s\n' "$line" >>"$conf"
-done
-[ -n "$found" ] || echo "apply.sh: no valkey.conf or redis.conf: merge fragments/valkey by hand" >&2
+var scriptTemplates = template.Must(template.New("").
+	Option("missingkey=error").
+	Funcs(template.FuncMap{"sh": shellQuote, "shwords": shellWords, "header": header}).
+	ParseFS(scripts, "scripts/*.sh"))
 
-# Both servers listen on the address the containers reach the host at (the
-# Immich network's gateway), which Podman puts on its bridge only when a
-# container attaches: let them bind it at boot, before it exists. Applied
-# at boot by systemd-sysctl, before PostgreSQL and Valkey start.
-mkdir -p "$root/etc/sysctl.d"
-echo 'net.ipv4.ip_nonlocal_bind = 1' >"$root/etc/sysctl.d/60-immich-render.conf"
-if [ -z "$root" ]; then
-	sysctl -q -p /etc/sysctl.d/60-immich-render.conf
-fi
-`
+// renderScript executes one of scripts/*.sh.
+func renderScript(name string, data any) []byte {
+	var b bytes.Buffer
+	if err := scriptTemplates.ExecuteTemplate(&b, name, data); err != nil {
+		panic("render: script " + name + ": " + err.Error()) // a template bug, caught by every test
+	}
+	return b.Bytes()
+}
 
-// renderApplyScript adds fragments/apply.sh when there are fragments.
-func renderApplyScript(*schema.Config) []tree.File {
-	return []tree.File{file("fragments/apply.sh", []byte("#!/bin/sh\n"+header("#")+applyScript), 0o755)}
+// shellWords quotes each word for a POSIX shell and joins them with spaces.
+func shellWords(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = shellQuote(w)
+	}
+	return strings.Join(q, " ")
+}
+
+// renderApplyScript renders fragments/apply.sh, which merges what Immich
+// needs into the host's PostgreSQL and Valkey settings: the host's own
+// values first, Immich's added, nothing of the other tenants' taken away.
+func renderApplyScript(cfg *schema.Config) []tree.File {
+	im := cfg.Immich
+	_, preload := vectorExtensions(im.Postgres.VectorExtension)
+	acl := valkeyACLPath
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		acl = ""
+	}
+	data := struct {
+		PGPort, PGListen, PGPreload, ValkeyPort, ValkeyBind, ACLFile string
+	}{
+		PGPort:     strconv.Itoa(im.Postgres.Port),
+		PGListen:   pgListen(cfg),
+		PGPreload:  preload,
+		ValkeyPort: strconv.Itoa(im.Valkey.Port),
+		ValkeyBind: strings.Join(valkeyBinds(cfg), " "),
+		ACLFile:    acl,
+	}
+	return []tree.File{file(ApplyScript, renderScript("apply.sh", data), 0o755)}
 }

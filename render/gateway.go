@@ -45,7 +45,7 @@ func HostGatewayNotes(from, to string) []string {
 	}
 	return []string{
 		fmt.Sprintf("host.containers.internal changes from %s to %s, and PostgreSQL and Valkey now listen on %s instead of %s.", from, to, to, from),
-		"On the host, after copying the files: run fragments/apply.sh (it rewrites the listen addresses and sets net.ipv4.ip_nonlocal_bind=1), restart PostgreSQL and Valkey, then `systemctl restart immich-db-init.service immich.service` so that the containers are recreated with the new address.",
+		"On the host, after copying the files: run fragments/apply.sh (it merges the new address into the listen addresses and sets net.ipv4.ip_nonlocal_bind=1), restart PostgreSQL and Valkey, then `systemctl restart immich-db-init.service immich.service` so that the containers are recreated with the new address.",
 		fmt.Sprintf("To keep %s instead, set immich.hostGateway: %q explicitly; it works only while the host has that address.", from, from),
 	}
 }

@@ -1,9 +1,14 @@
 package render
 
 import (
+	"bytes"
+	_ "embed"
 	"fmt"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
+	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -56,105 +61,110 @@ func renderPostgres(cfg *schema.Config) []tree.File {
 // connect to, the extensions a non-superuser cannot create, and the public
 // schema owned by the role. Every statement is idempotent; the ones that
 // cannot be written so (CREATE ROLE, CREATE DATABASE) run through \gexec
-// only when the object is missing.
+// only when the object is missing. It stops before changing anything when
+// the server or the vector extension is outside what Immich accepts, and
+// rebuilds Immich's vector indexes after a vector extension changed.
 func postgresInitSQL(cfg *schema.Config) []byte {
+	return initSQL(cfg, postgresRequirementFor(cfg.Immich.Version))
+}
+
+// initSQL is init.sql checking the server against req.
+func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 	pg := cfg.Immich.Postgres
-	role, db := sqlIdent(pg.User), sqlIdent(pg.Database)
-	exts, _ := vectorExtensions(pg.VectorExtension)
-	// The others Immich's migrations create, all from PostgreSQL's contrib,
-	// in creation order (earthdistance needs cube).
-	exts = append(exts, "cube", "earthdistance", "unaccent", "uuid-ossp", "pg_trgm")
-
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	w(`%s--
--- Prepares the host PostgreSQL for Immich without making Immich a
--- superuser: the role, the database it owns, and the extensions Immich's
--- migrations need, which only a superuser can create.
--- Idempotent: %s runs it on every start of Immich,
--- as the postgres superuser through the local socket:
---   psql -v ON_ERROR_STOP=1 -X -q -f %s
--- The password is stored as a SCRAM-SHA-256 verifier; this file does not
--- contain it.
-
-\set ON_ERROR_STOP on
-SET client_min_messages = warning;
-
--- Taking superuser from the role that runs this file would lock the
--- server's administrator out.
-DO %s;
-
--- The role: created when missing, then given exactly these attributes and
--- this password on every run, whatever was changed by hand.
-SELECT %s
-WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)\gexec
-ALTER ROLE %s WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
-  VALID UNTIL %s
-  PASSWORD %s;
-
--- The database, owned by the role. CREATE DATABASE cannot run in a
--- transaction or a DO block, hence \gexec.
-SELECT %s
-WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = %s)\gexec
-ALTER DATABASE %s OWNER TO %s;
--- Other roles of this shared server may not even connect to it.
-REVOKE ALL ON DATABASE %s FROM PUBLIC;
-
-%s
-SET client_min_messages = warning;
-
--- Extensions Immich needs in its database. ALTER EXTENSION ... UPDATE moves
--- each to the version of the installed package after an upgrade, which
--- Immich cannot do without superuser.
-`,
-		header("--"), DBInitUnit, PostgresInitPath(cfg),
-		sqlDollar("guard", fmt.Sprintf(`
-BEGIN
-  IF current_user = %s THEN
-    RAISE EXCEPTION %s, current_user;
-  END IF;
-END
-`, sqlLiteral(pg.User), sqlLiteral("init.sql must not run as %, the role it restricts: run it as another superuser such as postgres"))),
-		sqlLiteral("CREATE ROLE "+role), sqlLiteral(pg.User),
-		role, sqlLiteral("infinity"), sqlLiteral(scramVerifier(pg.User, pg.Password.Value)),
-		sqlLiteral("CREATE DATABASE "+db+" OWNER "+role), sqlLiteral(pg.Database),
-		db, role, db,
-		psqlConnect(pg.Database))
-	for _, e := range exts {
-		w("CREATE EXTENSION IF NOT EXISTS %s CASCADE;\n", sqlIdent(e))
+	vector, _ := vectorExtensions(pg.VectorExtension)
+	check, ok := vectorCheckOf(req, pg.VectorExtension)
+	if !ok {
+		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", cfg.Immich.Version, pg.VectorExtension))
 	}
-	for _, e := range exts {
-		w("ALTER EXTENSION %s UPDATE;\n", sqlIdent(e))
+	type required struct{ Ext, Name string }
+	var reqs []required
+	for _, e := range vector {
+		reqs = append(reqs, required{e, extensionNames[e]})
 	}
-	if pg.VectorExtension == "pgvecto.rs" {
-		w(`
--- pgvecto.rs keeps its objects in the schema vectors: Immich needs it on
--- the search path, and to read its index statistics.
-ALTER DATABASE %s SET search_path TO %s, %s, %s;
-ALTER SCHEMA %s OWNER TO %s;
-GRANT SELECT ON TABLE %s.%s TO %s;
-`, db, sqlIdent("$user"), sqlIdent("public"), sqlIdent("vectors"),
-			sqlIdent("vectors"), role,
-			sqlIdent("vectors"), sqlIdent("pg_vector_index_stat"), role)
+	data := struct {
+		Version, Unit, Path, Source string
+		User, Database, Verifier    string
+		Postgres                    int
+		Check                       vectorCheck
+		Required                    []required
+		Vector, Extensions, Indexes []string
+		PgvectoRS                   bool
+	}{
+		Version: cfg.Immich.Version, Unit: DBInitUnit, Path: PostgresInitPath(cfg), Source: req.Source,
+		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value),
+		Postgres: req.Postgres, Check: check, Required: reqs,
+		Vector: vector,
+		// The others Immich's migrations create, all from PostgreSQL's
+		// contrib, in creation order (earthdistance needs cube).
+		Extensions: append(slices.Clone(vector), "cube", "earthdistance", "unaccent", "uuid-ossp", "pg_trgm"),
+		// Immich's vector indexes, in the order of its documentation.
+		Indexes:   []string{"public.face_index", "public.clip_index"},
+		PgvectoRS: pg.VectorExtension == "pgvecto.rs",
 	}
-	w(`
--- Immich creates its tables in the public schema.
-ALTER SCHEMA %s OWNER TO %s;
-`, sqlIdent("public"), role)
-	return []byte(b.String())
+	var b bytes.Buffer
+	if err := initSQLTemplate.Execute(&b, data); err != nil {
+		panic("init.sql: " + err.Error()) // the template and its data are fixed
+	}
+	return b.Bytes()
+}
+
+// sqlIntArray writes a dotted version such as "0.3" as the int array
+// ARRAY[0, 3]; anything but digits and dots is a bug in the table.
+func sqlIntArray(version string) string {
+	parts := strings.Split(version, ".")
+	for _, p := range parts {
+		if _, err := strconv.Atoi(p); err != nil {
+			panic(fmt.Sprintf("sqlIntArray: invalid version %q", version))
+		}
+	}
+	return "ARRAY[" + strings.Join(parts, ", ") + "]"
+}
+
+// extensionNames are the vector extensions' product names, for messages.
+var extensionNames = map[string]string{"vector": "pgvector", "vchord": "VectorChord", "vectors": "pgvecto.rs"}
+
+//go:embed sql/init.sql.tmpl
+var initSQLSource string
+
+// initSQLTemplate writes init.sql; every value passes one of the SQL
+// escapers (escape_sql.go).
+var initSQLTemplate = sqlTemplate("init.sql", initSQLSource)
+
+// sqlTemplate parses an SQL template with the escapers as functions:
+// ident and lit quote an identifier or string constant, connect writes a
+// psql \connect line, and do dollar-quotes a DO block (do TAG BLOCK DATA
+// executes the template BLOCK).
+func sqlTemplate(name, src string) *template.Template {
+	t := template.New(name)
+	t.Funcs(template.FuncMap{
+		"ident":   sqlIdent,
+		"lit":     sqlLiteral,
+		"connect": psqlConnect,
+		"array":   sqlIntArray,
+		"header":  header,
+		"do": func(tag, block string, data any) (string, error) {
+			var b strings.Builder
+			if err := t.ExecuteTemplate(&b, block, data); err != nil {
+				return "", err
+			}
+			return sqlDollar(tag, b.String()), nil
+		},
+	})
+	return template.Must(t.Parse(src))
 }
 
 // dbInitUnit is the oneshot that applies init.sql before Immich starts.
 // immich.service wants it and orders itself after it; PartOf makes
 // `systemctl restart immich` run it again, so a changed password or a new
-// extension package applies without a reboot.
+// extension package applies without a reboot. It requires the dump before
+// an upgrade, which runs first.
 func dbInitUnit(cfg *schema.Config) []byte {
 	pgService := cfg.Host.PostgresService + ".service"
 	u := newUnitFile()
 	u.Add("Unit", "Description", "Immich database init (role, database and extensions in the host PostgreSQL)")
 	u.Add("Unit", "Documentation", "https://docs.immich.app/administration/postgres-standalone")
-	u.Add("Unit", "Requires", pgService)
-	u.Add("Unit", "After", pgService)
+	u.AddList("Unit", "Requires", pgService, UpgradeDumpUnit)
+	u.AddList("Unit", "After", pgService, UpgradeDumpUnit)
 	u.Add("Unit", "PartOf", ImmichUnit)
 
 	u.Add("Service", "Type", "oneshot")
@@ -191,6 +201,10 @@ host	%s	%s	%s	scram-sha-256
 		hbaName(im.Postgres.Database), hbaName(im.Postgres.User), im.Network.Subnet)
 }
 
+// pgListen is the listen_addresses Immich needs: loopback for the host,
+// and the address the containers reach the host at.
+func pgListen(cfg *schema.Config) string { return "localhost," + cfg.Immich.HostGateway }
+
 // postgresConfFragment holds the server settings Immich needs.
 func postgresConfFragment(cfg *schema.Config) []byte {
 	im := cfg.Immich
@@ -200,11 +214,11 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # Merge these settings into the host PostgreSQL's configuration and restart
 # it (both listen_addresses and shared_preload_libraries need a restart).
 # It is a fragment because that configuration belongs to the host and its
-# other databases. On Debian the file can go to
-# /etc/postgresql/<version>/main/conf.d/immich.conf, which postgresql.conf
-# includes last: a value here then replaces, not extends, the one set
-# before, so merge the lists by hand if you already listen on other
-# addresses or preload other libraries.
+# other databases: a value set later replaces, not extends, the one set
+# before, so the host's own addresses and libraries must stay in the lists.
+# fragments/apply.sh does that merge on Debian: it reads the host's values
+# as PostgreSQL computes them and writes their union with these to
+# /etc/postgresql/<version>/main/conf.d/immich-render.conf.
 
 # The containers reach the host as host.containers.internal = %s%s.
 # PostgreSQL binds its addresses only when it starts, before any container:
@@ -212,7 +226,7 @@ func postgresConfFragment(cfg *schema.Config) []byte {
 # this one before the bridge that carries it exists, and accepts
 # connections on it from the moment the bridge comes up.
 listen_addresses = %s
-`, header("#"), im.HostGateway, gatewayNote(cfg), confString("localhost,"+im.HostGateway))
+`, header("#"), im.HostGateway, gatewayNote(cfg), confString(pgListen(cfg)))
 	if _, preload := vectorExtensions(im.Postgres.VectorExtension); preload != "" {
 		fmt.Fprintf(&b, `
 # The vector search extension (%s) must be loaded at server start.

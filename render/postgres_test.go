@@ -71,6 +71,9 @@ func TestPostgresRender(t *testing.T) {
 	} {
 		c := *cfg
 		c.Immich.Postgres.VectorExtension = tc.kind
+		if tc.kind == "pgvecto.rs" {
+			c.Immich.Version = "v2.5.6" // v3 removed it
+		}
 		sql, conf := string(postgresInitSQL(&c)), string(postgresConfFragment(&c))
 		if !strings.Contains(sql, "CREATE EXTENSION IF NOT EXISTS "+tc.create) {
 			t.Errorf("%s: init.sql lacks %s:\n%s", tc.kind, tc.create, sql)
@@ -119,7 +122,12 @@ func TestPostgresUnitVerify(t *testing.T) {
 			if err := os.WriteFile(stub, []byte("[Service]\nType=oneshot\nExecStart=/bin/true\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(bin, "verify", "--man=no", unit)
+			// The dump before an upgrade, which the unit requires.
+			dumpUnit := filepath.Join(dir, UpgradeDumpUnit)
+			if err := os.WriteFile(dumpUnit, upgradeDumpUnit(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "verify", "--man=no", unit, dumpUnit)
 			cmd.Dir = dir
 			if got, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(got)) > 0 {
 				t.Errorf("systemd-analyze verify: %v\n%s\n%s", err, got, dbInitUnit(cfg))
@@ -477,6 +485,7 @@ func TestPostgres(t *testing.T) {
 		c.Immich.Postgres.User = `we"ird' \role :foo $guard$`
 		c.Immich.Postgres.Database = `d"b' \x=1 :bar $$ ü`
 		c.Immich.Postgres.VectorExtension = "pgvecto.rs"
+		c.Immich.Version = "v2.5.6" // v3 removed pgvecto.rs
 		sql := postgresInitSQL(&c)
 		f := filepath.Join(s.Dir, "hostile.sql")
 		s.WriteFile(t, f, string(sql))
@@ -499,7 +508,10 @@ func TestPostgres(t *testing.T) {
 		} {
 			name := strings.NewReplacer(".", "_").Replace("immich_" + tc.kind)
 			cfg := s.testConfig(t, "", fmt.Sprintf("immich: postgres: {user: %q, database: %q}", name, name))
-			cfg.Immich.Postgres.VectorExtension = tc.kind // pgvecto.rs needs Immich < v3, the schema says
+			cfg.Immich.Postgres.VectorExtension = tc.kind
+			if tc.kind == "pgvecto.rs" {
+				cfg.Immich.Version = "v2.5.6" // v3 removed it
+			}
 			s.apply(t, cfg)
 			s.apply(t, cfg)
 			if got := s.Superuser(t, name, "SELECT string_agg(extname, ' ' ORDER BY extname) FROM pg_extension"); got != tc.want {

@@ -2,7 +2,9 @@ package render
 
 import (
 	"encoding/json"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -53,7 +55,7 @@ func renderQuadlet(cfg *schema.Config) []tree.File {
 		file(rootfs(quadletPath(networkQuadlet)), quadletNetwork(cfg), 0o644),
 		file(rootfs(quadletPath(serverQuadlet)), quadletServer(cfg), 0o644),
 	}
-	if cfg.Immich.MachineLearning.Enabled {
+	if cfg.Immich.MachineLearning.Local() {
 		files = append(files, file(rootfs(quadletPath(mlQuadlet)), quadletML(cfg), 0o644))
 	}
 	return append(files, file(rootfs(unitPath(ImmichUnit)), quadletStackUnit(cfg), 0o644))
@@ -61,7 +63,7 @@ func renderQuadlet(cfg *schema.Config) []tree.File {
 
 // quadletContainers are the units of the containers, server first.
 func quadletContainers(cfg *schema.Config) []string {
-	if cfg.Immich.MachineLearning.Enabled {
+	if cfg.Immich.MachineLearning.Local() {
 		return []string{ServerUnit, MachineLearningUnit}
 	}
 	return []string{ServerUnit}
@@ -143,6 +145,12 @@ func quadletML(cfg *schema.Config) []byte {
 	u.Comment("Container", "Started means healthy (Podman >= 5.0): the server, ordered after it, never waits for it.")
 	u.Add("Container", "Notify", "healthy")
 	u.AddArgs("Container", "Environment", "TZ="+im.Timezone)
+	for _, kv := range schema.MLCacheEnv {
+		u.AddArgs("Container", "Environment", kv[0]+"="+kv[1])
+	}
+	for _, k := range slices.Sorted(maps.Keys(im.MachineLearning.Environment)) {
+		u.AddArgs("Container", "Environment", k+"="+im.MachineLearning.Environment[k])
+	}
 	u.Add("Container", "Volume", mountSpec(cfg, im.ModelCache, "/cache", false))
 	hw.addQuadlet(u)
 	quadletService(u, im.ModelCache)
@@ -156,7 +164,7 @@ func quadletServer(cfg *schema.Config) []byte {
 	u.Add("Unit", "Documentation", "https://immich.app/docs/overview/introduction")
 	after := hostServices(cfg)
 	requires := []string{DBInitUnit}
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.Local() {
 		after = append(after, MachineLearningUnit)
 		requires = append(requires, MachineLearningUnit)
 	}
@@ -169,7 +177,12 @@ func quadletServer(cfg *schema.Config) []byte {
 	}
 	// Quadlet reads a Volume= value as it is (quotes would be part of the
 	// path); the schema keeps ':' out of paths.
-	u.Add("Container", "Volume", mountSpec(cfg, im.UploadLocation, "/data", false))
+	u.Add("Container", "Volume", mountSpec(cfg, im.UploadLocation, schema.MediaLocation, false))
+	dirs := []string{im.UploadLocation}
+	for _, m := range schema.StorageMounts(cfg) {
+		u.Add("Container", "Volume", mountSpec(cfg, m.Host, m.Container, false))
+		dirs = append(dirs, m.Host)
+	}
 	u.Add("Container", "Volume", mountSpec(cfg, "/etc/localtime", "/etc/localtime", true))
 	if _, ok := settingsJSON(cfg); ok {
 		u.Add("Container", "Volume", mountSpec(cfg, SettingsPath(cfg), schema.SettingsContainerPath, true))
@@ -186,8 +199,11 @@ func quadletServer(cfg *schema.Config) []byte {
 		port = "127.0.0.1:" + port
 	}
 	u.Add("Container", "PublishPort", port)
+	for _, p := range metricsPorts(cfg) {
+		u.Add("Container", "PublishPort", p)
+	}
 	transcodingHW(cfg).addQuadlet(u)
-	quadletService(u, im.UploadLocation)
+	quadletService(u, dirs...)
 	return u.Bytes()
 }
 

@@ -54,6 +54,16 @@ var quadletConfigs = map[string]string{
 		runtime: "quadlet"
 		machineLearning: enabled: false
 	}`,
+	"separate storage, metrics, machine-learning settings": `immich: {
+		runtime: "quadlet"
+		storage: {thumbs: "/srv/ssd/immich/thumbs", backups: "/srv/backup/immich"}
+		metrics: enabled: true
+		machineLearning: environment: {MACHINE_LEARNING_WORKERS: "2", MACHINE_LEARNING_MODEL_TTL: "` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(oddEnv) + `"}
+	}`,
+	"machine learning elsewhere": `immich: {
+		runtime: "quadlet"
+		machineLearning: url: "http://gpu-host:3003"
+	}`,
 }
 
 // quadletFiles returns the Quadlet files and the systemd units of a tree,

@@ -34,17 +34,25 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 		w("| Published port | %d on every address |\n", im.Port)
 	}
 	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
+	for _, m := range schema.StorageMounts(cfg) {
+		w("| Separate storage | `%s` → `%s` |\n", m.Host, m.Container)
+	}
 	b.WriteString(runtimeRow(cfg))
 	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
 	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
 		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
 	w("| Valkey | user `%s`, database %d, at %s:%d |\n", im.Valkey.User, im.Valkey.DB, im.Valkey.Host, im.Valkey.Port)
 	ml := "off"
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.URL != "" {
+		ml = "at " + im.MachineLearning.URL + " (no container here)"
+	} else if im.MachineLearning.Enabled {
 		ml = im.MachineLearning.Acceleration
 	}
 	w("| Machine learning | %s |\n", ml)
 	w("| Transcoding | %s |\n", im.Transcoding.Acceleration)
+	if im.Metrics.Enabled {
+		w("| Metrics | Prometheus on %s:8081 (api) and :8082 (microservices) |\n", im.Metrics.Address)
+	}
 	for _, lib := range im.ExternalLibraries {
 		mode := "read-only"
 		if !lib.ReadOnly {
@@ -85,6 +93,9 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 		w("| `%s` | Immich's system settings with %s | immich-server, mounted read-only at `%s` (IMMICH_CONFIG_FILE) |\n",
 			SettingsPath(cfg), strings.Join(held, " and "), schema.SettingsContainerPath)
 	}
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("| `%s` | `valkey.adminPassword` | %s, which logs in as Valkey's default user |\n", path.Join(secretsDir(cfg), valkeyAdminSecret), ValkeyUserUnit)
+	}
 	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
 	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
 
@@ -92,6 +103,7 @@ func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 
 	_, settings := settingsJSON(cfg)
 	b.WriteString(backupSection(cfg, settings))
+	b.WriteString(metricsSection(cfg))
 
 	return file("README.md", []byte(b.String()), 0o644)
 }
@@ -173,15 +185,30 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 	w("## Deploy\n\n")
 	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
 	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
+	// The deploy steps are the ```sh blocks of this section, one command
+	// per line, in order: the rehearsal (internal/rehearsal) runs them
+	// verbatim, rsync blocks where out/ is and the others on the host.
+	_, apply := out["fragments/apply.sh"]
+	fragments := path.Join(StateDir, "fragments")
 	w("### First deployment\n\n")
-	w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
-	w("   (each says where it goes), then restart those services once.\n")
-	w("2. Copy the files with their modes (run where `out/` and `secrets/` are). Without `-o`/`-g`,\n")
+	if apply {
+		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration:\n")
+		w("   the commands below copy them to `%s/` and run its `apply.sh` there (as\n", fragments)
+		w("   cloud-init does), then restart those services once; or merge them by hand (each says where it goes).\n")
+	} else {
+		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
+		w("   (each says where it goes), then restart those services once.\n")
+	}
+	w("2. Copy the files with their modes (run where `out/` is; the secrets were rendered\n")
+	w("   outside the repository, `--secrets-out ../immich-secrets`). Without `-o`/`-g`,\n")
 	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
 	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
 	w("```sh\n")
+	if apply {
+		w("rsync -rlp --mkpath out/fragments/ root@HOST:%s/\n", fragments)
+	}
 	w("rsync -rlp out/rootfs/ root@HOST:/\n")
-	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
+	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
 	w("```\n\n")
 	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
 	w("   reaches `/opt` or another shared parent.\n")
@@ -191,25 +218,51 @@ func deploySection(cfg *schema.Config, out tree.Tree) string {
 			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
 		}
 	}
-	w("3. On the host:\n")
+	step := 3
+	if ng := im.Nginx; ng.Enabled && ng.TLS == "webroot" {
+		live := "/etc/letsencrypt/live/" + ng.Hostname
+		w("%d. The first certificate, once, before Immich starts: nginx refuses the rendered vhost until\n", step)
+		w("   the certificate exists, and certbot needs nginx to serve its challenge. A placeholder lets\n")
+		w("   nginx load the vhost; it goes before certbot runs (certbot refuses an existing `live/` folder).\n")
+		w("   Point certbot at another ACME server with `server = URL` in `/etc/letsencrypt/cli.ini`.\n\n")
+		w("```sh\n")
+		w("mkdir -p %s %s\n", shellPath(ng.Webroot), shellPath(live))
+		w("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s\n",
+			shellPath("/CN="+ng.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem"))
+		// A restart, not a reload: it returns once nginx serves the vhost.
+		w("systemctl restart %s.service\n", cfg.Host.NginxService)
+		w("rm -r %s\n", shellPath(live))
+		w("%s\n", shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", ng.ACME.Email,
+			"--webroot", "-w", ng.Webroot, "-d", ng.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}))
+		w("```\n\n")
+		w("   The Debian package's certbot.timer renews it; the deploy hook reloads nginx then.\n")
+		step++
+	}
+	w("%d. On the host:\n", step)
 	if note := runtimeDeployNote(cfg); note != "" {
 		w("\n%s", note)
 	}
 	w("\n```sh\n")
+	if apply {
+		w("sh %s/apply.sh\n", fragments)
+	}
 	for _, c := range owned {
 		w("%s\n", c)
 	}
 	w("%s\n", strings.Join(startCommands(cfg), "\n"))
 	w("```\n\n")
+	b.WriteString(applySection(cfg))
 	w("### Upgrades and configuration changes\n\n")
 	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade.")
+	w("   database migrations have no downgrade. `%s` dumps the database into\n", UpgradeDumpUnit)
+	w("   `%s` before the new version first starts.", im.Backup.Directory)
 	if im.Backup.Enabled {
-		w(" `systemctl start %s` dumps the database now.", BackupUnit)
+		w("\n   `systemctl start %s` dumps the database now.", BackupUnit)
 	}
 	w("\n")
 	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands, then on the host:\n\n")
+	w("3. Run the same rsync commands and `fragments/apply.sh` again (it prints `no change`\n")
+	w("   when nothing is to merge), then on the host:\n\n")
 	if note := runtimeSwitchNote(cfg); note != "" {
 		w("%s\n", note)
 	}
@@ -231,7 +284,9 @@ func startCommands(cfg *schema.Config) []string {
 	cmds := []string{
 		"systemctl daemon-reload",
 		"systemctl restart " + cfg.Host.ValkeyService + ".service",
-		"systemctl reload-or-restart " + cfg.Host.PostgresService + ".service",
+		// A restart: listen_addresses and shared_preload_libraries take
+		// effect only then (a reload leaves the gateway unbound).
+		"systemctl restart " + cfg.Host.PostgresService + ".service",
 	}
 	if cfg.Immich.Nginx.Enabled {
 		cmds = append(cmds, "systemctl reload-or-restart "+cfg.Host.NginxService+".service")
@@ -259,6 +314,10 @@ func describe(cfg *schema.Config, p string) string {
 		return "starts " + BackupUnit + " (OnCalendar=" + cfg.Immich.Backup.Schedule + ")"
 	case strings.HasSuffix(p, BackupScript):
 		return "the backup script " + BackupUnit + " runs"
+	case strings.HasSuffix(p, "/"+UpgradeDumpUnit):
+		return "before " + DBInitUnit + ": dumps the database when another Immich version ran it last"
+	case strings.HasSuffix(p, UpgradeDumpScript):
+		return "the script " + UpgradeDumpUnit + " runs"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):
@@ -266,11 +325,19 @@ func describe(cfg *schema.Config, p string) string {
 	case strings.HasPrefix(p, "fragments/postgresql/pg_hba"):
 		return "merge into pg_hba.conf (first match wins: put it before broader lines)"
 	case strings.HasPrefix(p, "fragments/postgresql/"):
-		return "merge into postgresql.conf (or drop into conf.d/)"
-	case p == "fragments/apply.sh":
-		return "merges the fragments on a Debian host, idempotently (cloud-init runs it)"
+		return "settings to merge into postgresql.conf, keeping the host's own addresses and libraries (apply.sh does)"
+	case p == ApplyScript:
+		return "merges the fragments into the host's configuration, keeping its other tenants' values; `--dry-run`, `--undo` (cloud-init runs it)"
+	case strings.HasSuffix(p, "/"+ValkeyUserUnit):
+		return "sets Immich's Valkey user with ACL SETUSER and ACL SAVE before Immich starts (valkey.aclMode \"user\")"
+	case strings.HasSuffix(p, "/valkey/immich-user.sh"):
+		return "the script " + ValkeyUserUnit + " runs"
+	case strings.HasSuffix(p, ".d/valkey-user.conf"):
+		return "makes the server's unit want " + ValkeyUserUnit
+	case p == PrometheusFragment:
+		return "Prometheus scrape jobs for Immich's metrics: merge into prometheus.yml"
 	case strings.HasPrefix(p, "fragments/valkey/"):
-		return "merge into valkey.conf"
+		return "settings to merge into valkey.conf, keeping the host's own bind addresses (apply.sh does)"
 	case strings.HasSuffix(p, ".json") && strings.Contains(p, "/config/"):
 		return "Immich system settings, passed with IMMICH_CONFIG_FILE"
 	}
@@ -306,3 +373,37 @@ func shellPath(p string) string {
 
 // shellQuote single-quotes a word for a POSIX shell.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// applySection says what fragments/apply.sh changes on the host and how
+// to take it back.
+func applySection(cfg *schema.Config) string {
+	im := cfg.Immich
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	_, preload := vectorExtensions(im.Postgres.VectorExtension)
+	w("### fragments/apply.sh\n\n")
+	w("`fragments/apply.sh [--dry-run | --undo]`, as root on the host, merges and never replaces\n")
+	w("(PostgreSQL and Valkey may serve other tenants):\n\n")
+	w("- PostgreSQL (the cluster of `/etc/postgresql/*/*` on port %d): `conf.d/immich-render.conf`\n", im.Postgres.Port)
+	w("  sets `listen_addresses` and `shared_preload_libraries` to the host's values, as `postgres -C`\n")
+	w("  computes them, followed by `%s`", pgListen(cfg))
+	if preload != "" {
+		w(" and `%s`", preload)
+	}
+	w("; Immich's line goes\n  at the top of `pg_hba.conf`.\n")
+	w("- Valkey (`/etc/valkey/valkey.conf`, else `/etc/redis/redis.conf`): an `include` at its end\n")
+	w("  reads `immich-render.conf` beside it: `bind` is the host's addresses followed by\n")
+	w("  `%s`", strings.Join(valkeyBinds(cfg), " "))
+	if cfg.Valkey.ACLMode == schema.ACLModeUser {
+		w("; the host's `aclfile` stays, and %s sets Immich's user in it.\n", ValkeyUserUnit)
+	} else {
+		w(", and `aclfile %s` when the host has none (one\n  pointing elsewhere is refused: its users would be replaced).\n", valkeyACLPath)
+	}
+	w("- `/etc/sysctl.d/60-immich-render.conf`: `net.ipv4.ip_nonlocal_bind = 1`, so that both\n")
+	w("  servers bind %s before Podman's bridge carries it.\n\n", im.HostGateway)
+	w("It prints one line per change (`no change` when none: run it after every render). Where it\n")
+	w("cannot merge, it says why, changes nothing and exits 1. The files as they were before its\n")
+	w("first run are in `/var/lib/immich-render/apply-undo/`: `--undo` restores them byte for byte\n")
+	w("and removes what it created. Restart PostgreSQL and Valkey after either.\n\n")
+	return b.String()
+}

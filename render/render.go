@@ -59,6 +59,8 @@ var artifacts = []func(*schema.Config) []tree.File{
 	renderNginx,
 	renderApplyScript,
 	renderBackup,
+	renderUpgradeDump,
+	renderMetrics,
 }
 
 // Render renders every artifact of cfg, then the README that describes

@@ -48,14 +48,16 @@ func settingsJSON(cfg *schema.Config) ([]byte, bool) {
 		return nil, false
 	}
 	ml := map[string]any{"enabled": im.MachineLearning.Enabled}
-	if im.MachineLearning.Enabled {
+	if im.MachineLearning.URL != "" {
+		ml["urls"] = []any{im.MachineLearning.URL}
+	} else if im.MachineLearning.Enabled {
 		ml["urls"] = []any{"http://" + mlService + ":3003"}
 	}
 	defaults := map[string]any{"machineLearning": ml}
-	// Immich's own database backup runs pg_dumpall, which needs the
-	// superuser its role is not: it would fail every night (the schema
-	// refuses turning it on; immich.backup is the working one).
-	defaults["backup"] = map[string]any{"database": map[string]any{"enabled": false}}
+	// Immich's own database backup runs as immich.backup.immichJob says
+	// (the schema refuses it before v2.5.0, where it ran pg_dumpall, which
+	// needs the superuser Immich's role is not).
+	defaults["backup"] = map[string]any{"database": map[string]any{"enabled": im.Backup.ImmichJob}}
 	if im.Nginx.Enabled {
 		defaults["server"] = map[string]any{"externalDomain": strings.TrimSuffix(publicURL(cfg), "/")}
 	}

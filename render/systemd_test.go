@@ -3,7 +3,6 @@ package render
 import (
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,11 +20,19 @@ func verifyUnits(t *testing.T, out tree.Tree) {
 	dir := t.TempDir()
 	var units []string
 	for _, p := range out.Paths() {
-		if strings.HasPrefix(p, "rootfs/etc/systemd/system/") {
-			f := filepath.Join(dir, path.Base(p))
-			if err := os.WriteFile(f, out[p].Data, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		rel, ok := strings.CutPrefix(p, "rootfs/etc/systemd/system/")
+		if !ok {
+			continue
+		}
+		f := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, out[p].Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// A drop-in (immich.service.d/*.conf) is read with its unit.
+		if !strings.Contains(rel, ".d/") {
 			units = append(units, f)
 		}
 	}
@@ -63,6 +70,7 @@ func TestUnitsVerify(t *testing.T) {
 			projectDir: "/srv/podman/Fotos Familie ü@x+y=z,~"
 			composeCommand: "/usr/bin/podman-compose"
 		}`,
+		"valkey aclMode user": `valkey: aclMode: "user"`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			verifyUnits(t, Render(testenv.Config(t, nil, cue), all).Out)

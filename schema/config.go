@@ -43,6 +43,8 @@ type Immich struct {
 	Settings map[string]any `json:"settings,omitempty"`
 	Nginx    Nginx          `json:"nginx"`
 	Backup   Backup         `json:"backup"`
+	Storage  Storage        `json:"storage"`
+	Metrics  Metrics        `json:"metrics"`
 
 	// settingsSecrets are the resolved secrets of Settings, by config path.
 	settingsSecrets map[string]*Secret
@@ -80,9 +82,16 @@ type ImmichValkey struct {
 
 // MachineLearning configures the immich-machine-learning container.
 type MachineLearning struct {
-	Enabled      bool   `json:"enabled"`
-	Acceleration string `json:"acceleration"`
+	Enabled      bool              `json:"enabled"`
+	Acceleration string            `json:"acceleration"`
+	Environment  map[string]string `json:"environment"`
+	// URL is a machine-learning service elsewhere, "" for the local container.
+	URL string `json:"url,omitempty"`
 }
+
+// Local reports whether the machine-learning container runs on this host:
+// machine learning is on and not elsewhere.
+func (m MachineLearning) Local() bool { return m.Enabled && m.URL == "" }
 
 // Transcoding configures hardware video transcoding in immich-server.
 type Transcoding struct {
@@ -140,7 +149,16 @@ type ACME struct {
 type ValkeyServer struct {
 	AdminPassword Secret       `json:"adminPassword"`
 	Users         []ValkeyUser `json:"users"`
+	// ACLMode is ACLModeFile (users.acl rendered whole) or ACLModeUser
+	// (only Immich's user, set with ACL SETUSER on the host).
+	ACLMode string `json:"aclMode"`
 }
+
+// The values of valkey.aclMode.
+const (
+	ACLModeFile = "file"
+	ACLModeUser = "user"
+)
 
 // ValkeyUser is another service's user in the shared Valkey.
 type ValkeyUser struct {

@@ -144,8 +144,9 @@ func elem(v cue.Value) cue.Value {
 		return cue.Value{}
 	}
 	// A pattern of names ([#EnvName]: string): the schema of a name that
-	// matches it, an upper-case one or a lower-case one.
-	for _, probe := range []string{"A", "a"} {
+	// matches it, an upper-case one, a lower-case one, or a
+	// machine-learning variable ([#MLEnvName]: string).
+	for _, probe := range []string{"A", "a", "MACHINE_LEARNING_A"} {
 		p := cue.MakePath(cue.Str(probe))
 		if e := v.FillPath(p, anyValue).LookupPath(p); e.Exists() && e.Err() == nil {
 			return e

@@ -337,7 +337,7 @@ func TestFleetConflictBetweenFiles(t *testing.T) {
 	_, ps := loadFleet(t, FleetOptions{}, fleetBase, `hosts: nas002: immich: port: 3001
 hosts: nas001: immich: prot: 1`)
 	want := `hosts.nas001.immich.prot: unknown field
-    want: "port"? (one of backup, composeCommand, environment, externalLibraries, gpuMode, hostGateway, imageDigests, machineLearning, modelCache, network, nginx, port, postgres, projectDir, runtime, selinuxRelabel, settings, timezone, transcoding, uploadLocation, valkey, version)
+    want: "port"? (one of backup, composeCommand, environment, externalLibraries, gpuMode, hostGateway, imageDigests, machineLearning, metrics, modelCache, network, nginx, port, postgres, projectDir, runtime, selinuxRelabel, settings, storage, timezone, transcoding, uploadLocation, valkey, version)
     at inb.cue:2:30
 hosts.nas002.immich.port: conflicting values 3001 and 3000
     want: a port number from 1 to 65535

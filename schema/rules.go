@@ -54,6 +54,10 @@ var rules = []rule{
 	{[]string{"immich.backup.schedule"}, checkBackupSchedule},
 	{[]string{"immich.backup"}, checkBackupDirectory},
 	{[]string{"immich.settings"}, checkBackupSetting},
+	{[]string{"valkey"}, checkACLMode},
+	{[]string{"immich.storage"}, checkStorage},
+	{[]string{"immich.metrics", "immich.port"}, checkMetrics},
+	{[]string{"immich.machineLearning"}, checkRemoteML},
 	{[]string{"immich.valkey", "valkey"}, func(c *Config, add addFunc) {
 		for _, p := range checkValkey(c, func([]string) []token.Pos { return nil }) {
 			add(p.PathString(), p.Reason, p.Hint)
@@ -103,4 +107,13 @@ func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 		}
 	}
 	return ps
+}
+
+// checkACLMode refuses other services' users where immich-render does not
+// own the users file: they would be silently left out.
+func checkACLMode(c *Config, add addFunc) {
+	if c.Valkey.ACLMode == ACLModeUser && len(c.Valkey.Users) > 0 {
+		add("valkey.users", `valkey.aclMode is "user": immich-render sets only Immich's user, and these users would not be created`,
+			`leave valkey.users out and manage those users where the host's aclfile is managed, or set valkey.aclMode to "file"`)
+	}
 }

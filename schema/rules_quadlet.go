@@ -8,7 +8,7 @@ import (
 // quadletRule refuses what the Quadlet runtime cannot carry, which the
 // compose runtime can.
 var quadletRule = rule{
-	[]string{"immich.runtime", "immich.gpuMode", "immich.uploadLocation", "immich.projectDir", "immich.modelCache", "immich.externalLibraries", "immich.environment"},
+	[]string{"immich.runtime", "immich.gpuMode", "immich.uploadLocation", "immich.projectDir", "immich.modelCache", "immich.externalLibraries", "immich.environment", "immich.storage", "immich.machineLearning.environment"},
 	checkQuadlet,
 }
 
@@ -28,6 +28,17 @@ func checkQuadlet(c *Config, add addFunc) {
 	}
 	for i, lib := range im.ExternalLibraries {
 		paths = append(paths, [2]string{fmt.Sprintf("immich.externalLibraries.%d.hostPath", i), lib.HostPath})
+	}
+	for _, f := range StorageFolders {
+		if h := f.Host(&im.Storage); h != "" {
+			paths = append(paths, [2]string{"immich.storage." + f.Field, h})
+		}
+	}
+	for _, k := range sortedKeys(im.MachineLearning.Environment) {
+		if strings.ContainsAny(im.MachineLearning.Environment[k], "\n\r\x00") {
+			add("immich.machineLearning.environment."+k, `the value has a line break or NUL, which runtime "quadlet" cannot write into a unit file`,
+				`a value on one line, or runtime "compose"`)
+		}
 	}
 	for _, k := range sortedKeys(im.Environment) {
 		if strings.ContainsAny(im.Environment[k], "\n\r\x00") {

@@ -188,6 +188,16 @@ var ManagedEnv = []EnvVar{
 	{Name: "IMMICH_CONFIG_FILE", Field: "immich.settings", Value: func(c *Config) (string, bool) {
 		return SettingsContainerPath, c.Immich.Settings != nil
 	}},
+	// A machine-learning service elsewhere; Immich's default settings
+	// read it, and the rendered settings file names it too.
+	{Name: "IMMICH_MACHINE_LEARNING_URL", Field: "immich.machineLearning.url", Value: func(c *Config) (string, bool) {
+		return c.Immich.MachineLearning.URL, c.Immich.MachineLearning.URL != ""
+	}},
+	// Prometheus metrics on MetricsPorts. Which metrics: all, or what
+	// immich.environment says (Immich reads a list such as "api,host").
+	{Name: "IMMICH_TELEMETRY_INCLUDE", Field: "immich.metrics.enabled", Replaceable: true, Value: func(c *Config) (string, bool) {
+		return "all", c.Immich.Metrics.Enabled
+	}},
 	{Name: "DB_PASSWORD", Field: "immich.postgres.password"},
 	{Name: "DB_URL", Field: "immich.postgres (its fields)"},
 	{Name: "REDIS_PASSWORD", Field: "immich.valkey.password"},

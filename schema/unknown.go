@@ -97,6 +97,9 @@ func closest(label string, known []string) string {
 
 // mapKeyHint says what a map's keys must look like.
 func mapKeyHint(path []string) string {
+	if len(path) > 1 && path[len(path)-2] == "machineLearning" && path[len(path)-1] == "environment" {
+		return "MACHINE_LEARNING_ followed by capital letters, digits and '_', such as MACHINE_LEARNING_WORKERS"
+	}
 	if len(path) > 0 && path[len(path)-1] == "environment" {
 		return "variable names of letters, digits and '_', not starting with a digit"
 	}

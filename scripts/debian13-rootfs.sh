@@ -7,7 +7,7 @@
 # configured with (about a minute and 1 GB) and caches it as a tarball in
 # ${IMMICH_RENDER_CACHE:-/var/cache/immich-render}, named by a hash of this
 # script (which holds the package lists); later runs only extract it (a few
-# seconds). Concurrent runs are safe: the build holds a lock, and a second
+# seconds). A tarball no run used for two days goes at the next build. Concurrent runs are safe: the build holds a lock, and a second
 # caller waits for it and then extracts the same tarball.
 #
 # Environment: IMMICH_RENDER_CACHE (cache folder), DEBIAN13_MIRROR (a Debian
@@ -91,7 +91,10 @@ build() {
 	} >>"$log" 2>&1 || rc=$?
 	umount "$root/proc"
 	[ $rc = 0 ] || { tail -20 "$log" >&2; die "installing the extras failed (log: $log)"; }
-	rm -rf "$root"/var/lib/apt/lists/* "$root/etc/resolv.conf"
+	rm -rf "$root"/var/lib/apt/lists/*
+	# A host has a resolver configuration (aardvark-dns refuses to start
+	# without one); this one's network is private, its server unreachable.
+	echo 'nameserver 192.0.2.53' >"$root/etc/resolv.conf"
 	# The host is booted without a network of its own to the outside:
 	# services come up by themselves at boot, so the policy goes again.
 	rm -f "$root/usr/sbin/policy-rc.d"
@@ -120,11 +123,13 @@ if [ ! -s "$tarball" ]; then
 		build "$work/root"
 		rm -rf "$work"
 		trap - EXIT
-		# Older tarballs of this script are stale.
-		find "$cache" -maxdepth 1 -name 'debian13-rootfs-*.tar.zst' ! -name "${tarball##*/}" -delete
+		# Tarballs of other versions of this script that nothing used for
+		# two days are stale (another checkout may still use a recent one).
+		find "$cache" -maxdepth 1 -name 'debian13-rootfs-*.tar.zst' ! -name "${tarball##*/}" -mtime +2 -delete
 	fi
 	exec 9>&-
 fi
+touch "$tarball"
 
 mkdir -p "$dest"
 zstd -q -d -c "$tarball" | tar --numeric-owner --xattrs --xattrs-include='*' -C "$dest" -xf -

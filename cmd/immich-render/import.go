@@ -86,6 +86,9 @@ func runImport(args []string, stdout, stderr io.Writer) (int, error) {
 		for _, p := range written {
 			fmt.Fprintf(stderr, "wrote %s\n", p)
 		}
+		if w := ansible.SecretsInGit(*out); w != "" {
+			fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
+		}
 	}
 	return exitOK, nil
 }

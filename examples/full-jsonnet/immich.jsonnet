@@ -14,7 +14,12 @@ local env(name) = { env: name };
     network: { name: 'immich', subnet: '172.30.0.0/24', gateway: '172.30.0.1' },
     postgres: { password: env('IMMICH_POSTGRES_PASSWORD'), vectorExtension: 'vectorchord' },
     valkey: { password: env('IMMICH_VALKEY_PASSWORD'), db: 1 },
-    machineLearning: { enabled: true, acceleration: 'openvino' },
+    // Keep models loaded for 10 minutes after the last request.
+    machineLearning: { enabled: true, acceleration: 'openvino', environment: { MACHINE_LEARNING_MODEL_TTL: '600' } },
+    // Thumbnails and transcoded videos on the SSD, originals on the disk.
+    storage: { thumbs: '/srv/ssd/immich/thumbs', encodedVideo: '/srv/ssd/immich/encoded-video' },
+    // Prometheus metrics on loopback, for a Prometheus on this host.
+    metrics: { enabled: true },
     transcoding: { acceleration: 'quicksync' },
     externalLibraries: [
       { hostPath: '/mnt/photos' },

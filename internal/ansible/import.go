@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/gitcheck"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -280,6 +281,18 @@ func untouched(data []byte) bool {
 	}
 	sum := sha256.Sum256(rest)
 	return string(first[i+len(stampPrefix):]) == hex.EncodeToString(sum[:])
+}
+
+// SecretsInGit is the warning for an immich.secrets.env that git would
+// commit, or "": the file holds the plaintext secrets.
+func SecretsInGit(dir string) string {
+	p := filepath.Join(dir, EnvFile)
+	wt := gitcheck.Exposed(p)
+	if wt == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s holds plaintext secrets and is inside the git work tree %s, which does not ignore it: `git add -A` would commit it. "+
+		"Move it out of the repository (and pass the variables from there), or add %s to .gitignore", p, wt, EnvFile)
 }
 
 // Write writes immich.cue (0644) and immich.secrets.env (0600) into dir.

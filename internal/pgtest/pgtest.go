@@ -246,13 +246,15 @@ func installVectorStandIns(t testing.TB, bin string) {
 		t.Fatalf("locking %s: %v", standInLock, err)
 	}
 	var installed []string
-	for _, ext := range []struct{ name, control, script string }{
-		{"vector", "relocatable = true\n", ""},
-		{"vchord", "relocatable = true\nrequires = 'vector'\n", ""},
-		{"vectors", "relocatable = false\nschema = vectors\n", "CREATE VIEW pg_vector_index_stat AS SELECT NULL::text AS indexname WHERE false;\n"},
+	// Their versions are ones every Immich version immich-render renders
+	// accepts (init.sql checks them).
+	for _, ext := range []struct{ name, version, control, script string }{
+		{"vector", "0.8.0", "relocatable = true\n", ""},
+		{"vchord", "0.4.3", "relocatable = true\nrequires = 'vector'\n", ""},
+		{"vectors", "0.3.0", "relocatable = false\nschema = vectors\n", "CREATE VIEW pg_vector_index_stat AS SELECT NULL::text AS indexname WHERE false;\n"},
 	} {
 		control := filepath.Join(extDir, ext.name+".control")
-		script := filepath.Join(extDir, ext.name+"--0.sql")
+		script := filepath.Join(extDir, ext.name+"--"+ext.version+".sql")
 		old, err := os.ReadFile(control)
 		if err == nil && !bytes.Contains(old, []byte(StandInMarker)) {
 			t.Logf("using the installed extension %s (%s)", ext.name, control)
@@ -265,7 +267,7 @@ func installVectorStandIns(t testing.TB, bin string) {
 		t.Logf("installing an EMPTY stand-in for the extension %s into %s: %s", ext.name, extDir, StandInMarker)
 		files := map[string]string{
 			control: "# " + StandInMarker + ".\n# Installed by immich-render's tests (internal/pgtest) so that init.sql's\n# CREATE EXTENSION lines run unchanged; removed after the tests.\n" +
-				"comment = '" + StandInMarker + "'\ndefault_version = '0'\n" + ext.control,
+				"comment = '" + StandInMarker + "'\ndefault_version = '" + ext.version + "'\n" + ext.control,
 			script: "-- " + StandInMarker + ": it provides nothing.\n" + ext.script,
 		}
 		for name, content := range files {

@@ -54,6 +54,9 @@ func upgradeNotes(hosts []schema.FleetHost, prevMeta map[string]string) []string
 	var msgs []hostMessage
 	for _, h := range hosts {
 		notes := render.UpgradeNotes(prevMeta[metaKey(h.Name, "immichVersion")], h.Config.Immich.Version)
+		if notes != nil {
+			notes = append(notes, render.UpgradeDumpNote(h.Config))
+		}
 		if h.Name == "" { // fleet manifests do not record the gateway yet
 			notes = append(notes, render.HostGatewayNotes(prevMeta["hostGateway"], h.Config.Immich.HostGateway)...)
 		}

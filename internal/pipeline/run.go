@@ -16,10 +16,12 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/gitcheck"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -164,6 +166,9 @@ func (p *plan) build(prog *progress) error {
 		OnWait:   func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.Out) }}
 	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opt}}
 	if req.SecretsOut != "" {
+		// Plaintext secrets: git, if SDIR is in a work tree, leaves them
+		// (and this file) alone.
+		res.Secrets.Add(SecretsIgnore, []byte("*\n"), 0o600)
 		sopt := opt
 		sopt.DirMode = 0o700
 		sopt.NoDiffContent = true // the same metadata: it is the same deployment
@@ -217,12 +222,35 @@ func (p *plan) check(prog *progress) (bool, error) {
 	return found, nil
 }
 
+// SecretsIgnore is the .gitignore of --secrets-out: "*".
+const SecretsIgnore = ".gitignore"
+
 // write refuses both directories before changing either, then writes them.
-func (p *plan) write(prog *progress) error {
+func (p *plan) write(prog *progress) (err error) {
 	for _, t := range p.targets {
 		if err := output.Preflight(t.dir, t.opt); err != nil {
 			return err
 		}
+	}
+	// Whether git would have committed the secrets as they were: an
+	// earlier render's, with its .gitignore removed, is exposed even
+	// though this one writes the file again.
+	var exposed string
+	if sdir := p.req.SecretsOut; sdir != "" && !p.req.Quiet {
+		if _, err := os.Stat(filepath.Join(sdir, output.ManifestName)); err == nil {
+			exposed = gitcheck.Exposed(sdir)
+		}
+		defer func() {
+			if err != nil {
+				return
+			}
+			if exposed == "" {
+				exposed = gitcheck.Exposed(sdir)
+			}
+			if exposed != "" {
+				prog.printf("immich-render: warning: %s\n", secretsInGit(sdir, exposed))
+			}
+		}()
 	}
 	for i, t := range p.targets {
 		prog.stage(fmt.Sprintf("writing %d files", len(t.tree)))
@@ -240,6 +268,14 @@ func (p *plan) write(prog *progress) error {
 		}
 	}
 	return nil
+}
+
+// secretsInGit is the warning for a --secrets-out that git does not ignore.
+func secretsInGit(sdir, worktree string) string {
+	return fmt.Sprintf("--secrets-out %s holds plaintext secrets and is inside the git work tree %s, which does not ignore it "+
+		"(is %s missing, or are its files tracked?): `git add -A` would commit them. "+
+		"Keep the secrets outside the repository, or check `git status` and `git rm -r --cached %s`",
+		sdir, worktree, filepath.Join(sdir, SecretsIgnore), sdir)
 }
 
 // pending lists the hosts of the configuration that the index has no row

@@ -188,7 +188,9 @@ func (h *host) privateFiles() (string, error) {
 		return "", fmt.Errorf("overlay on /etc: %w", err)
 	}
 	// Empty folders the host's services and Podman keep state in.
-	for _, d := range []string{"/etc/postgresql", "/etc/nginx/conf.d", "/etc/cni/net.d", "/var/lib/cni", "/run/containers", "/run/netns"} {
+	// /etc/valkey too: this host's Valkey is redis-server, configured in
+	// /etc/redis, and apply.sh prefers a valkey.conf the machine may have.
+	for _, d := range []string{"/etc/postgresql", "/etc/valkey", "/etc/nginx/conf.d", "/etc/cni/net.d", "/var/lib/cni", "/run/containers", "/run/netns"} {
 		if _, err := os.Stat(d); err != nil {
 			continue
 		}
@@ -196,8 +198,15 @@ func (h *host) privateFiles() (string, error) {
 			return "", fmt.Errorf("tmpfs on %s: %w", d, err)
 		}
 	}
+	// apply.sh keeps the host's original files there, for --undo.
+	if err := os.MkdirAll("/var/lib/immich-render", 0o755); err != nil {
+		return "", err
+	}
+	if err := syscall.Mount("tmpfs", "/var/lib/immich-render", "tmpfs", 0, "mode=0755"); err != nil {
+		return "", fmt.Errorf("tmpfs on /var/lib/immich-render: %w", err)
+	}
 	h.t.Cleanup(h.teardown)
-	for _, d := range []string{"/etc/valkey", "/etc/redis", "/etc/containers"} {
+	for _, d := range []string{"/etc/valkey", "/etc/containers"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return "", err
 		}
@@ -240,8 +249,9 @@ func (h *host) startPostgres() (string, error) {
 	return "port " + strconv.Itoa(h.pg.Port), os.Symlink(h.pg.Data(), "/etc/postgresql/15/main")
 }
 
-// loadExample loads an example (or a fleet example's host) as the CLI does.
-func loadExample(name, hostName string) (*schema.Config, error) {
+// loadExample loads an example (or a fleet example's host) as the CLI does,
+// with extra inputs (CUE unified with the example's files) after its own.
+func loadExample(name, hostName string, extra ...schema.Input) (*schema.Config, error) {
 	dir := filepath.Join("..", "..", "examples", name)
 	files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
 	var inputs []schema.Input
@@ -252,6 +262,7 @@ func loadExample(name, hostName string) (*schema.Config, error) {
 		}
 		inputs = append(inputs, schema.Input{Name: f, Data: data})
 	}
+	inputs = append(inputs, extra...)
 	env := map[string]string{}
 	data, err := os.ReadFile(filepath.Join(dir, "env"))
 	if err != nil {
@@ -401,10 +412,10 @@ func (h *host) imageTar() (string, error) {
 func rootfsPath(hostPath string) string { return tree.Rooted("rootfs", hostPath) }
 
 // apply runs fragments/apply.sh as the README says, after giving the host
-// the redis-server configuration it owns.
+// the Valkey configuration it owns.
 func (h *host) apply() (string, error) {
 	conf := fmt.Sprintf("daemonize no\nsave \"\"\nappendonly no\nlogfile \"\"\ndir %s\n", h.work)
-	if err := os.WriteFile("/etc/redis/redis.conf", []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile("/etc/valkey/valkey.conf", []byte(conf), 0o644); err != nil {
 		return "", err
 	}
 	out, err := run(filepath.Join(h.work, "out", "fragments", "apply.sh"))
@@ -455,7 +466,7 @@ func (h *host) boot() (string, error) {
 		return "", fmt.Errorf("%v\n%s", err, log)
 	}
 	listen := h.pg.Superuser(h.t, "postgres", "SHOW listen_addresses")
-	vk, err := valkeytest.Start(valkeytest.Options{Binary: "/usr/bin/redis-server", ConfigFile: "/etc/redis/redis.conf",
+	vk, err := valkeytest.Start(valkeytest.Options{Binary: "/usr/bin/valkey-server", ConfigFile: "/etc/valkey/valkey.conf",
 		NoListenArgs: true, Network: "tcp", Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(h.cfg.Immich.Valkey.Port))})
 	if err != nil {
 		return "", err
@@ -502,8 +513,8 @@ func (h *host) copyFiles() (string, error) {
 	return fmt.Sprintf("%d files", n), nil
 }
 
-// chown gives a file to user:group; a group this machine lacks (valkey
-// when only redis-server is installed) stays root's.
+// chown gives a file to user:group; a group this machine lacks stays
+// root's.
 func chown(name, owner string) error {
 	u, g, _ := strings.Cut(owner, ":")
 	uu, err := user.Lookup(u)

@@ -135,7 +135,7 @@ func requireHost(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Skip(t, "the rehearsal runs rootful Podman and new namespaces: run it as root")
 	}
-	for _, b := range []string{"unshare", "ip", "sysctl", "podman", "podman-compose", "runc", "redis-server", "nginx", "psql", "openssl"} {
+	for _, b := range []string{"unshare", "ip", "sysctl", "podman", "podman-compose", "runc", "valkey-server", "nginx", "psql", "openssl"} {
 		testenv.Binary(t, b)
 	}
 	pgtest.FindBin(t)

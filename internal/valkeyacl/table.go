@@ -11,11 +11,11 @@
 //
 // The command table (commands.json) comes from a real server's COMMAND
 // INFO, cross-checked with ACL CAT <category>. To regenerate it, run
-// `go generate` in this folder with redis-server (or valkey-server, see
-// internal/gencommands) on PATH.
+// `go generate` in this folder with valkey-server 8 on PATH (Debian 12:
+// bookworm-backports; see internal/gencommands for other servers).
 package valkeyacl
 
-//go:generate go run ./internal/gencommands -o commands.json
+//go:generate go run ./internal/gencommands -server valkey-server -o commands.json
 //go:generate go run ./internal/gentable -i commands.json -o commands_table.go
 
 import (

@@ -25,8 +25,8 @@ func mustEval(t *testing.T, rules string) *Perms {
 
 func TestTable(t *testing.T) {
 	tab := Commands()
-	if !strings.HasPrefix(tab.Server(), "redis 7.0") {
-		t.Errorf("Server() = %q, want the Redis 7.0 table", tab.Server())
+	if !strings.HasPrefix(tab.Server(), "valkey 8.") {
+		t.Errorf("Server() = %q, want the Valkey 8 table", tab.Server())
 	}
 	for name, cats := range map[string][]string{
 		"flushdb":    {"write", "dangerous"},

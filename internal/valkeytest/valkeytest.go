@@ -275,3 +275,16 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// ServerBinary returns the server program tests run: valkey-server (the
+// server this deployment targets; Debian 12 has 8.0 in bookworm-backports)
+// when it is installed, else redis-server, whose ACL file syntax is the
+// same.
+func ServerBinary() (string, error) {
+	for _, name := range []string{"valkey-server", "redis-server"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("neither valkey-server nor redis-server is installed (Debian 12: valkey-server from bookworm-backports)")
+}

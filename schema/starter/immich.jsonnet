@@ -1,6 +1,8 @@
 // immich-render site configuration (Jsonnet). Render with:
 //   export IMMICH_POSTGRES_PASSWORD=... IMMICH_VALKEY_PASSWORD=... VALKEY_ADMIN_PASSWORD=...
-//   immich-render -o out/ --secrets-out secrets/
+//   immich-render -o out/ --secrets-out ../immich-secrets/
+// out/ holds no plaintext secret: commit it. The secrets folder does: keep it
+// outside this repository (immich-render also writes a .gitignore of * into it).
 // Pass values in with --ext-str k=v or --ext-str-env NAME and read them with
 // std.extVar. Secrets stay references: none is ever written under -o.
 local env(name) = { env: name };

@@ -10,6 +10,8 @@
 //	standin ml            immich-machine-learning: HTTP on 3003
 //	immich-healthcheck    the server's compose healthcheck
 //	python3 healthcheck.py  the machine-learning compose healthcheck
+//	standin upload-client URL CAFILE MB   an upload through a proxy, which must stream it
+//	standin websocket-client URL CAFILE   a websocket upgrade through a proxy
 //
 // Every step prints one line to stdout:
 //
@@ -55,6 +57,10 @@ func main() {
 		os.Exit(ml())
 	case "immich-healthcheck":
 		os.Exit(healthcheck("http://127.0.0.1:" + port() + "/api/server/ping"))
+	case "upload-client":
+		os.Exit(uploadClient(args))
+	case "websocket-client":
+		os.Exit(websocketClient(args))
 	case "python3":
 		if len(args) == 1 && args[0] == "healthcheck.py" {
 			os.Exit(healthcheck("http://127.0.0.1:3003/ping"))
@@ -203,7 +209,26 @@ func server() int {
 					return "", fmt.Errorf("%s: %w", sql, err)
 				}
 			}
-			return "created, filled and dropped a table in public", nil
+			if os.Getenv("DB_VECTOR_EXTENSION") != "pgvector" {
+				return "created, filled and dropped a table in public", nil
+			}
+			// What Immich's smart search needs of pgvector: a vector(512)
+			// column and an HNSW index, created as the Immich role. The
+			// table stays, for the backup and restore to carry.
+			for _, sql := range []string{
+				"CREATE TABLE IF NOT EXISTS public.rehearsal_embedding (id int PRIMARY KEY, embedding vector(512))",
+				"CREATE INDEX IF NOT EXISTS rehearsal_embedding_hnsw ON public.rehearsal_embedding USING hnsw (embedding vector_cosine_ops)",
+				"INSERT INTO public.rehearsal_embedding SELECT 1, array_fill(0.5, ARRAY[512])::vector ON CONFLICT DO NOTHING",
+			} {
+				if _, err := db.Exec(ctx, sql); err != nil {
+					return "", fmt.Errorf("%s: %w", sql, err)
+				}
+			}
+			var version string
+			if err := db.QueryRow(ctx, "SELECT extversion FROM pg_extension WHERE extname = 'vector'").Scan(&version); err != nil {
+				return "", err
+			}
+			return "a table in public; a vector(512) column with an HNSW index (pgvector " + version + ")", nil
 		}},
 		{"valkey-connect", func() (string, error) {
 			rdb = redis.NewClient(&redis.Options{
@@ -227,8 +252,12 @@ func server() int {
 			}
 			version := ""
 			for _, l := range strings.Split(info, "\n") {
-				if v, ok := strings.CutPrefix(l, "redis_version:"); ok {
+				// Valkey reports redis_version 7.2.4 for clients' sake, and its own.
+				if v, ok := strings.CutPrefix(l, "redis_version:"); ok && version == "" {
 					version = strings.TrimSpace(v)
+				}
+				if v, ok := strings.CutPrefix(l, "valkey_version:"); ok {
+					version = "valkey " + strings.TrimSpace(v)
 				}
 			}
 			return "PING, SELECT and INFO as " + os.Getenv("REDIS_USERNAME") + ", server " + version, nil
@@ -324,6 +353,10 @@ func server() int {
 		fmt.Fprintf(w, `{"res":"pong","forwardedFor":%q,"host":%q}`, r.Header.Get("X-Forwarded-For"), r.Host)
 	})
 	mux.HandleFunc("/api/socket.io/", websocket)
+	mux.HandleFunc("/api/rehearsal/upload", upload)
+	mux.HandleFunc("/api/rehearsal/upload-progress", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, uploaded.Load())
+	})
 	l, err := net.Listen("tcp", ":"+port())
 	if err != nil {
 		step("serve", func() (string, error) { return "", err })

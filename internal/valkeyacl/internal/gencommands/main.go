@@ -7,8 +7,8 @@
 // It starts a throwaway server from -server (redis-server by default) or
 // asks a running one at -addr. Regenerate with, in valkeyacl/:
 //
-//	go generate                                     # Debian 12's redis-server 7.0
-//	go run ./internal/gencommands -server valkey-server -o commands.json
+//	go generate                                     # valkey-server 8 (what the table holds)
+//	go run ./internal/gencommands -server redis-server -o commands.json
 //	go run ./internal/gencommands -addr 127.0.0.1:6379 -user default -password ... -o commands.json
 package main
 

@@ -22,6 +22,32 @@ BEGIN
 END
 $guard$;
 
+-- Immich v3.1.0 refuses to start on PostgreSQL before 14 or with
+-- VectorChord outside >= 0.3 and < 2 (server/src/constants.ts since v3.0.0).
+-- Checked before anything changes: the unit fails with the reason instead.
+DO $ranges$
+DECLARE
+  v text;
+  n int[];
+BEGIN
+  IF pg_catalog.current_setting('server_version_num')::int < 140000 THEN
+    RAISE EXCEPTION 'Immich v3.1.0 needs PostgreSQL 14 or newer, and this server is PostgreSQL %: upgrade it first',
+      pg_catalog.current_setting('server_version');
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'vector') THEN
+    RAISE EXCEPTION 'pgvector (extension vector) is not installed on this server, and Immich v3.1.0 needs it: install its package for this PostgreSQL version';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = 'vchord') THEN
+    RAISE EXCEPTION 'VectorChord (extension vchord) is not installed on this server, and Immich v3.1.0 needs it: install its package for this PostgreSQL version';
+  END IF;
+  SELECT default_version INTO v FROM pg_catalog.pg_available_extensions WHERE name = 'vchord';
+  n := pg_catalog.string_to_array(pg_catalog.substring(v, '^[0-9]+(?:[.][0-9]+)*'), '.')::int[];
+  IF n IS NULL OR n < ARRAY[0, 3] OR n >= ARRAY[2] THEN
+    RAISE EXCEPTION 'Immich v3.1.0 needs VectorChord (extension vchord) >= 0.3 and < 2, and this server has %: install a version in that range before deploying this Immich version', v;
+  END IF;
+END
+$ranges$;
+
 -- The role: created when missing, then given exactly these attributes and
 -- this password on every run, whatever was changed by hand.
 SELECT 'CREATE ROLE "immich"'
@@ -51,6 +77,10 @@ CREATE EXTENSION IF NOT EXISTS "earthdistance" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "unaccent" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "uuid-ossp" CASCADE;
 CREATE EXTENSION IF NOT EXISTS "pg_trgm" CASCADE;
+-- The versions before the update. Immich rebuilds its vector indexes only
+-- when it sees a vector extension change, which it never does after this.
+CREATE TEMPORARY TABLE "immich_render_extversion" AS
+  SELECT extname, extversion FROM pg_catalog.pg_extension;
 ALTER EXTENSION "vector" UPDATE;
 ALTER EXTENSION "vchord" UPDATE;
 ALTER EXTENSION "cube" UPDATE;
@@ -58,6 +88,25 @@ ALTER EXTENSION "earthdistance" UPDATE;
 ALTER EXTENSION "unaccent" UPDATE;
 ALTER EXTENSION "uuid-ossp" UPDATE;
 ALTER EXTENSION "pg_trgm" UPDATE;
+
+-- After a vector extension changed, rebuild Immich's vector indexes (those
+-- that exist), as Immich's documentation requires.
+DO $reindex_note$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT e.extname, o.extversion AS was, e.extversion AS now FROM pg_catalog.pg_extension e JOIN "immich_render_extversion" o USING (extname)
+  WHERE e.extname IN ('vector', 'vchord') AND e.extversion <> o.extversion ORDER BY e.extname LOOP
+    RAISE WARNING '% changed from % to %: rebuilding Immich''s vector indexes', c.extname, c.was, c.now;
+  END LOOP;
+END
+$reindex_note$;
+SELECT 'REINDEX INDEX ' || i.oid::pg_catalog.regclass::text
+FROM (VALUES (0, 'public.face_index'), (1, 'public.clip_index')) AS w(n, name)
+JOIN pg_catalog.pg_class i ON i.oid = pg_catalog.to_regclass(w.name)
+WHERE EXISTS (SELECT FROM pg_catalog.pg_extension e JOIN "immich_render_extversion" o USING (extname)
+  WHERE e.extname IN ('vector', 'vchord') AND e.extversion <> o.extversion)
+ORDER BY w.n\gexec
 
 -- Immich creates its tables in the public schema.
 ALTER SCHEMA "public" OWNER TO "immich";

@@ -1,0 +1,68 @@
+package render
+
+import (
+	"fmt"
+
+	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/schema"
+)
+
+// The dump taken before a new Immich version first starts.
+const (
+	UpgradeDumpUnit   = "immich-upgrade-dump.service"
+	UpgradeDumpScript = "/usr/local/lib/immich-render/immich-upgrade-dump"
+)
+
+// renderUpgradeDump renders the oneshot that immich-db-init.service
+// requires, and its script: before Immich starts, when the database was
+// last run by another Immich version, it dumps the database into
+// immich.backup.directory, once per upgrade. It runs whether or not the
+// host's backup timer is on: migrations have no way back.
+func renderUpgradeDump(cfg *schema.Config) []tree.File {
+	return []tree.File{
+		file(rootfs(UpgradeDumpScript), upgradeDumpScript(cfg), 0o755),
+		file(rootfs(unitPath(UpgradeDumpUnit)), upgradeDumpUnit(cfg), 0o644),
+	}
+}
+
+// UpgradeDumpNote is the upgrade note about the dump the host takes
+// before the new version starts.
+func UpgradeDumpNote(cfg *schema.Config) string {
+	return fmt.Sprintf("On the host, %s dumps the database into %s before %s first starts; delete that dump once %s runs well.",
+		UpgradeDumpUnit, cfg.Immich.Backup.Directory, cfg.Immich.Version, cfg.Immich.Version)
+}
+
+// upgradeDumpScript is the script; its values come as arguments
+// (upgradeDumpExecStart), the template fills in only its comments.
+func upgradeDumpScript(cfg *schema.Config) []byte {
+	return renderScript("immich-upgrade-dump.sh", struct{ Header, Unit, Before string }{header("#"), UpgradeDumpUnit, DBInitUnit})
+}
+
+// upgradeDumpExecStart is the unit's command: the script with the
+// directory, the database, the port and the Immich version being deployed.
+func upgradeDumpExecStart(cfg *schema.Config) []string {
+	pg := cfg.Immich.Postgres
+	return []string{"/bin/sh", UpgradeDumpScript, cfg.Immich.Backup.Directory, pg.Database, fmt.Sprint(pg.Port), cfg.Immich.Version}
+}
+
+// upgradeDumpUnit has no RemainAfterExit: every start of
+// immich-db-init.service (every start of Immich) runs the check again,
+// which costs two queries when the version did not change.
+func upgradeDumpUnit(cfg *schema.Config) []byte {
+	pgService := cfg.Host.PostgresService + ".service"
+	u := newUnitFile()
+	u.Add("Unit", "Description", "Immich database dump before another Immich version starts (into "+cfg.Immich.Backup.Directory+")")
+	u.Add("Unit", "Requires", pgService)
+	u.Add("Unit", "After", pgService)
+	u.Add("Unit", "Before", DBInitUnit)
+
+	u.Add("Service", "Type", "oneshot")
+	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
+	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
+	u.Comment("Service", "The postgres superuser through the local socket (peer authentication).")
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", "immich-upgrade-dump")
+	u.AddExec("Service", "ExecStart", "", upgradeDumpExecStart(cfg)...)
+	u.Add("Service", "TimeoutStartSec", "6h")
+	return u.Bytes()
+}
