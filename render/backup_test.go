@@ -233,7 +233,10 @@ func TestBackupRestore(t *testing.T) {
 	const password = "Backup-Test-Password-1"
 	dir := filepath.Join(s.Dir, "backups", "immich")
 	const keep = 2
-	cfg := s.testConfig(t, password, fmt.Sprintf("immich: backup: {keep: %d, directory: %q}", keep, dir))
+	cfg := s.testConfig(t, password, fmt.Sprintf("immich: backup: {keep: %d}", keep))
+	// The schema refuses a directory under /tmp (another user could have
+	// made it, or a link in its place); the test's own is set after it.
+	cfg.Immich.Backup.Directory = dir
 	pg := cfg.Immich.Postgres
 	s.WriteHBA(t, s.LocalHBA()+string(pgHBAFragment(cfg)))
 	s.apply(t, cfg)

@@ -220,12 +220,3 @@ func mountSpec(cfg *schema.Config, host, container string, readOnly bool) string
 
 // composeValue escapes compose interpolation: a literal $ is written $$.
 func composeValue(s string) string { return strings.ReplaceAll(s, "$", "$$") }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

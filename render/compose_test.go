@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,11 +351,11 @@ func TestComposeManagedEnvironment(t *testing.T) {
 			snippets = append(snippets, `immich: settings: ffmpeg: crf: 30`)
 		}
 		envCUE := "immich: environment: {"
-		for _, k := range sortedKeys(user) {
+		for _, k := range slices.Sorted(maps.Keys(user)) {
 			envCUE += fmt.Sprintf("%s: %s, ", k, strconvQuote(user[k]))
 		}
 		snippets = append(snippets, envCUE+"}")
-		name := fmt.Sprintf("nginx=%v,settings=%v,user=%v", nginx, settings, sortedKeys(user))
+		name := fmt.Sprintf("nginx=%v,settings=%v,user=%v", nginx, settings, slices.Sorted(maps.Keys(user)))
 		t.Run(name, func(t *testing.T) {
 			cfg := testenv.Config(t, nil, snippets...)
 			p := loadCompose(t, cfg)

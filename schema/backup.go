@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/immich-render/immich-render/internal/calendar"
 )
@@ -26,13 +27,20 @@ func ImmichDumpsDatabase(version string) bool {
 	return ok && slices.Compare(v[:], []int{2, 5, 0}) >= 0
 }
 
-// sharedDirs are folders that belong to the system or to other programs:
-// the backup unit makes its directory the postgres user's with mode 0700,
-// which would lock everyone else out of these.
+// systemTrees are directory trees that belong to the system or to other
+// programs: no directory in them is the backups' own. The backup unit runs
+// install -d -m 0700 -o postgres as root, which would hand such a
+// directory (/etc/systemd/system, /usr/bin, /root/.ssh) to postgres.
+var systemTrees = []string{
+	"/bin", "/boot", "/dev", "/efi", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found", "/proc", "/root",
+	"/run", "/sbin", "/snap", "/sys", "/tmp", "/usr", "/var/cache", "/var/lib/containers", "/var/lib/postgresql",
+	"/var/lib/redis", "/var/lib/valkey", "/var/lock", "/var/log", "/var/mail", "/var/run", "/var/spool", "/var/tmp", "/var/www",
+}
+
+// sharedDirs are folders that hold other folders of many owners: the
+// backup directory may be inside one, never one itself.
 var sharedDirs = []string{
-	"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/media", "/mnt", "/opt", "/proc", "/root",
-	"/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/backups", "/var/cache", "/var/lib",
-	"/var/lib/postgresql", "/var/log", "/var/tmp",
+	"/", "/home", "/media", "/mnt", "/opt", "/srv", "/var", "/var/backups", "/var/lib", "/var/local", "/var/opt",
 }
 
 // checkBackupSchedule checks immich.backup.schedule as systemd would read
@@ -45,21 +53,55 @@ func checkBackupSchedule(c *Config, add addFunc) {
 
 // checkBackupDirectory refuses a backup directory that is not the
 // backups' own: the units make it postgres's, mode 0700. Also with the
-// host's backup off: the dump before an upgrade goes there too.
+// host's backup off: the dump before an upgrade goes there too. It must
+// not be a system directory or inside one, not a folder shared by many,
+// not a home or hidden directory, and not one the deployment itself uses
+// (or one that holds it).
 func checkBackupDirectory(c *Config, add addFunc) {
 	b := c.Immich.Backup
+	const field, hint = "immich.backup.directory", "a directory of its own such as \"/var/backups/immich\""
+	const handed = "; the backup unit would make it the postgres user's own, mode 0700"
 	dir := path.Clean(b.Directory)
-	if slices.Contains(sharedDirs, dir) {
-		add("immich.backup.directory", dir+" is shared with the rest of the system; the backup unit would make it the postgres user's own, mode 0700",
-			"a directory of its own such as \"/var/backups/immich\"")
+	for _, tree := range systemTrees {
+		if dir == tree || isUnder(dir, tree) {
+			add(field, fmt.Sprintf("%s is in %s, which belongs to the system or to other programs%s", dir, tree, handed), hint)
+			return
+		}
 	}
-	for _, p := range []struct{ field, dir string }{
+	switch {
+	case slices.Contains(sharedDirs, dir):
+		add(field, dir+" is shared with the rest of the system"+handed, hint)
+		return
+	case isUnder(dir, "/home") && !strings.Contains(dir[len("/home/"):], "/"):
+		add(field, dir+" is a home directory"+handed, hint)
+		return
+	case strings.Contains(dir, "/."):
+		add(field, dir+" is in a hidden directory, where programs keep their own configuration"+handed, hint)
+		return
+	}
+	used := []struct{ field, dir string }{
 		{"immich.uploadLocation", c.Immich.UploadLocation},
 		{"immich.projectDir", c.Immich.ProjectDir},
-	} {
-		if p.dir != "" && (dir == p.dir || isUnder(p.dir, dir)) {
-			add("immich.backup.directory", dir+" contains "+p.field+" ("+p.dir+"); the backup unit would make it the postgres user's own, mode 0700",
-				"a directory of its own such as \"/var/backups/immich\"")
+		{"immich.modelCache", c.Immich.ModelCache},
+	}
+	for i, lib := range c.Immich.ExternalLibraries {
+		used = append(used, struct{ field, dir string }{fmt.Sprintf("immich.externalLibraries.%d.hostPath", i), lib.HostPath})
+	}
+	if n := c.Immich.Nginx; n.Enabled {
+		used = append(used, struct{ field, dir string }{"immich.nginx.webroot", n.Webroot}, struct{ field, dir string }{"immich.nginx.acme.statePath", n.ACME.StatePath})
+	}
+	for _, u := range used {
+		if u.dir == "" {
+			continue
+		}
+		used := path.Clean(u.dir)
+		switch {
+		case dir == used:
+			add(field, fmt.Sprintf("%s is %s%s", dir, u.field, handed), hint)
+		case isUnder(used, dir):
+			add(field, fmt.Sprintf("%s contains %s (%s)%s", dir, u.field, used, handed), hint)
+		case isUnder(dir, used):
+			add(field, fmt.Sprintf("%s is inside %s (%s)%s", dir, u.field, used, handed), hint)
 		}
 	}
 }

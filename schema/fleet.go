@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -84,7 +85,7 @@ func topLevelNames(in Input, opt Options, all []Input) []string {
 		if json.Unmarshal(data, &m) != nil {
 			return nil
 		}
-		return sortedKeys(m)
+		return slices.Sorted(maps.Keys(m))
 	}
 	switch strings.ToLower(filepath.Ext(in.Name)) {
 	case ".cue":

@@ -104,11 +104,12 @@ func (im *importer) read(abs string) *importEntry {
 }
 
 func (im *importer) readConfined(abs string) (jsonnet.Contents, error) {
+	// The innermost root: a -J directory inside the configuration's
+	// directory is what names a hidden directory below.
 	root := ""
 	for _, r := range im.roots {
-		if abs == r || strings.HasPrefix(abs, r+string(filepath.Separator)) {
+		if (abs == r || strings.HasPrefix(abs, r+string(filepath.Separator))) && len(r) > len(root) {
 			root = r
-			break
 		}
 	}
 	if root == "" {
@@ -118,6 +119,14 @@ func (im *importer) readConfined(abs string) (jsonnet.Contents, error) {
 	rel, err := filepath.Rel(root, abs)
 	if err != nil {
 		return jsonnet.Contents{}, err
+	}
+	// A hidden directory or file beside the configuration (.git, .env,
+	// .ssh) is not configuration: vet runs on pull requests, and an
+	// importstr of .git/config would print it. Naming it with -J allows it.
+	for _, elem := range strings.Split(rel, string(filepath.Separator)) {
+		if strings.HasPrefix(elem, ".") && elem != "." && elem != ".." {
+			return jsonnet.Contents{}, fmt.Errorf("%s is in a hidden directory or is a hidden file (%s); imports do not read those unless -J names the directory itself", abs, elem)
+		}
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {

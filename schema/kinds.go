@@ -61,6 +61,13 @@ func cueKind(e cueerrors.Error) Kind {
 // redacted stands for a secret's value in a message.
 const redacted = "<redacted>"
 
+// kindNames are CUE's names of types, which a message about a secret may
+// print: they are not values.
+var kindNames = map[string]bool{
+	"_|_": true, "null": true, "bool": true, "int": true, "float": true, "number": true, "string": true,
+	"bytes": true, "list": true, "struct": true, "_": true, "top": true,
+}
+
 // maxQuoted is the longest value a message quotes whole.
 const maxQuoted = 80
 
@@ -81,8 +88,8 @@ func shorten(s string) string {
 // A failed regular expression shows the expression itself; the hint says
 // in words what is wanted, so the message only says the form is wrong.
 //
-// In a problem about a secret (secret), a quoted string is a secret's
-// value, or may be: it shows as <redacted>.
+// In a problem about a secret (secret), every value is a secret's value,
+// or may be: it shows as <redacted>.
 func cueMessage(e cueerrors.Error, secret bool) string {
 	format, args := e.Msg()
 	if format == "invalid value %v (out of bound %s)" && len(args) == 2 {
@@ -98,7 +105,10 @@ func cueMessage(e cueerrors.Error, secret bool) string {
 		if _, isText := a.(string); !isText {
 			s := fmt.Sprint(a)
 			switch {
-			case secret && strings.HasPrefix(s, `"`):
+			case secret && !kindNames[s]:
+				// A number, a struct or a list is a secret's value too
+				// (YAML reads 8734561290348756 as an int); only the names
+				// of types ("mismatched types struct and int") stay.
 				short[i] = redacted
 			case len(s) > maxQuoted:
 				short[i] = shorten(s)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -122,7 +123,7 @@ func (opt Options) withDefaults() Options {
 		opt.LookupEnv = os.LookupEnv
 	}
 	if opt.ReadFile == nil {
-		opt.ReadFile = os.ReadFile
+		opt.ReadFile = ReadSecretFile
 	}
 	return opt
 }
@@ -159,6 +160,8 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	s.applySettings(l)
 	secrets, sp := l.resolveSecrets(opt)
 	probs = append(probs, sp...)
+	probs = append(probs, s.selfReferences(l)...)
+	probs = append(probs, hugeNumbers(l)...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
 		probs = append(probs, l.checkPartial(secrets)...)
@@ -215,6 +218,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		}
 		return v, nil
 	case ".json":
+		if ps := longList(in.Name, in.Data); ps != nil {
+			return cue.Value{}, ps
+		}
 		expr, err := cuejson.Extract(in.Name, in.Data)
 		if err != nil {
 			return cue.Value{}, Problems{jsonSyntaxProblem(in.Name, in.Data, s.cueProblems(err, l))}
@@ -259,10 +265,10 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 func evalJsonnet(in Input, opt Options, all []Input) (string, error) {
 	vm := jsonnet.MakeVM()
 	vm.Importer(newImporter(in, all, opt.JPaths))
-	for _, k := range sortedKeys(opt.ExtStr) {
+	for _, k := range slices.Sorted(maps.Keys(opt.ExtStr)) {
 		vm.ExtVar(k, opt.ExtStr[k])
 	}
-	for _, k := range sortedKeys(opt.TLAStr) {
+	for _, k := range slices.Sorted(maps.Keys(opt.TLAStr)) {
 		vm.TLAVar(k, opt.TLAStr[k])
 	}
 	vm.ErrorFormatter.SetMaxStackTraceSize(5)
@@ -565,7 +571,7 @@ func (l *loaded) tidy(ps Problems) Problems {
 }
 
 // inputValues shows the distinct values the inputs give at path,
-// shortened; a string at a secret path shows as <redacted>.
+// shortened; a value at a secret path shows as <redacted>, whatever its form.
 func (l *loaded) inputValues(path []string, secret bool) []string {
 	var seen, out []string
 	for _, in := range l.inputs {
@@ -578,8 +584,8 @@ func (l *loaded) inputValues(path []string, secret bool) []string {
 				continue
 			}
 			seen = append(seen, s)
-			if _, err := v.String(); err == nil && secret {
-				s = redacted
+			if secret {
+				s = redacted // whatever its form
 			}
 			out = append(out, shorten(s))
 		}
@@ -667,15 +673,6 @@ func friendly(kind Kind, msg string) string {
 		return "no value given: " + msg
 	}
 	return msg
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // configPath turns a dotted config path ("valkey.users.0.password") into

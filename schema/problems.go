@@ -26,9 +26,10 @@ type Problem struct {
 }
 
 // ProblemAt is a problem at a config path, its secret-ness decided by the
-// path. Positions that are not valid are left out; there may be none.
+// path: a secret field or anything inside one (a secret put in {env: ...}
+// by mistake is still the secret). Positions that are not valid are left out; there may be none.
 func ProblemAt(path []string, kind Kind, reason, hint string, pos ...token.Pos) Problem {
-	p := Problem{Kind: kind, Path: path, Reason: reason, Hint: hint, Secret: isSecretPath(path)}
+	p := Problem{Kind: kind, Path: path, Reason: reason, Hint: hint, Secret: inSecret(path)}
 	for _, q := range pos {
 		p.Pos = addPos(p.Pos, q)
 	}

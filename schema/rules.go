@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -30,10 +31,12 @@ var rules = []rule{
 		}
 	}},
 	{[]string{"immich.environment"}, func(c *Config, add addFunc) {
-		for _, k := range sortedKeys(c.Immich.Environment) {
+		for _, k := range slices.Sorted(maps.Keys(c.Immich.Environment)) {
 			if v := managedEnv(k); v != nil && !v.Replaceable {
 				reason, hint := refusedEnvReason(v)
 				add("immich.environment."+k, reason, hint)
+			} else if strings.ContainsRune(c.Immich.Environment[k], 0) {
+				add("immich.environment."+k, "the value contains a NUL byte, which no process environment can hold (podman-compose refuses it)", "a value without NUL bytes")
 			}
 		}
 	}},
@@ -47,6 +50,8 @@ var rules = []rule{
 			seen[lib.ContainerPath] = i
 			if lib.ContainerPath == "/data" || strings.HasPrefix(lib.ContainerPath, "/data/") {
 				add(path, "libraries may not be mounted inside /data, Immich's upload location", "a path such as /mnt/external/photos")
+			} else if reason := mountCollision(lib.ContainerPath); reason != "" {
+				add(path, reason, "a path such as /mnt/external/photos")
 			}
 		}
 	}},
@@ -63,6 +68,35 @@ var rules = []rule{
 			add(p.PathString(), p.Reason, p.Hint)
 		}
 	}},
+}
+
+// ownMounts are the container paths immich-server gets from immich-render
+// itself, and systemTrees of the container image: a library mounted at,
+// over or inside one of them would make Podman refuse the container
+// ("duplicate mount destination") or hide what Immich needs.
+var (
+	ownMounts          = []string{"/etc/localtime", SettingsContainerPath, "/run/secrets"}
+	containerSystemDir = []string{"/bin", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/tmp", "/usr"}
+)
+
+// mountCollision says why a library cannot be mounted at containerPath, or "".
+func mountCollision(p string) string {
+	for _, m := range ownMounts {
+		switch {
+		case p == m:
+			return fmt.Sprintf("%s is where immich-render mounts its own file into immich-server", m)
+		case strings.HasPrefix(m, p+"/") || p == "/":
+			return fmt.Sprintf("a library at %s would cover %s, which immich-render mounts into immich-server", p, m)
+		case strings.HasPrefix(p, m+"/"):
+			return fmt.Sprintf("%s is inside %s, which immich-render mounts into immich-server", p, m)
+		}
+	}
+	for _, d := range containerSystemDir {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return fmt.Sprintf("%s is in the container's %s, which belongs to the image", p, d)
+		}
+	}
+	return ""
 }
 
 // checkRules runs every rule on a valid configuration.

@@ -2,6 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -34,13 +36,13 @@ func checkQuadlet(c *Config, add addFunc) {
 			paths = append(paths, [2]string{"immich.storage." + f.Field, h})
 		}
 	}
-	for _, k := range sortedKeys(im.MachineLearning.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(im.MachineLearning.Environment)) {
 		if strings.ContainsAny(im.MachineLearning.Environment[k], "\n\r\x00") {
 			add("immich.machineLearning.environment."+k, `the value has a line break or NUL, which runtime "quadlet" cannot write into a unit file`,
 				`a value on one line, or runtime "compose"`)
 		}
 	}
-	for _, k := range sortedKeys(im.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(im.Environment)) {
 		if strings.ContainsAny(im.Environment[k], "\n\r\x00") {
 			add("immich.environment."+k, `the value has a line break or NUL, which runtime "quadlet" cannot write into a unit file`,
 				`a value on one line, or runtime "compose"`)

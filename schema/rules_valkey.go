@@ -22,7 +22,7 @@ import (
 // and no other CLIENT subcommand, because BullMQ names every connection it
 // opens: refused, the client goes on, but the server's ACL LOG records
 // each refusal and the one that matters drowns in them.
-const ImmichValkeyDefaultCommands = "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname"
+const ImmichValkeyDefaultCommands = "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname +client|setinfo"
 
 // immichQueueKey is a key of Immich's job queues: BullMQ with the prefix
 // immich_bull. The Immich user's key patterns must cover it.

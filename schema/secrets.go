@@ -26,6 +26,12 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 		if !v.Exists() {
 			continue // a missing required field is reported by validation
 		}
+		if v.Validate(cue.Concrete(true)) != nil {
+			// A secret of the wrong shape is reported by validation,
+			// without its value: {env: VALUE} must not become "variable
+			// VALUE is not set", nor {file: VALUE} "cannot read VALUE".
+			continue
+		}
 		bad := func(reason, hint string) {
 			probs = append(probs, ProblemAt(splitPath(path), KindSecret, reason, hint, l.locate(splitPath(path))...))
 		}
@@ -50,7 +56,7 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 				continue
 			}
 			if err != nil {
-				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable file holding the secret")
+				bad(fmt.Sprintf("cannot read secret file %s: %v", file, unwrapPathError(err)), "a readable regular file holding the secret")
 				continue
 			}
 			// Editors and `echo` end files with a newline that is not part

@@ -2,6 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"strconv"
 	"strings"
@@ -243,7 +245,7 @@ func ServerEnv(c *Config) [][2]string {
 			seen[v.Name] = true
 		}
 	}
-	for _, k := range sortedKeys(c.Immich.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(c.Immich.Environment)) {
 		if !seen[k] {
 			out = append(out, [2]string{k, c.Immich.Environment[k]})
 		}

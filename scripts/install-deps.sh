@@ -34,6 +34,12 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
+# The fault-injection suite (internal/output): tmpfs mounts, chattr +i,
+# and the CLI scripts' FIFOs and generated bombs.
+have mount || need+=(mount)
+have chattr || need+=(e2fsprogs)
+have mkfifo || need+=(coreutils)
+have awk || need+=(mawk)
 # The secrets warnings ask git whether it ignores a folder.
 have git || need+=(git)
 # Every rendered shell script is checked by shellcheck in the tests.

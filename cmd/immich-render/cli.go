@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/immich-render/immich-render/internal/budget"
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/pipeline"
 	"github.com/immich-render/immich-render/schema"
@@ -66,6 +69,10 @@ func asUsage(err error) (usageError, bool) {
 	case errors.As(err, &uerr):
 		return uerr, true
 	case errors.As(err, &overlap):
+		if overlap.ResolvedOut != "" {
+			return usageError{fmt.Sprintf("-o %s and --secrets-out %s overlap once symbolic links are followed (%s and %s): keep the secrets directory apart, and out of git",
+				overlap.Out, overlap.SecretsOut, overlap.ResolvedOut, overlap.ResolvedSecretsOut)}, true
+		}
 		return usageError{fmt.Sprintf("-o %s and --secrets-out %s overlap: keep the secrets directory apart, and out of git", overlap.Out, overlap.SecretsOut)}, true
 	case errors.Is(err, schema.ErrHostsOnSite):
 		return usageError{"--host works with a fleet configuration (top-level hosts:); this one is a single site"}, true
@@ -106,7 +113,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &probs):
 		fmt.Fprintln(stderr, probs.Error())
-		fmt.Fprintf(stderr, "immich-render: %s in the configuration; nothing was written\n", plural(len(probs), "problem"))
+		fmt.Fprintf(stderr, "immich-render: %s in the configuration; nothing was written\n", group.Plural(len(probs), "problem"))
 		return exitInvalid
 	case isUsage:
 		fmt.Fprintf(stderr, "immich-render: %s\n", uerr.Msg)
@@ -130,6 +137,7 @@ type inputFlags struct {
 	extStrEnv []string
 	tlaStr    []string
 	jpath     []string
+	limits    budget.Limits
 }
 
 func (f *inputFlags) register(fs *pflag.FlagSet) {
@@ -138,6 +146,18 @@ func (f *inputFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.extStrEnv, "ext-str-env", nil, "Jsonnet external variable `NAME` taken from the environment")
 	fs.StringArrayVar(&f.tlaStr, "tla-str", nil, "Jsonnet top-level string argument `k=v`")
 	fs.StringArrayVarP(&f.jpath, "jpath", "J", nil, "another `DIR` Jsonnet imports may read (besides the configuration files' own directories)")
+	f.limits = budget.Default
+	f.limits.Register(fs)
+}
+
+// watch starts the run's budget over the inputs; the returned function
+// stops it.
+func (f inputFlags) watch(inputs []schema.Input) (stop func()) {
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		names[i] = in.Name
+	}
+	return f.limits.Watch(names, budget.Exit)
 }
 
 func newFlagSet(name string, stderr io.Writer) *pflag.FlagSet {
@@ -175,17 +195,28 @@ func (f inputFlags) read() ([]schema.Input, schema.Options, error) {
 		}
 	}
 	var inputs []schema.Input
+	var total int64
 	for _, n := range names {
 		if !slices.Contains(schema.Extensions, strings.ToLower(filepath.Ext(n))) {
 			return nil, opt, usageError{Msg: fmt.Sprintf("%s: unknown configuration format; want a file ending in %s", n, strings.Join(schema.Extensions, ", "))}
 		}
-		data, err := os.ReadFile(n)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, opt, usageError{Msg: fmt.Sprintf("configuration file %s does not exist", n)}
-			}
+		left := int64(f.limits.Input) - total
+		if f.limits.Input == 0 {
+			left = math.MaxInt64 - 1
+		}
+		data, err := schema.ReadRegular(n, max(left, 0))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return nil, opt, usageError{Msg: fmt.Sprintf("configuration file %s does not exist", n)}
+		case errors.Is(err, schema.ErrTooLarge):
+			return nil, opt, usageError{Msg: fmt.Sprintf("configuration file %s takes the configuration past the input limit of %v; "+
+				"if it really is that large, raise it with --max-input", n, f.limits.Input)}
+		case errors.Is(err, schema.ErrNotRegular):
+			return nil, opt, usageError{Msg: fmt.Sprintf("configuration file %s: %v", n, err)}
+		case err != nil:
 			return nil, opt, fmt.Errorf("reading configuration: %w", err)
 		}
+		total += int64(len(data))
 		inputs = append(inputs, schema.Input{Name: n, Data: data})
 	}
 	opt = schema.Options{ExtStr: map[string]string{}, TLAStr: map[string]string{}, JPaths: f.jpath}
@@ -213,11 +244,4 @@ func (f inputFlags) read() ([]schema.Input, schema.Options, error) {
 		return nil, opt, err
 	}
 	return inputs, opt, nil
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/immich-render/immich-render/internal/ansible"
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -67,7 +68,7 @@ func runImport(args []string, stdout, stderr io.Writer) (int, error) {
 	var probs schema.Problems
 	if errors.As(err, &probs) {
 		fmt.Fprintln(stderr, probs.Error())
-		fmt.Fprintf(stderr, "immich-render: %s in the inventory; nothing was written\n", plural(len(probs), "problem"))
+		fmt.Fprintf(stderr, "immich-render: %s in the inventory; nothing was written\n", group.Plural(len(probs), "problem"))
 		return exitInvalid, nil
 	}
 	if err != nil {

@@ -44,6 +44,7 @@ func runRender(args []string, stdout, stderr io.Writer) (int, error) {
 	if req.Inputs, req.Options, err = in.read(); err != nil {
 		return 0, err
 	}
+	defer in.watch(req.Inputs)()
 	drift, err := pipeline.Run(req)
 	switch {
 	case err != nil:

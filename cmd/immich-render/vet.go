@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -24,6 +25,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer in.watch(inputs)()
 	opt.AllowUnresolved = !*requireSecrets
 	dep, err := schema.LoadDeployment(inputs, opt, schema.FleetOptions{})
 	if err != nil {
@@ -44,7 +46,7 @@ func runVet(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 	}
 	if n > 0 {
-		fmt.Fprintf(stdout, "configuration is valid; %s not checked (a render needs them; vet --secrets requires them)\n", plural(n, "secret value"))
+		fmt.Fprintf(stdout, "configuration is valid; %s not checked (a render needs them; vet --secrets requires them)\n", group.Plural(n, "secret value"))
 		return exitOK, nil
 	}
 	fmt.Fprintln(stdout, "configuration is valid")

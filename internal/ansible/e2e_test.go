@@ -44,7 +44,7 @@ func loadEnv(t *testing.T, path string) map[string]string {
 }
 
 // TestImportRendersSafely: the README inventory imports, passes vet,
-// renders, and the rendered users.acl loads in redis-server and refuses
+// renders, and the rendered users.acl loads in valkey-server and refuses
 // FLUSHALL and FLUSHDB to the Immich user, while no secret value appears
 // in immich.cue or in anything rendered.
 func TestImportRendersSafely(t *testing.T) {
@@ -106,7 +106,7 @@ func TestImportRendersSafely(t *testing.T) {
 		}
 	}
 
-	bin := testenv.Binary(t, "redis-server")
+	bin := testenv.Binary(t, "valkey-server")
 	acl := filepath.Join(t.TempDir(), "users.acl")
 	if err := os.WriteFile(acl, r.Out["rootfs/etc/valkey/users.acl"].Data, 0o600); err != nil {
 		t.Fatal(err)

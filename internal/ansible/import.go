@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -250,7 +251,7 @@ func envFile(secrets map[string]string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Secrets imported from the Ansible inventory. Keep this file out of git.\n")
 	b.WriteString("# Load it before rendering: set -a; . ./" + EnvFile + "; set +a\n")
-	for _, k := range sortedKeys(secrets) {
+	for _, k := range slices.Sorted(maps.Keys(secrets)) {
 		fmt.Fprintf(&b, "%s=%s\n", k, shQuote(secrets[k]))
 	}
 	return b.Bytes()
@@ -381,7 +382,7 @@ func ResolveAll(opt Options) (map[string]map[string]any, error) {
 		}
 		r := newResolver(h, inv.hosts[h].groups, vars, opt.Vault)
 		out[h] = map[string]any{}
-		for _, name := range sortedKeys(vars) {
+		for _, name := range slices.Sorted(maps.Keys(vars)) {
 			v, err := r.Lookup(name)
 			if err != nil || v == nil {
 				continue

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -187,7 +188,7 @@ func importHost(invName string, groups []string, vars map[string]*Value, vault *
 	// Unknown variables are listed, never dropped silently.
 	known := Covered()
 	var others []string
-	for _, name := range sortedKeys(vars) {
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
 		if slices.Contains(known, name) {
 			continue
 		}
@@ -225,15 +226,6 @@ func secretText(v *Value) (string, bool) {
 		return s, true
 	}
 	return "", false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // network maps the Immich network: the entry of podman_external_networks
@@ -357,7 +349,7 @@ func (hi *hostImport) acl(get func(string) *Value, bad func(string, *Value, stri
 		if !ok1 || !ok2 || !ok3 || !ok4 {
 			continue
 		}
-		for _, k := range sortedKeys(u.Map) {
+		for _, k := range slices.Sorted(maps.Keys(u.Map)) {
 			if !slices.Contains([]string{"username", "password", "keypattern", "commands"}, k) {
 				hi.warnings = append(hi.warnings, fmt.Sprintf("%s: %s.%s is not a field immich-render knows; not imported", u.Map[k].Pos, label, k))
 			}

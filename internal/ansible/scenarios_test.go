@@ -76,7 +76,7 @@ func TestReadmeExamples(t *testing.T) {
 		t.Error("the group_vars password won over host_vars")
 	}
 	warned := strings.Join(res.Warnings, "\n")
-	if !strings.Contains(warned, `"&* -@dangerous +@read +@write +@pubsub +select +auth +ping +info +eval +evalsha" -> "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname"`) ||
+	if !strings.Contains(warned, `"&* -@dangerous +@read +@write +@pubsub +select +auth +ping +info +eval +evalsha" -> "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname +client|setinfo"`) ||
 		!strings.Contains(warned, "FLUSHDB, FLUSHALL") {
 		t.Errorf("no warning about the seed's ACL:\n%s", warned)
 	}
@@ -298,7 +298,7 @@ func TestWarnings(t *testing.T) {
         - username: immich
           password: other-password-two
           keypattern: "immich_bull* immich_channel* extra*"
-          commands: "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname"
+          commands: "&* +@read +@write +@pubsub -@dangerous +select +auth +ping +info +eval +evalsha +client|setname +client|setinfo"
         - {username: svc, password: svc-password-three, keypattern: "~svc*", commands: "+@read +@write +keys", channels: x}
 `), 0o644); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -149,9 +150,18 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		}
 	}
 	mode := opt.dirMode()
-	for _, p := range sortedKeys(l.needed) {
+	for _, p := range slices.Sorted(maps.Keys(l.needed)) {
 		if e, ok := entries[p]; ok && e.isDir() && e.mode&modeBits != mode && !opt.GitModes {
 			d.Changed = append(d.Changed, Change{Path: p + "/", OldMode: e.mode & modeBits, NewMode: mode})
+		}
+	}
+	if opt.RootMode && !opt.GitModes {
+		fi, err := h.lock.Stat()
+		if err != nil {
+			return d, fmt.Errorf("reading the mode of %s: %w", dir, err)
+		}
+		if got := fi.Mode() & modeBits; got != mode {
+			d.Changed = append(d.Changed, Change{Path: "./", OldMode: got, NewMode: mode})
 		}
 	}
 	d.Removed = l.removed

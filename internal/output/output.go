@@ -50,7 +50,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -77,6 +76,12 @@ type Options struct {
 	// Zero means 0o755. The manifest gets DirMode without execute bits
 	// (0o644 or 0o600).
 	DirMode fs.FileMode
+
+	// RootMode gives DIR itself DirMode on every write, not only when
+	// Write creates it, and makes Check count a wrong mode of DIR (as
+	// "./") unless GitModes: a secrets directory left 0777 by hand would
+	// let anyone replace the secret files in it.
+	RootMode bool
 
 	// Tool, Version and Meta are recorded in the manifest. An empty Tool
 	// means DefaultTool. Meta is free metadata such as
@@ -175,15 +180,6 @@ func neededDirs(t tree.Tree) map[string]bool {
 		}
 	}
 	return dirs
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // octal formats a mode the way chmod takes it: 0644.

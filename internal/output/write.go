@@ -83,21 +83,54 @@ func Write(dir string, t tree.Tree, opt Options) (Report, error) {
 	if err := validate(t); err != nil {
 		return Report{}, err
 	}
+	held, err := Hold(dir, opt)
+	if err != nil {
+		return Report{}, err
+	}
+	defer held.Close()
+	return held.Write(t, opt)
+}
+
+// Held is a directory that Hold created if it was missing and locked for
+// writing: while it is held, no other Write or Check of it runs, so a
+// caller can read what it keeps from the directory and write it back
+// without another render's write landing in between.
+type Held struct {
+	h *handle
+}
+
+// Hold creates dir if it is missing (as Write does) and takes its
+// exclusive lock, waiting for another Write or Check to finish. Close
+// releases it. A held directory must be written with Held.Write, not
+// Write, whose lock would wait for this one.
+func Hold(dir string, opt Options) (*Held, error) {
 	dir = filepath.Clean(dir)
 	created, err := createDir(dir, opt.dirMode())
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
 	h, err := openLocked(dir, true, opt.OnWait)
 	if err != nil {
-		return Report{}, err
+		return nil, err
 	}
-	defer h.close()
 	if created {
 		if err := h.lock.Chmod(opt.dirMode()); err != nil {
-			return Report{}, fmt.Errorf("setting the mode of %s: %w", dir, err)
+			h.close()
+			return nil, fmt.Errorf("setting the mode of %s: %w", dir, err)
 		}
 	}
+	return &Held{h: h}, nil
+}
+
+// Close releases the lock.
+func (l *Held) Close() { l.h.close() }
+
+// Write is Write into the held directory.
+func (l *Held) Write(t tree.Tree, opt Options) (Report, error) {
+	if err := validate(t); err != nil {
+		return Report{}, err
+	}
+	h, dir := l.h, l.h.dir
 	manifest := NewManifest(t, opt).Marshal()
 	entries, err := h.scan(func(p string) ([]byte, bool) {
 		if p == ManifestName {
@@ -124,6 +157,15 @@ func Write(dir string, t tree.Tree, opt Options) (Report, error) {
 			}
 			entries[ManifestName] = entry{mode: opt.manifestMode(), size: int64(len(claim))}
 			claimed = true
+		}
+	}
+	if opt.RootMode {
+		fi, err := h.lock.Stat()
+		if err == nil && fi.Mode()&modeBits != opt.dirMode() {
+			err = h.lock.Chmod(opt.dirMode())
+		}
+		if err != nil {
+			return Report{}, fmt.Errorf("setting the mode of %s: %w", dir, err)
 		}
 	}
 	r, err := w.apply(entries, t, manifest)
@@ -346,7 +388,7 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 			node(d).busy = true
 		}
 	}
-	for _, d := range sortedKeys(needed) {
+	for _, d := range slices.Sorted(maps.Keys(needed)) {
 		e, ok := entries[d]
 		switch {
 		case !ok || !e.isDir():
@@ -568,7 +610,7 @@ func (w *writer) syncDirs() error {
 		}
 		return nil
 	}
-	for _, d := range sortedKeys(w.dirty) {
+	for _, d := range slices.Sorted(maps.Keys(w.dirty)) {
 		f, err := w.root.Open(filepath.FromSlash(d))
 		if err != nil {
 			return fmt.Errorf("syncing %s: %w", w.show(d), err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/render"
 )
 
@@ -14,7 +15,7 @@ func Index(sums []Summary, pending []string) []byte {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	n := len(sums)
-	w("# Immich fleet: %s\n\n", plural(n, "host"))
+	w("# Immich fleet: %s\n\n", group.Plural(n, "host"))
 	w("%s\n", render.Notice)
 	w("It is one fleet configuration's output: review `git diff` and commit after each render.\n")
 	w("`immich-render -o <this dir> --check` exits 1 when the files no longer match the\n")

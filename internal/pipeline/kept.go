@@ -16,10 +16,9 @@ import (
 // combined tree leaves them exactly as they are on disk. A file listed but
 // missing, or no longer a regular file, is left out.
 //
-// The files are read before output.Write takes the directory's lock, so
-// a concurrent render of other hosts into the same directory between the
-// two can be undone; partial renders of one directory should not run at
-// the same time.
+// The caller holds dir's lock (output.Hold) from before it reads the
+// manifest until it has written the directory, so that a concurrent
+// render of other hosts cannot land in between and be undone.
 func readHostFiles(dir string, prev output.Manifest, hosts []string) (tree.Tree, error) {
 	keep := func(h string) bool { return slices.Contains(hosts, h) }
 	t := tree.Tree{}

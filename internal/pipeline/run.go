@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/gitcheck"
+	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
@@ -48,9 +49,18 @@ type Request struct {
 // OverlapError is a request whose output and secrets directories
 // overlap: the secrets would end up in the committed tree, or the other
 // way round.
-type OverlapError struct{ Out, SecretsOut string }
+type OverlapError struct {
+	Out, SecretsOut string
+	// ResolvedOut and ResolvedSecretsOut are set when the two overlap
+	// only once symbolic links are followed: where each leads.
+	ResolvedOut, ResolvedSecretsOut string
+}
 
 func (e *OverlapError) Error() string {
+	if e.ResolvedOut != "" {
+		return fmt.Sprintf("the output directory %s and the secrets directory %s overlap once symbolic links are followed (%s and %s)",
+			e.Out, e.SecretsOut, e.ResolvedOut, e.ResolvedSecretsOut)
+	}
 	return fmt.Sprintf("the output directory %s and the secrets directory %s overlap", e.Out, e.SecretsOut)
 }
 
@@ -60,8 +70,8 @@ func (e *OverlapError) Error() string {
 // carried out as asked is an *OverlapError, schema.ErrHostsOnSite or a
 // *schema.UnknownHostsError, for the caller to word.
 func Run(req Request) (drift bool, err error) {
-	if req.SecretsOut != "" && overlaps(req.Out, req.SecretsOut) {
-		return false, &OverlapError{req.Out, req.SecretsOut}
+	if err := checkOverlap(req.Out, req.SecretsOut); err != nil {
+		return false, err
 	}
 	defer tuneGC()()
 	prog := newProgress(req.Stderr, req.Quiet)
@@ -76,6 +86,18 @@ func Run(req Request) (drift bool, err error) {
 	p := &plan{req: req, dep: dep, res: res, rendered: map[string]bool{}}
 	for _, h := range res.Hosts {
 		p.rendered[h] = true
+	}
+	if !req.Check {
+		// Hold both directories from before they are read until both are
+		// written: --host writes back the other hosts' files as they are
+		// on disk, so a concurrent --host render of other hosts would be
+		// lost, and two renders could otherwise leave -o of one and
+		// --secrets-out of the other.
+		release, err := p.hold(prog)
+		if err != nil {
+			return false, err
+		}
+		defer release()
 	}
 	if err := p.build(prog); err != nil {
 		return false, err
@@ -113,6 +135,7 @@ type plan struct {
 	prev     *output.Manifest // -o's manifest from the last render, if any
 	kept     []string         // hosts of a fleet that --host leaves as they are
 	targets  []target         // -o, then --secrets-out
+	held     []*output.Held   // the locked directories of a render, as targets
 }
 
 // target is one owned directory and the tree that belongs in it.
@@ -158,22 +181,16 @@ func (p *plan) build(prog *progress) error {
 	}
 	recordDigests(meta, p.dep.Hosts, p.kept, prevMeta)
 
-	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version, Meta: meta,
-		// Git records only 0644 and 0755, so a checkout cannot carry
-		// 0640 or 0600: --check compares modes through the manifest,
-		// which lists them, unless asked to look at the disk.
-		GitModes: req.Check && !req.ExactModes,
-		OnWait:   func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.Out) }}
-	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opt}}
+	opts := p.options(prog)
+	for i := range opts {
+		opts[i].Meta = meta
+	}
+	p.targets = []target{{dir: req.Out, tree: res.Out, opt: opts[0]}}
 	if req.SecretsOut != "" {
 		// Plaintext secrets: git, if SDIR is in a work tree, leaves them
 		// (and this file) alone.
 		res.Secrets.Add(SecretsIgnore, []byte("*\n"), 0o600)
-		sopt := opt
-		sopt.DirMode = 0o700
-		sopt.NoDiffContent = true // the same metadata: it is the same deployment
-		sopt.OnWait = func() { prog.printf("immich-render: waiting for another render of %s to finish\n", req.SecretsOut) }
-		p.targets = append(p.targets, target{dir: req.SecretsOut, tree: res.Secrets, opt: sopt,
+		p.targets = append(p.targets, target{dir: req.SecretsOut, tree: res.Secrets, opt: opts[1],
 			header: fmt.Sprintf("secrets directory %s:\n", req.SecretsOut)})
 	}
 
@@ -197,6 +214,61 @@ func (p *plan) build(prog *progress) error {
 		}
 	}
 	return nil
+}
+
+// options are the output options of -o and, with --secrets-out, of
+// SDIR, without the manifest metadata.
+func (p *plan) options(prog *progress) []output.Options {
+	req := p.req
+	onWait := func(dir string) func() {
+		if req.Quiet {
+			return nil
+		}
+		return func() { prog.printf("immich-render: waiting for another render of %s to finish\n", dir) }
+	}
+	opt := output.Options{Force: req.Force, DirMode: 0o755, Tool: req.Tool, Version: req.Version,
+		// Git records only 0644 and 0755, so a checkout cannot carry
+		// 0640 or 0600: --check compares modes through the manifest,
+		// which lists them, unless asked to look at the disk.
+		GitModes: req.Check && !req.ExactModes,
+		OnWait:   onWait(req.Out)}
+	opts := []output.Options{opt}
+	if req.SecretsOut != "" {
+		sopt := opt
+		sopt.DirMode = 0o700
+		sopt.RootMode = true      // SDIR itself is 0700, not only what is in it
+		sopt.NoDiffContent = true // the same metadata: it is the same deployment
+		sopt.OnWait = onWait(req.SecretsOut)
+		opts = append(opts, sopt)
+	}
+	return opts
+}
+
+// hold preflights both directories, then locks them, -o first (every
+// render takes them in that order, so two cannot wait for each other).
+func (p *plan) hold(prog *progress) (release func(), err error) {
+	dirs := []string{p.req.Out, p.req.SecretsOut}
+	opts := p.options(prog)
+	for i, opt := range opts {
+		if err := output.Preflight(dirs[i], opt); err != nil {
+			return nil, err
+		}
+	}
+	release = func() {
+		for _, h := range p.held {
+			h.Close()
+		}
+		p.held = nil
+	}
+	for i, opt := range opts {
+		h, err := output.Hold(dirs[i], opt)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		p.held = append(p.held, h)
+	}
+	return release, nil
 }
 
 // check compares both directories with the trees and prints the drift.
@@ -227,9 +299,11 @@ const SecretsIgnore = ".gitignore"
 
 // write refuses both directories before changing either, then writes them.
 func (p *plan) write(prog *progress) (err error) {
-	for _, t := range p.targets {
-		if err := output.Preflight(t.dir, t.opt); err != nil {
-			return err
+	if p.held == nil {
+		for _, t := range p.targets {
+			if err := output.Preflight(t.dir, t.opt); err != nil {
+				return err
+			}
 		}
 	}
 	// Whether git would have committed the secrets as they were: an
@@ -254,9 +328,15 @@ func (p *plan) write(prog *progress) (err error) {
 	}
 	for i, t := range p.targets {
 		prog.stage(fmt.Sprintf("writing %d files", len(t.tree)))
-		rep, err := output.Write(t.dir, t.tree, t.opt)
-		if err != nil {
-			return err
+		var rep output.Report
+		var werr error
+		if p.held != nil {
+			rep, werr = p.held[i].Write(t.tree, t.opt)
+		} else {
+			rep, werr = output.Write(t.dir, t.tree, t.opt)
+		}
+		if werr != nil {
+			return werr
 		}
 		if p.req.Quiet {
 			continue
@@ -294,28 +374,10 @@ func pending(names []string, sums []Summary) []string {
 	return out
 }
 
-// overlaps reports whether one directory is inside the other (or the same).
-func overlaps(a, b string) bool {
-	a, errA := filepath.Abs(a)
-	b, errB := filepath.Abs(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	within := func(x, y string) bool { return x == y || strings.HasPrefix(x, y+string(filepath.Separator)) }
-	return within(a, b) || within(b, a)
-}
-
 func hostCount(rendered, kept int) string {
-	s := plural(rendered, "host") + " rendered"
+	s := group.Plural(rendered, "host") + " rendered"
 	if kept > 0 {
-		s += fmt.Sprintf(", %s kept", plural(kept, "other host"))
+		s += fmt.Sprintf(", %s kept", group.Plural(kept, "other host"))
 	}
 	return s
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

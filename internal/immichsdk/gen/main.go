@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"go/format"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,14 +310,14 @@ func genCUE(m *model, v sdk) ([]byte, []string, error) {
 	if _, ok := m.Types[m.Root]; !ok {
 		return nil, nil, fmt.Errorf("no settings type %s", m.Root)
 	}
-	for _, name := range sortedKeys(m.Types) {
+	for _, name := range slices.Sorted(maps.Keys(m.Types)) {
 		st, err := g.structOf(name, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		file.Decls = append(file.Decls, &ast.Field{Label: ast.NewIdent("#" + name), Value: st})
 	}
-	for _, name := range sortedKeys(m.Enums) {
+	for _, name := range slices.Sorted(maps.Keys(m.Enums)) {
 		var alts []ast.Expr
 		for _, val := range m.Enums[name] {
 			alts = append(alts, literal(val))
@@ -519,15 +520,6 @@ func (g *gen) walkSecrets(fs []field, prefix string) {
 			g.walkSecrets(f.Type.Fields, p+".")
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // genGo writes the table of versions as Go source.

@@ -27,7 +27,7 @@ func TestImmichRedisClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: installs npm packages and runs node")
 	}
-	redis := testenv.Binary(t, "redis-server")
+	redis := testenv.Binary(t, "valkey-server") // Valkey 8: it knows CLIENT SETINFO, which redis 7.0 does not
 	node := testenv.Binary(t, "node")
 	installModules(t)
 
@@ -42,6 +42,7 @@ func TestImmichRedisClients(t *testing.T) {
 		{"rendered", acl, "", ""},
 		{"without evalsha", bytes.Replace(acl, []byte(" +evalsha"), nil, 1), "NOPERM", "evalsha"},
 		{"without client setname", bytes.Replace(acl, []byte(" +client|setname"), nil, 1), "", "client|setname"},
+		{"without client setinfo", bytes.Replace(acl, []byte(" +client|setinfo"), nil, 1), "", "client|setinfo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.wantErr != "" && bytes.Equal(tc.acl, acl) {

@@ -239,8 +239,9 @@ func server() int {
 				DialTimeout: 5 * time.Second,
 				MaxRetries:  -1,
 				Protocol:    2,
-				// Immich's ioredis does not set a client name; go-redis
-				// would otherwise send CLIENT SETINFO, which the ACL refuses.
+				// go-redis would send CLIENT SETINFO as ioredis does (the ACL
+				// grants it); the stand-in need not.
+
 				DisableIdentity: true,
 			})
 			if err := rdb.Ping(ctx).Err(); err != nil {

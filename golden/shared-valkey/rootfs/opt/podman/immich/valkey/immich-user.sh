@@ -35,6 +35,6 @@ valkey() {
 		exit 1
 	fi
 }
-valkey ACL SETUSER 'immich' 'reset' 'resetchannels' 'on' '#3679c9788059c897bcb14c30f108d29eba0730a1242f01d92c02656bb630067b' '~immich_bull*' '~immich_channel*' '&*' '+@read' '+@write' '+@pubsub' '-@dangerous' '+select' '+auth' '+ping' '+info' '+eval' '+evalsha' '+client|setname'
+valkey ACL SETUSER 'immich' 'reset' 'resetchannels' 'on' '#3679c9788059c897bcb14c30f108d29eba0730a1242f01d92c02656bb630067b' '~immich_bull*' '~immich_channel*' '&*' '+@read' '+@write' '+@pubsub' '-@dangerous' '+select' '+auth' '+ping' '+info' '+eval' '+evalsha' '+client|setname' '+client|setinfo'
 valkey ACL SAVE
 echo "valkey-user.sh: user immich set and saved"
