@@ -32,10 +32,12 @@ rehearse: deps
 unit:
 	$(GO) test -short -count=1 ./...
 
-# Rewrite golden/ from examples/ (read the diff before committing it).
+# Rewrite golden/ from examples/ and docs/reference.md from the schema
+# (read the diff before committing it).
 golden:
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run TestGolden ./cmd/immich-render
-	git status --short golden/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run TestReferenceDoc ./schema
+	git status --short golden/ docs/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }

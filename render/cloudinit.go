@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -14,22 +16,28 @@ import (
 	"github.com/immich-render/immich-render/schema"
 )
 
+// readmePath is the output README, which the user-data leaves out.
+const readmePath = "README.md"
+
 // CloudInit paths in the secrets tree.
 const (
 	UserDataPath   = "cloud-init/user-data"
 	UserDataGzPath = "cloud-init/user-data.gz"
 	// UserDataLimit is AWS's user-data limit; OpenStack allows 64 KiB.
 	UserDataLimit = 16 << 10
-	// StateDir is where the host keeps the rest of the output tree (this
-	// README, the fragments and their apply script).
+	// StateDir is where the host keeps the rest of the output tree (the
+	// fragments and their apply script; cloud-init leaves the README out).
 	StateDir = "/var/lib/immich-render"
 )
 
 // renderCloudInit renders a #cloud-config user-data that writes every file
 // of both trees with its mode and owner, merges the fragments, and starts
 // Immich. It holds the plaintext secrets, so it goes in the secrets tree.
-// Past UserDataLimit it also writes a gzip variant, which cloud-init
-// accepts as user-data.
+// It also writes a gzip variant, which cloud-init accepts as user-data and
+// which fits AWS's UserDataLimit where the plain file does not (the plain
+// one stays, to read and to check with cloud-init schema). Only a gzip
+// variant over the limit is worth a warning, and its text names no sizes,
+// so that a fleet says it once for all the hosts it applies to.
 func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.File, warnings []string) {
 	z := newGzipper()
 	writeFiles := ySeq()
@@ -41,9 +49,16 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 		}
 		yAdd(item, "owner", owner)
 		yAdd(item, "permissions", fmt.Sprintf("%04o", uint32(f.Mode)))
-		data, enc := z.encodeContent(f.Data)
-		yAdd(item, "encoding", enc)
-		yAdd(item, "content", data)
+		if text, ok := yamlText(f.Data); ok {
+			// Text goes in as a literal block: readable in a review, and
+			// compressed well by the gzip variant (base64 of compressed
+			// bytes, the alternative, does not compress again).
+			yAdd(item, "content", text)
+		} else {
+			data, enc := z.encodeContent(f.Data)
+			yAdd(item, "encoding", enc)
+			yAdd(item, "content", data)
+		}
 		if f.Owner != "" {
 			// The group (valkey, postgres) exists only once packages are
 			// installed: write this file in the final stage.
@@ -55,7 +70,10 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 		for _, p := range t.Paths() {
 			if strings.HasPrefix(p, "rootfs/") {
 				add("/"+strings.TrimPrefix(p, "rootfs/"), t[p])
-			} else if i == 0 {
+			} else if i == 0 && p != readmePath {
+				// The README is for the operator, who has it in git: left
+				// out, the user-data of a default deployment fits AWS's
+				// limit compressed.
 				add(path.Join(StateDir, p), t[p])
 			}
 		}
@@ -72,21 +90,32 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 	}
 	doc := yMap("write_files", writeFiles, "runcmd", runcmd)
 	data := yEncode("#cloud-config\n"+header("#")+"# It holds plaintext secrets: keep it out of git and out of logs.\n", doc)
-	files = []tree.File{secretFile(UserDataPath, data)}
-	if len(data) > UserDataLimit {
-		gz := z.gzip(data)
-		files = append(files, secretFile(UserDataGzPath, gz))
-		if len(gz) <= UserDataLimit {
-			warnings = append(warnings, fmt.Sprintf(
-				"cloud-init user-data is %d bytes, over AWS's %d-byte limit: use %s (%d bytes) there",
-				len(data), UserDataLimit, UserDataGzPath, len(gz)))
-		} else {
-			warnings = append(warnings, fmt.Sprintf(
-				"cloud-init user-data is %d bytes and %s %d, both over AWS's %d-byte limit: there, copy the files with rsync as the README says (OpenStack allows 64 KiB)",
-				len(data), UserDataGzPath, len(gz), UserDataLimit))
-		}
+	gz := z.gzip(data)
+	files = []tree.File{secretFile(UserDataPath, data), secretFile(UserDataGzPath, gz)}
+	if len(gz) > UserDataLimit {
+		warnings = append(warnings, fmt.Sprintf(
+			"%s is over AWS's %d-byte user-data limit even compressed: deliver the files with rsync, or use a cloud that takes more (OpenStack: 64 KiB)",
+			UserDataGzPath, UserDataLimit))
 	}
 	return files, warnings
+}
+
+// yamlText returns data as a literal block scalar when YAML keeps it
+// byte for byte: UTF-8 of printable characters, newlines and tabs, and
+// none of the characters a YAML 1.1 reader (cloud-init's PyYAML) takes for
+// a line break or a byte order mark.
+func yamlText(data []byte) (*yaml.Node, bool) {
+	if !utf8.Valid(data) {
+		return nil, false
+	}
+	for _, r := range string(data) {
+		switch {
+		case r == '\n', r == '\t':
+		case r == 0x85, r == 0x2028, r == 0x2029, r == 0xFEFF, !unicode.IsPrint(r) && r != ' ':
+			return nil, false
+		}
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(data), Style: yaml.LiteralStyle}, true
 }
 
 // gzipper compresses many files with one writer: setting up a compressor

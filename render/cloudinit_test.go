@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,9 @@ type userData struct {
 
 func decodeContent(t *testing.T, enc, content string) []byte {
 	t.Helper()
+	if enc == "" { // a literal block
+		return []byte(content)
+	}
 	raw, err := base64.StdEncoding.DecodeString(content)
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +83,8 @@ func TestCloudInitWritesEveryFile(t *testing.T) {
 		for _, p := range src.Paths() {
 			host := "/" + strings.TrimPrefix(p, "rootfs/")
 			if !strings.HasPrefix(p, "rootfs/") {
-				if name == "secrets" {
-					continue // the user-data itself
+				if name == "secrets" || p == readmePath {
+					continue // the user-data itself; the README stays in git
 				}
 				host = filepath.Join(StateDir, p)
 			}
@@ -146,21 +150,18 @@ func TestCloudInitSchema(t *testing.T) {
 	}
 }
 
-// TestCloudInitGzipVariant: past 16 KiB a gzip variant is written, it
-// decompresses to the user-data, and a warning says so.
+// TestCloudInitGzipVariant: a gzip variant is always written and
+// decompresses to the user-data; only a variant over 16 KiB even
+// compressed is worth a warning, and the default configuration has none.
 func TestCloudInitGzipVariant(t *testing.T) {
-	var env strings.Builder
-	for i := range 300 {
-		fmt.Fprintf(&env, "VAR_%d: %q\n", i, fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})))
+	small := Render(testenv.Config(t, nil), all)
+	if len(small.Warnings) > 0 {
+		t.Errorf("the default configuration warns: %q", small.Warnings)
 	}
-	r := Render(testenv.Config(t, nil, "immich: environment: {\n"+env.String()+"}"), all)
-	ud := r.Secrets[UserDataPath].Data
-	if len(ud) <= UserDataLimit {
-		t.Fatalf("test config too small: %d bytes", len(ud))
-	}
-	gz, ok := r.Secrets[UserDataGzPath]
-	if !ok || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "16384") {
-		t.Fatalf("gzip variant %v, warnings %q", ok, r.Warnings)
+	ud := small.Secrets[UserDataPath].Data
+	gz, ok := small.Secrets[UserDataGzPath]
+	if !ok {
+		t.Fatal("no gzip variant")
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(gz.Data))
 	if err != nil {
@@ -170,10 +171,61 @@ func TestCloudInitGzipVariant(t *testing.T) {
 	if !bytes.Equal(plain, ud) || gz.Mode != 0o600 {
 		t.Errorf("gzip variant does not decompress to the user-data")
 	}
-	// Under the limit (a tree of one file; a whole deployment is over it),
-	// no variant and no warning.
-	files, warnings := renderCloudInit(testenv.Config(t, nil), tree.Tree{"rootfs/etc/x": {Data: []byte("x\n"), Mode: 0o644}}, tree.Tree{})
-	if len(files) != 1 || len(warnings) > 0 {
-		t.Errorf("a small user-data got a gzip variant or a warning: %d files, %q", len(files), warnings)
+
+	// Environment values that do not compress: over the limit even gzipped.
+	var env strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&env, "VAR_%d: %q\n", i, fmt.Sprintf("%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})))
+	}
+	big := Render(testenv.Config(t, nil, "immich: environment: {\n"+env.String()+"}"), all)
+	if n := len(big.Secrets[UserDataGzPath].Data); n <= UserDataLimit {
+		t.Fatalf("test config too small: %d bytes compressed", n)
+	}
+	if len(big.Warnings) != 1 || !strings.Contains(big.Warnings[0], "16384") {
+		t.Errorf("warnings %q, want one about the 16384-byte limit", big.Warnings)
+	}
+}
+
+// TestCloudInitPyYAML reads the user-data with PyYAML, as cloud-init does,
+// and finds every literal block byte for byte, including text that YAML
+// could mistake (quotes, a '#', trailing spaces, a leading indent,
+// non-ASCII letters).
+func TestCloudInitPyYAML(t *testing.T) {
+	py := testenv.Binary(t, "python3")
+	if err := exec.Command(py, "-c", "import yaml").Run(); err != nil {
+		testenv.Skip(t, "python3 has no yaml module (python3-yaml, which cloud-init depends on)")
+	}
+	cfg := testenv.Config(t, map[string]string{"IMMICH_POSTGRES_PASSWORD": `pg 'quote" \back $x %y #z ünï`},
+		`immich: environment: {IMMICH_LOG_LEVEL: "log", NOTE: " leading  # and trailing  "}`)
+	r := Render(cfg, all)
+	ud := filepath.Join(t.TempDir(), "user-data")
+	os.WriteFile(ud, r.Secrets[UserDataPath].Data, 0o600)
+	out, err := exec.Command(py, "-c", `import json, sys, yaml
+d = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+json.dump({f["path"]: f["content"] for f in d["write_files"] if "encoding" not in f}, sys.stdout)`, ud).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, src := range []tree.Tree{r.Out, r.Secrets} {
+		for _, p := range src.Paths() {
+			host := "/" + strings.TrimPrefix(p, "rootfs/")
+			if !strings.HasPrefix(p, "rootfs/") {
+				host = filepath.Join(StateDir, p)
+			}
+			if c, ok := got[host]; ok {
+				n++
+				if c != string(src[p].Data) {
+					t.Errorf("%s: PyYAML reads other bytes", host)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d literal blocks", n)
 	}
 }

@@ -1,111 +1,219 @@
 package render
 
 import (
+	_ "embed"
 	"fmt"
 	"io/fs"
 	"path"
 	"strings"
+	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
 	"github.com/immich-render/immich-render/schema"
 )
 
+//go:embed templates/README.md.tmpl
+var readmeSource string
+
+// readmeTemplate is the output README; readmeView gives it every value.
+var readmeTemplate = template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
+
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
 func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
-	im := cfg.Immich
 	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	if err := readmeTemplate.Execute(&b, newReadmeView(cfg, out)); err != nil {
+		// The template and its view are compiled in: a failure is a bug
+		// that every golden test shows.
+		panic(fmt.Sprintf("render: README template: %v", err))
+	}
+	return file("README.md", []byte(b.String()), 0o644)
+}
 
-	w("# Immich %s on %s\n\n", im.Version, siteName(cfg))
-	w("%s\n", Notice)
-	w("Review `git diff` and commit after each render. `immich-render -o <this dir> --check`\n")
-	w("exits 1 when the files no longer match the configuration.\n\n")
+// readmeView is what the README template shows.
+type readmeView struct {
+	Version, Site, URL, TLS                         string
+	Nginx                                           bool
+	Port                                            int
+	Upload, ComposePath, ProjectDir, ComposeCommand string
+	NetName, Subnet, Gateway, HostGateway           string
+	PG                                              schema.ImmichPostgres
+	Valkey                                          schema.ImmichValkey
+	ML, Transcoding                                 string
+	Libraries                                       []libraryRow
+	Topology, HostAccess, Backup                    string
+	Files                                           []fileRow
+	Secrets                                         []secretRow
+	Before                                          []string
+	Packages                                        packages
+	StateDir                                        string
+	Rsync, FirstCert, Start                         []string
+	StartStep                                       int
+	Verify, UpgradeDumpUnit, BackupDir              string
+	BackupUnit, DBInitUnit, ImmichUnit              string
+	Disable                                         string
+	Remove                                          []string
+	Glance                                          []glanceRow // the "At a glance" table
+	Notice, RuntimeDeployNote, RuntimeSwitchNote    string
+	ApplySection                                    string
+	Apply                                           bool
+	Manage                                          []string
+	Appendix                                        []string // sections after Backups, in order
+}
 
-	w("## At a glance\n\n")
-	w("| | |\n|---|---|\n")
-	w("| Immich | `%s` (server and machine learning images) |\n", im.Version)
+type glanceRow struct{ Key, Value string }
+
+type libraryRow struct{ HostPath, ContainerPath, Mode string }
+
+type fileRow struct{ Path, Mode, Owner, What string }
+
+type secretRow struct{ HostFile, Holds, ReadBy string } // markdown cells
+
+func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
+	im := cfg.Immich
+	v := readmeView{
+		Version: im.Version, Site: siteName(cfg), Nginx: im.Nginx.Enabled, TLS: im.Nginx.TLS, Port: im.Port,
+		Upload: im.UploadLocation, ComposePath: ComposePath(cfg), ProjectDir: shellPath(im.ProjectDir), ComposeCommand: im.ComposeCommand,
+		NetName: im.Network.Name, Subnet: im.Network.Subnet, Gateway: im.Network.Gateway, HostGateway: im.HostGateway,
+		PG: im.Postgres, Valkey: im.Valkey, ML: "off", Transcoding: im.Transcoding.Acceleration,
+		Topology: topology(cfg), HostAccess: hostAccessSection(cfg),
+		StateDir: StateDir, DBInitUnit: DBInitUnit, ImmichUnit: ImmichUnit,
+		Verify: VerifyScript, Notice: Notice, UpgradeDumpUnit: UpgradeDumpUnit, BackupDir: im.Backup.Directory,
+		RuntimeDeployNote: strings.TrimSuffix(runtimeDeployNote(cfg), "\n"), RuntimeSwitchNote: strings.TrimSuffix(runtimeSwitchNote(cfg), "\n"),
+		Manage: manageCommands(cfg),
+	}
 	if im.Nginx.Enabled {
-		w("| URL | %s (nginx, TLS: %s) |\n", publicURL(cfg), im.Nginx.TLS)
-		w("| Published port | 127.0.0.1:%d (loopback only, behind nginx) |\n", im.Port)
-	} else {
-		w("| URL | http://HOST:%d/ |\n", im.Port)
-		w("| Published port | %d on every address |\n", im.Port)
+		v.URL = publicURL(cfg)
 	}
-	w("| Uploads | `%s` → `/data` |\n", im.UploadLocation)
-	for _, m := range schema.StorageMounts(cfg) {
-		w("| Separate storage | `%s` → `%s` |\n", m.Host, m.Container)
-	}
-	b.WriteString(runtimeRow(cfg))
-	w("| Podman network | `%s` %s, gateway %s |\n", im.Network.Name, im.Network.Subnet, im.Network.Gateway)
-	w("| PostgreSQL | database `%s`, role `%s`, at %s:%d, vector extension `%s` |\n",
-		im.Postgres.Database, im.Postgres.User, im.Postgres.Host, im.Postgres.Port, im.Postgres.VectorExtension)
-	w("| Valkey | user `%s`, database %d, at %s:%d |\n", im.Valkey.User, im.Valkey.DB, im.Valkey.Host, im.Valkey.Port)
-	ml := "off"
 	if im.MachineLearning.URL != "" {
-		ml = "at " + im.MachineLearning.URL + " (no container here)"
+		v.ML = "at " + im.MachineLearning.URL + " (no container here)"
 	} else if im.MachineLearning.Enabled {
-		ml = im.MachineLearning.Acceleration
-	}
-	w("| Machine learning | %s |\n", ml)
-	w("| Transcoding | %s |\n", im.Transcoding.Acceleration)
-	if im.Metrics.Enabled {
-		w("| Metrics | Prometheus on %s:8081 (api) and :8082 (microservices) |\n", im.Metrics.Address)
+		v.ML = im.MachineLearning.Acceleration
 	}
 	for _, lib := range im.ExternalLibraries {
 		mode := "read-only"
 		if !lib.ReadOnly {
 			mode = "read-write"
 		}
-		w("| External library | `%s` → `%s` (%s) |\n", lib.HostPath, lib.ContainerPath, mode)
+		v.Libraries = append(v.Libraries, libraryRow{lib.HostPath, lib.ContainerPath, mode})
 	}
-	w("\n")
-
-	w("## Topology\n\n")
-	b.WriteString(topology(cfg))
-
-	b.WriteString(hostAccessSection(cfg))
-
-	w("## Files\n\n")
-	w("`rootfs/` mirrors the host's `/`. `fragments/` holds lines to merge into files that\n")
-	w("another tool or person owns; immich-render never overwrites those.\n\n")
-	w("| File | Mode | Owner | What it is |\n|---|---|---|---|\n")
 	for _, p := range out.Paths() {
 		f := out[p]
-		w("| `%s` | %s | %s | %s |\n", hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p))
+		v.Files = append(v.Files, fileRow{hostOrTreePath(p), modeString(f.Mode), ownerOf(f), describe(cfg, p)})
 	}
-	w("| `README.md` | 0644 | | this page |\n")
-	w("| `.immich-render.json` | 0644 | | manifest: tool version and every file's mode and SHA-256 |\n\n")
-
-	w("## Secrets the host needs\n\n")
-	w("None of these values is in this directory. `immich-render --secrets-out SDIR` writes\n")
-	w("them (files 0600, folders 0700) for rsync or cloud-init; keep SDIR out of git.\n\n")
-	w("| Host file | Holds | Read by |\n|---|---|---|\n")
 	for _, s := range schema.ImmichSecrets() {
-		w("| `%s` | `%s` | %s |\n", path.Join(secretsDir(cfg), s.File), s.Path, secretReader(cfg, s))
+		v.Secrets = append(v.Secrets, secretRow{"`" + path.Join(secretsDir(cfg), s.File) + "`", "`" + s.Path + "`", secretReader(cfg, s)})
 	}
 	if settingsSecret(cfg) {
 		var held []string
 		for _, ns := range cfg.SettingSecrets() {
 			held = append(held, "`immich.settings."+ns.Path+"`")
 		}
-		w("| `%s` | Immich's system settings with %s | immich-server, mounted read-only at `%s` (IMMICH_CONFIG_FILE) |\n",
-			SettingsPath(cfg), strings.Join(held, " and "), schema.SettingsContainerPath)
+		v.Secrets = append(v.Secrets, secretRow{"`" + SettingsPath(cfg) + "`", "Immich's system settings with " + strings.Join(held, " and "),
+			"immich-server, mounted read-only at `" + schema.SettingsContainerPath + "` (IMMICH_CONFIG_FILE)"})
 	}
 	if cfg.Valkey.ACLMode == schema.ACLModeUser {
-		w("| `%s` | `valkey.adminPassword` | %s, which logs in as Valkey's default user |\n", path.Join(secretsDir(cfg), valkeyAdminSecret), ValkeyUserUnit)
+		v.Secrets = append(v.Secrets, secretRow{"`" + path.Join(secretsDir(cfg), valkeyAdminSecret) + "`", "`valkey.adminPassword`",
+			ValkeyUserUnit + ", which logs in as Valkey's default user"})
 	}
-	w("\nThe Valkey passwords are in `users.acl` only as SHA-256 hashes, and the PostgreSQL\n")
-	w("password in `init.sql` only as a SCRAM-SHA-256 verifier.\n\n")
+	v.Before, v.Packages = beforeDeploy(cfg)
 
-	b.WriteString(deploySection(cfg, out))
+	sdir := secretsDir(cfg)
+	// The deploy steps are the ```sh blocks of "First deployment", one
+	// command per line, in order: the rehearsal (internal/rehearsal) runs
+	// them verbatim, rsync blocks where out/ is and the others on the host.
+	_, v.Apply = out[ApplyScript]
+	fragments := path.Join(StateDir, "fragments")
+	if v.Apply {
+		v.Rsync = append(v.Rsync, "rsync -rlp --mkpath out/fragments/ root@HOST:"+shellPath(fragments)+"/")
+	}
+	v.Rsync = append(v.Rsync,
+		"rsync -rlp out/rootfs/ root@HOST:/",
+		fmt.Sprintf("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/", shellPath(sdir), shellPath(sdir)))
+	n := im.Nginx
+	step := 2
+	if n.Enabled && n.TLS == "webroot" {
+		// A placeholder certificate lets nginx load the vhost and serve
+		// certbot's challenge from the webroot; certbot then refuses an
+		// existing live/ folder, so it goes first.
+		live := "/etc/letsencrypt/live/" + n.Hostname
+		v.FirstCert = []string{
+			"mkdir -p " + shellPath(n.Webroot) + " " + shellPath(live),
+			fmt.Sprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s",
+				shellPath("/CN="+n.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem")),
+			// A restart, not a reload: it returns once nginx serves the vhost.
+			"systemctl restart " + cfg.Host.NginxService + ".service",
+			"rm -r " + shellPath(live),
+			shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", n.ACME.Email,
+				"--webroot", "-w", n.Webroot, "-d", n.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}),
+		}
+		step++
+	}
+	if v.Apply {
+		v.Start = append(v.Start, "sh "+shellPath(fragments)+"/apply.sh")
+	}
+	for _, p := range out.Paths() {
+		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
+			v.Start = append(v.Start, fmt.Sprintf("chown %s %s", f.Owner, shellPath(hostOrTreePath(p))))
+		}
+	}
+	v.Start = append(v.Start, startCommands(cfg)...)
+	v.Start = append(v.Start, VerifyScript)
+	v.StartStep = step
+	v.ApplySection = applySection(cfg)
 
+	disable := []string{ImmichUnit}
+	if im.Backup.Enabled {
+		v.BackupUnit = BackupUnit
+		disable = append(disable, BackupTimer)
+	}
+	v.Disable = strings.Join(disable, " ")
+	for _, p := range out.Paths() {
+		// users.acl holds Valkey's other users too.
+		if strings.HasPrefix(p, "rootfs/") && p != rootfs(valkeyACLPath) {
+			v.Remove = append(v.Remove, shellPath(hostOrTreePath(p)))
+		}
+	}
+	v.Remove = append(v.Remove, shellPath(sdir)+"/*")
 	_, settings := settingsJSON(cfg)
-	b.WriteString(backupSection(cfg, settings))
-	b.WriteString(metricsSection(cfg))
+	v.Backup = backupSection(cfg, settings)
+	v.Appendix = append(v.Appendix, metricsSection(cfg))
+	v.Glance = glance(cfg, v)
+	return v
+}
 
-	return file("README.md", []byte(b.String()), 0o644)
+// glance is the "At a glance" table.
+func glance(cfg *schema.Config, v readmeView) []glanceRow {
+	im := cfg.Immich
+	rows := []glanceRow{{"Immich", fmt.Sprintf("`%s` (server and machine learning images)", im.Version)}}
+	if im.Nginx.Enabled {
+		rows = append(rows, glanceRow{"URL", fmt.Sprintf("%s (nginx, TLS: %s)", v.URL, im.Nginx.TLS)},
+			glanceRow{"Published port", fmt.Sprintf("127.0.0.1:%d (loopback only, behind nginx)", im.Port)})
+	} else {
+		rows = append(rows, glanceRow{"URL", fmt.Sprintf("http://HOST:%d/", im.Port)},
+			glanceRow{"Published port", fmt.Sprintf("%d on every address", im.Port)})
+	}
+	pg, vk := im.Postgres, im.Valkey
+	rows = append(rows,
+		glanceRow{"Uploads", fmt.Sprintf("`%s` → `/data`", im.UploadLocation)})
+	for _, m := range schema.StorageMounts(cfg) {
+		rows = append(rows, glanceRow{"Separate storage", fmt.Sprintf("`%s` → `%s`", m.Host, m.Container)})
+	}
+	rows = append(rows,
+		runtimeRow(cfg),
+		glanceRow{"Podman network", fmt.Sprintf("`%s` %s, gateway %s", im.Network.Name, im.Network.Subnet, im.Network.Gateway)},
+		glanceRow{"PostgreSQL", fmt.Sprintf("database `%s`, role `%s`, at %s:%d, vector extension `%s`", pg.Database, pg.User, pg.Host, pg.Port, pg.VectorExtension)},
+		glanceRow{"Valkey", fmt.Sprintf("user `%s`, database %d, at %s:%d", vk.User, vk.DB, vk.Host, vk.Port)},
+		glanceRow{"Machine learning", v.ML},
+		glanceRow{"Transcoding", im.Transcoding.Acceleration})
+	if im.Metrics.Enabled {
+		rows = append(rows, glanceRow{"Metrics", fmt.Sprintf("Prometheus on %s:8081 (api) and :8082 (microservices)", im.Metrics.Address)})
+	}
+	for _, lib := range v.Libraries {
+		rows = append(rows, glanceRow{"External library", fmt.Sprintf("`%s` → `%s` (%s)", lib.HostPath, lib.ContainerPath, lib.Mode)})
+	}
+	return rows
 }
 
 // publicURL is where users reach Immich through nginx.
@@ -174,118 +282,13 @@ func topology(cfg *schema.Config) string {
 	return b.String()
 }
 
-// deploySection says how to put the files on a host, in order, for a
-// first deployment and for upgrades.
-func deploySection(cfg *schema.Config, out tree.Tree) string {
-	im := cfg.Immich
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	sdir := secretsDir(cfg)
-
-	w("## Deploy\n\n")
-	w("Either copy the two trees with rsync and run the commands below, or give the host\n")
-	w("`SDIR/cloud-init/user-data` (from `--secrets-out SDIR`), which does all of it on first boot.\n\n")
-	// The deploy steps are the ```sh blocks of this section, one command
-	// per line, in order: the rehearsal (internal/rehearsal) runs them
-	// verbatim, rsync blocks where out/ is and the others on the host.
-	_, apply := out["fragments/apply.sh"]
-	fragments := path.Join(StateDir, "fragments")
-	w("### First deployment\n\n")
-	if apply {
-		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration:\n")
-		w("   the commands below copy them to `%s/` and run its `apply.sh` there (as\n", fragments)
-		w("   cloud-init does), then restart those services once; or merge them by hand (each says where it goes).\n")
-	} else {
-		w("1. Merge the files under `fragments/` into the host's PostgreSQL and Valkey configuration\n")
-		w("   (each says where it goes), then restart those services once.\n")
-	}
-	w("2. Copy the files with their modes (run where `out/` is; the secrets were rendered\n")
-	w("   outside the repository, `--secrets-out ../immich-secrets`). Without `-o`/`-g`,\n")
-	w("   rsync leaves the owners of existing host folders alone and new files belong to root;\n")
-	w("   `-p` does give the folders on the way (`/etc/systemd/system`, ...) the tree's mode 0755.\n\n")
-	w("```sh\n")
-	if apply {
-		w("rsync -rlp --mkpath out/fragments/ root@HOST:%s/\n", fragments)
-	}
-	w("rsync -rlp out/rootfs/ root@HOST:/\n")
-	w("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/\n", shellPath(sdir), shellPath(sdir))
-	w("```\n\n")
-	w("   The secrets are copied into their own folder only, so that its 0700 mode never\n")
-	w("   reaches `/opt` or another shared parent.\n")
-	var owned []string
-	for _, p := range out.Paths() {
-		if f := out[p]; f.Owner != "" && strings.HasPrefix(p, "rootfs/") {
-			owned = append(owned, fmt.Sprintf("chown %s %s", f.Owner, shellPath("/"+strings.TrimPrefix(p, "rootfs/"))))
-		}
-	}
-	step := 3
-	if ng := im.Nginx; ng.Enabled && ng.TLS == "webroot" {
-		live := "/etc/letsencrypt/live/" + ng.Hostname
-		w("%d. The first certificate, once, before Immich starts: nginx refuses the rendered vhost until\n", step)
-		w("   the certificate exists, and certbot needs nginx to serve its challenge. A placeholder lets\n")
-		w("   nginx load the vhost; it goes before certbot runs (certbot refuses an existing `live/` folder).\n")
-		w("   Point certbot at another ACME server with `server = URL` in `/etc/letsencrypt/cli.ini`.\n\n")
-		w("```sh\n")
-		w("mkdir -p %s %s\n", shellPath(ng.Webroot), shellPath(live))
-		w("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s\n",
-			shellPath("/CN="+ng.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem"))
-		// A restart, not a reload: it returns once nginx serves the vhost.
-		w("systemctl restart %s.service\n", cfg.Host.NginxService)
-		w("rm -r %s\n", shellPath(live))
-		w("%s\n", shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", ng.ACME.Email,
-			"--webroot", "-w", ng.Webroot, "-d", ng.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}))
-		w("```\n\n")
-		w("   The Debian package's certbot.timer renews it; the deploy hook reloads nginx then.\n")
-		step++
-	}
-	w("%d. On the host:\n", step)
-	if note := runtimeDeployNote(cfg); note != "" {
-		w("\n%s", note)
-	}
-	w("\n```sh\n")
-	if apply {
-		w("sh %s/apply.sh\n", fragments)
-	}
-	for _, c := range owned {
-		w("%s\n", c)
-	}
-	w("%s\n", strings.Join(startCommands(cfg), "\n"))
-	w("```\n\n")
-	b.WriteString(applySection(cfg))
-	w("### Upgrades and configuration changes\n\n")
-	w("1. Back up the database and `%s` before changing `immich.version`: Immich's\n", im.UploadLocation)
-	w("   database migrations have no downgrade. `%s` dumps the database into\n", UpgradeDumpUnit)
-	w("   `%s` before the new version first starts.", im.Backup.Directory)
-	if im.Backup.Enabled {
-		w("\n   `systemctl start %s` dumps the database now.", BackupUnit)
-	}
-	w("\n")
-	w("2. Render, read the diff (`git diff out/`) and the upgrade notes immich-render prints, commit.\n")
-	w("3. Run the same rsync commands and `fragments/apply.sh` again (it prints `no change`\n")
-	w("   when nothing is to merge), then on the host:\n\n")
-	if note := runtimeSwitchNote(cfg); note != "" {
-		w("%s\n", note)
-	}
-	w("```sh\n")
-	w("systemctl daemon-reload\n")
-	w("systemctl restart %s immich.service\n", DBInitUnit)
-	w("```\n\n")
-	w("### Manage\n\n```sh\n")
-	for _, c := range manageCommands(cfg) {
-		w("%s\n", c)
-	}
-	w("```\n\n")
-	return b.String()
-}
-
 // startCommands are the host commands that load the new files and start
 // Immich, in order; cloud-init runs the same list.
 func startCommands(cfg *schema.Config) []string {
 	cmds := []string{
 		"systemctl daemon-reload",
 		"systemctl restart " + cfg.Host.ValkeyService + ".service",
-		// A restart: listen_addresses and shared_preload_libraries take
-		// effect only then (a reload leaves the gateway unbound).
+		// listen_addresses and shared_preload_libraries need a start.
 		"systemctl restart " + cfg.Host.PostgresService + ".service",
 	}
 	if cfg.Immich.Nginx.Enabled {
@@ -318,6 +321,8 @@ func describe(cfg *schema.Config, p string) string {
 		return "before " + DBInitUnit + ": dumps the database when another Immich version ran it last"
 	case strings.HasSuffix(p, UpgradeDumpScript):
 		return "the script " + UpgradeDumpUnit + " runs"
+	case strings.HasSuffix(p, VerifyScript):
+		return "checks the deployment as Immich sees it (see Deploy)"
 	case strings.HasSuffix(p, "/users.acl"):
 		return "Valkey ACL: default (admin), immich and other service users, passwords as SHA-256"
 	case strings.HasPrefix(p, "rootfs/etc/nginx/"):

@@ -14,11 +14,11 @@ import (
 func quadlet(cfg *schema.Config) bool { return cfg.Immich.Runtime == "quadlet" }
 
 // runtimeRow is the "At a glance" row that says how the containers run.
-func runtimeRow(cfg *schema.Config) string {
+func runtimeRow(cfg *schema.Config) glanceRow {
 	if quadlet(cfg) {
-		return fmt.Sprintf("| Runtime | Podman Quadlet units in `%s` (Podman >= 5.0) |\n", QuadletDir)
+		return glanceRow{"Runtime", fmt.Sprintf("Podman Quadlet units in `%s` (Podman >= 5.0)", QuadletDir)}
 	}
-	return fmt.Sprintf("| Compose project | `%s` |\n", ComposePath(cfg))
+	return glanceRow{"Compose project", fmt.Sprintf("`%s`", ComposePath(cfg))}
 }
 
 // hostMapping says which file maps host.containers.internal, and how.

@@ -59,6 +59,7 @@ var artifacts = []func(*schema.Config) []tree.File{
 	renderNginx,
 	renderApplyScript,
 	renderBackup,
+	renderVerify,
 	renderUpgradeDump,
 	renderMetrics,
 }

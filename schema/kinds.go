@@ -121,3 +121,29 @@ func cueMessage(e cueerrors.Error, secret bool) string {
 	}
 	return msg
 }
+
+// kindLabels are the Kinds as `vet --format json` prints them; a test keeps
+// one name for every Kind.
+var kindLabels = [...]string{
+	KindInvalid:      "invalid",
+	KindConstraint:   "constraint",
+	KindUnknownField: "unknown-field",
+	KindMissing:      "missing",
+	KindConflict:     "conflict",
+	KindListLength:   "list-length",
+	KindIncomplete:   "incomplete",
+	KindDisjunction:  "disjunction",
+	KindRefused:      "refused",
+	KindBottom:       "bottom",
+	KindSyntax:       "syntax",
+	KindSecret:       "secret",
+	KindInternal:     "internal",
+}
+
+// String is the Kind's name in machine-readable output, such as "missing".
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindLabels) && kindLabels[k] != "" {
+		return kindLabels[k]
+	}
+	return fmt.Sprintf("kind%d", int(k))
+}

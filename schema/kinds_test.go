@@ -63,3 +63,15 @@ func TestShorten(t *testing.T) {
 		t.Error("a short value was cut")
 	}
 }
+
+// Every Kind has a name for machine-readable output, and no two share one.
+func TestKindNames(t *testing.T) {
+	seen := map[string]bool{}
+	for k := KindInvalid; k <= KindInternal; k++ {
+		n := k.String()
+		if n == "" || seen[n] || strings.HasPrefix(n, "kind") {
+			t.Errorf("Kind %d: name %q missing or repeated", k, n)
+		}
+		seen[n] = true
+	}
+}

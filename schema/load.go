@@ -19,6 +19,9 @@ import (
 	"cuelang.org/go/cue/token"
 	cuejson "cuelang.org/go/encoding/json"
 	cueyaml "cuelang.org/go/encoding/yaml"
+	goccyyaml "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
+	goccytoken "github.com/goccy/go-yaml/token"
 	"github.com/google/go-jsonnet"
 	"github.com/immich-render/immich-render/internal/fleetmerge"
 )
@@ -232,7 +235,8 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		data := bytes.ReplaceAll(bytes.ReplaceAll(in.Data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 		f, err := cueyaml.Extract(in.Name, data)
 		if err != nil {
-			return failSyntax(err)
+			_, ps := failSyntax(err)
+			return cue.Value{}, yamlSyntaxProblem(in.Name, data, ps)
 		}
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
@@ -717,4 +721,27 @@ func jsonSyntaxProblem(name string, data []byte, cueProbs Problems) Problem {
 		p.Pos = []token.Pos{linePos(name, line, max(1, col-1))}
 	}
 	return p
+}
+
+// yamlSyntaxProblem says where a YAML file stops being YAML. CUE's YAML
+// reader (yaml.v3) names the line of the enclosing mapping, not of the
+// offending input; goccy/go-yaml's parser gives the offending token's line
+// and column, so it is asked once the file is known to be invalid. Where
+// it finds no error, CUE's problem stands.
+func yamlSyntaxProblem(name string, data []byte, cueProbs Problems) Problems {
+	_, err := goccyparser.ParseBytes(data, 0)
+	var ye goccyyaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil || ye.GetToken().Position == nil {
+		return cueProbs
+	}
+	tk := ye.GetToken()
+	if n := tk.Next; n != nil && n.Type == goccytoken.MappingValueType && n.Position != nil && n.Position.Line > tk.Position.Line {
+		// A plain scalar that runs on into the next line (an indentation
+		// mistake there): the ':' on that line is the offending input.
+		tk = n
+	}
+	pos := tk.Position
+	msg := strings.ReplaceAll(ye.GetMessage(), "\t", `\t`) // a tab, shown
+	return Problems{{Kind: KindSyntax, Reason: "invalid YAML: " + msg,
+		Pos: []token.Pos{linePos(name, pos.Line, pos.Column)}}}
 }

@@ -39,7 +39,13 @@ type Schema struct {
 }
 
 // Compile parses and builds the embedded schema.
-func Compile() (*Schema, error) {
+func Compile() (*Schema, error) { return compile() }
+
+// compileDocumented is Compile with the schema's comments kept, for the
+// commands that print them (explain, the JSON Schema).
+func compileDocumented() (*Schema, error) { return compile(parser.ParseComments) }
+
+func compile(opts ...parser.Option) (*Schema, error) {
 	ctx := cuecontext.New()
 	inst := build.NewContext().NewInstance("", nil)
 	names, err := fs.Glob(cueFiles, "cue/*.cue")
@@ -52,7 +58,7 @@ func Compile() (*Schema, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := parser.ParseFile(schemaPrefix+path.Base(name), src)
+		f, err := parser.ParseFile(schemaPrefix+path.Base(name), src, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("embedded schema: %w", err)
 		}

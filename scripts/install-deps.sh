@@ -44,6 +44,7 @@ have awk || need+=(mawk)
 have git || need+=(git)
 # Every rendered shell script is checked by shellcheck in the tests.
 have shellcheck || need+=(shellcheck)
+have curl || need+=(curl)
 # promtool checks the Prometheus scrape fragment.
 have promtool || need+=(prometheus)
 # The Debian 13 host of the rehearsal: debootstrap builds its root

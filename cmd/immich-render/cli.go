@@ -31,29 +31,6 @@ const (
 	exitIO      = 3 // I/O or internal error
 )
 
-// usage is the command's synopsis, printed by --help; every subcommand's
-// help starts from its line here.
-const usage = `immich-render renders a self-hosted Immich deployment from one typed configuration.
-
-Usage:
-  immich-render [-c CONFIG ...] -o DIR [--secrets-out SDIR]   render
-  immich-render [-c CONFIG ...] -o DIR --check                drift check, writes nothing
-  immich-render vet [-c CONFIG ...]                           validate only (works without the secret values)
-  immich-render init [--format cue|yaml|json|jsonnet]         print a commented starter configuration
-  immich-render schema                                        print the CUE schema
-  immich-render import ansible -i INVENTORY [-o DIR]          import the Ansible role's inventory
-  immich-render --version | --help
-
-Without -c, every immich.cue, immich.json, immich.yaml, immich.yml and
-immich.jsonnet in the working directory is read and unified. A configuration
-with a top-level hosts: is a fleet: one directory per host under DIR.
-
-Exit codes: 0 done or no drift, 1 drift found by --check, 2 invalid
-configuration or usage, 3 I/O or internal error.
-
-Flags:
-`
-
 // usageError is a command-line mistake: exit 2 with a hint.
 type usageError struct{ Msg string }
 
@@ -87,24 +64,15 @@ func asUsage(err error) (usageError, bool) {
 	return usageError{}, false
 }
 
-// subcommands maps a first argument to its command; anything else is a
-// render or check.
-var subcommands = map[string]func(args []string, stdout, stderr io.Writer) (int, error){
-	"vet":    runVet,
-	"init":   runInit,
-	"import": runImport,
-	"schema": runSchema,
-}
-
 // Main runs the command line and returns the exit code; main only exits.
 func Main(args []string, stdout, stderr io.Writer) int {
-	run := runRender
-	if len(args) > 0 {
-		if sub, ok := subcommands[args[0]]; ok {
-			run, args = sub, args[1:]
+	cmd, _ := lookup("")
+	if len(args) > 0 && args[0] != "" {
+		if sub, ok := lookup(args[0]); ok {
+			cmd, args = sub, args[1:]
 		}
 	}
-	code, err := run(args, stdout, stderr)
+	code, err := cmd.execute(args, stdout, stderr)
 	if err == nil {
 		return code
 	}
@@ -141,7 +109,7 @@ type inputFlags struct {
 }
 
 func (f *inputFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.configs, "config", "c", nil, "configuration file (.cue, .json, .yaml, .yml, .jsonnet, .libsonnet); repeat to unify several")
+	fs.StringArrayVarP(&f.configs, "config", "c", nil, "configuration `FILE` (.cue, .json, .yaml, .yml, .jsonnet, .libsonnet); repeat to unify several")
 	fs.StringArrayVar(&f.extStr, "ext-str", nil, "Jsonnet external variable `k=v` (std.extVar)")
 	fs.StringArrayVar(&f.extStrEnv, "ext-str-env", nil, "Jsonnet external variable `NAME` taken from the environment")
 	fs.StringArrayVar(&f.tlaStr, "tla-str", nil, "Jsonnet top-level string argument `k=v`")
@@ -158,24 +126,6 @@ func (f inputFlags) watch(inputs []schema.Input) (stop func()) {
 		names[i] = in.Name
 	}
 	return f.limits.Watch(names, budget.Exit)
-}
-
-func newFlagSet(name string, stderr io.Writer) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.SortFlags = false
-	return fs
-}
-
-// parse parses args, refusing positional arguments.
-func parse(fs *pflag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{Msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
 }
 
 // read reads the configuration files named by -c, or the default names in

@@ -5,66 +5,51 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/pflag"
+
 	"github.com/immich-render/immich-render/internal/ansible"
 	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/schema"
 )
 
-const importUsage = `Usage:
-  immich-render import ansible -i INVENTORY [--host NAME ...] [--vault-password-file FILE] [-o DIR] [--force]
-
-Reads the inventory of the Ansible role (an INI or YAML file or directory,
-with group_vars/ and host_vars/) and writes DIR/immich.cue (one host: a
-site; several: a fleet) and DIR/immich.secrets.env (mode 0600, the
-secrets, to keep out of git). Edited files are not overwritten without
---force.
-
-Flags:
-`
-
-// runImport is 'immich-render import ansible'.
-func runImport(args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		if len(args) == 0 {
-			return 0, usageError{Msg: "import needs a source: 'immich-render import ansible -i INVENTORY'"}
-		}
-		fmt.Fprint(stdout, importUsage)
-		return exitOK, nil
-	}
-	if args[0] != "ansible" {
-		return 0, usageError{Msg: fmt.Sprintf("unknown import source %q: want 'immich-render import ansible'", args[0])}
-	}
-	fs := newFlagSet("immich-render import ansible", stderr)
+// defineImport is 'immich-render import ansible'.
+func defineImport(fs *pflag.FlagSet) runFunc {
 	inventory := fs.StringP("inventory", "i", "", "Ansible inventory `FILE` or directory")
 	hosts := fs.StringArray("host", nil, "import only inventory host `NAME` (repeatable)")
 	vaultFiles := fs.StringArray("vault-password-file", nil, "Ansible Vault password `FILE`, or an executable that prints it (repeatable)")
 	out := fs.StringP("out", "o", ".", "write immich.cue and immich.secrets.env into `DIR`")
 	force := fs.Bool("force", false, "overwrite files in DIR that were edited since the last import")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but errors")
-	help := fs.BoolP("help", "h", false, "show this help")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 0, usageError{Msg: err.Error()}
+	return func(args []string, stdout, stderr io.Writer) (int, error) {
+		return runImport(args[0], importOptions{*inventory, *hosts, *vaultFiles, *out, *force, *quiet}, stderr)
 	}
-	switch {
-	case *help:
-		fmt.Fprint(stdout, importUsage)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return exitOK, nil
-	case fs.NArg() > 0:
-		return 0, usageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	case *inventory == "":
+}
+
+type importOptions struct {
+	inventory  string
+	hosts      []string
+	vaultFiles []string
+	out        string
+	force      bool
+	quiet      bool
+}
+
+func runImport(source string, o importOptions, stderr io.Writer) (int, error) {
+	if source != "ansible" {
+		return 0, usageError{Msg: fmt.Sprintf("unknown import source %q: want 'immich-render import ansible'", source)}
+	}
+	if o.inventory == "" {
 		return 0, usageError{Msg: "import ansible needs -i INVENTORY"}
 	}
 	var passwords [][]byte
-	for _, f := range *vaultFiles {
+	for _, f := range o.vaultFiles {
 		pw, err := ansible.ReadVaultPassword(f)
 		if err != nil {
 			return 0, usageError{Msg: err.Error()}
 		}
 		passwords = append(passwords, pw)
 	}
-	res, err := ansible.Import(ansible.Options{Inventory: *inventory, Hosts: *hosts, Vault: ansible.NewVault(passwords...)})
+	res, err := ansible.Import(ansible.Options{Inventory: o.inventory, Hosts: o.hosts, Vault: ansible.NewVault(passwords...)})
 	var probs schema.Problems
 	if errors.As(err, &probs) {
 		fmt.Fprintln(stderr, probs.Error())
@@ -74,20 +59,20 @@ func runImport(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !*quiet {
+	if !o.quiet {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
 		}
 	}
-	written, err := ansible.Write(*out, res, *force)
+	written, err := ansible.Write(o.out, res, o.force)
 	if err != nil {
 		return 0, err
 	}
-	if !*quiet {
+	if !o.quiet {
 		for _, p := range written {
 			fmt.Fprintf(stderr, "wrote %s\n", p)
 		}
-		if w := ansible.SecretsInGit(*out); w != "" {
+		if w := ansible.SecretsInGit(o.out); w != "" {
 			fmt.Fprintf(stderr, "immich-render: warning: %s\n", w)
 		}
 	}

@@ -6,9 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/immich-render/immich-render/internal/testenv"
 )
@@ -165,19 +165,23 @@ func TestSafetyProperties(t *testing.T) {
 				if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil {
 					t.Fatal(err)
 				}
+				// No timing: the lock is released once the second render
+				// says it waits, and a render that finished first failed.
 				done := make(chan string)
+				stderr := &signalWriter{text: "waiting for another render", seen: make(chan struct{})}
 				go func() {
-					_, _, stderr := runMain(t, "-c", cfg(dir), "-o", out)
-					done <- stderr
+					var o bytes.Buffer
+					Main([]string{"-c", cfg(dir), "-o", out}, &o, stderr)
+					done <- stderr.String()
 				}()
 				select {
-				case stderr := <-done:
-					t.Fatalf("a render went ahead under another's lock: %s", stderr)
-				case <-time.After(300 * time.Millisecond):
+				case got := <-done:
+					t.Fatalf("a render went ahead under another's lock: %s", got)
+				case <-stderr.seen:
 				}
 				syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
-				if stderr := <-done; !strings.Contains(stderr, "waiting for another render") {
-					t.Errorf("the second render did not say it waited: %s", stderr)
+				if got := <-done; !strings.Contains(got, ": wrote ") {
+					t.Errorf("the second render did not finish after the lock: %s", got)
 				}
 			})
 
@@ -237,4 +241,29 @@ func TestSafetyProperties(t *testing.T) {
 			})
 		})
 	}
+}
+
+// signalWriter collects what is written and closes seen once text appears.
+type signalWriter struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	text string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.b.Write(p)
+	if strings.Contains(w.b.String(), w.text) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -25,6 +25,11 @@ type Drift struct {
 	// files of an interrupted write, empty directories (with a trailing
 	// slash). The manifest is never among them.
 	Removed []string
+	// RecordedVersion is the tool version the manifest on disk records,
+	// when it is not this one and nothing else differs: a newer
+	// immich-render that renders the same bytes is no drift, but a check
+	// can say so.
+	RecordedVersion string
 }
 
 // Change is one path that differs.
@@ -173,12 +178,30 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 			return d, err
 		case c == nil:
 			d.New = []string{ManifestName}
+		case differs && c.OldMode == c.NewMode && c.Disk == "" && h.onlyVersionDiffers(manifest, opt):
+			d.RecordedVersion, _ = h.recordedVersion()
 		case differs:
 			d.Changed = []Change{*c}
 		}
 	}
 	slices.SortFunc(d.Changed, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return d, nil
+}
+
+// onlyVersionDiffers reports whether the manifest on disk is manifest but
+// for the tool version it records.
+func (h *handle) onlyVersionDiffers(manifest []byte, opt Options) bool {
+	disk, err := readManifest(h.root)
+	if err != nil || disk.Version == opt.Version {
+		return false
+	}
+	disk.Version = opt.Version
+	return bytes.Equal(disk.Marshal(), manifest)
+}
+
+func (h *handle) recordedVersion() (string, error) {
+	m, err := readManifest(h.root)
+	return m.Version, err
 }
 
 // compare returns how p on disk differs from data and mode: nil when p is

@@ -117,17 +117,34 @@ func TestCheckMissingDir(t *testing.T) {
 	}
 }
 
-// The manifest is drift on its own only when the files all match.
+// The manifest is drift on its own only when the files all match, and
+// never for the tool version alone: a newer immich-render that renders the
+// same bytes changes nothing deployed.
 func TestCheckManifest(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, dir, site(), testOpt)
 	bumped := testOpt
 	bumped.Version = "v0.2.0"
 	d := mustCheck(t, dir, site(), bumped)
+	if !d.Empty() || d.RecordedVersion != testOpt.Version {
+		t.Errorf("tool version only: %+v, want no drift and RecordedVersion %s", d, testOpt.Version)
+	}
+	if d := mustCheck(t, dir, site(), testOpt); d.RecordedVersion != "" {
+		t.Errorf("same version: RecordedVersion = %q", d.RecordedVersion)
+	}
+
+	// The metadata (the Immich version) is the deployment: drift.
+	meta := bumped
+	meta.Meta = map[string]string{"immichVersion": "v3.2.0"}
+	d = mustCheck(t, dir, site(), meta)
 	want := `--- a/.immich-render.json
 +++ b/.immich-render.json
-@@ -36,5 +36,5 @@
-     "immichVersion": "v3.1.0"
+@@ -33,8 +33,8 @@
+   ],
+   "format": 1,
+   "meta": {
+-    "immichVersion": "v3.1.0"
++    "immichVersion": "v3.2.0"
    },
    "tool": "immich-render",
 -  "version": "v0.1.0"
@@ -141,7 +158,7 @@ func TestCheckManifest(t *testing.T) {
 
 	// With a file that differs, the manifest is a consequence, not news.
 	writeFile(t, filepath.Join(dir, "README.md"), "edited\n", 0o644)
-	d = mustCheck(t, dir, site(), bumped)
+	d = mustCheck(t, dir, site(), meta)
 	if len(d.Changed) != 1 || d.Changed[0].Path != "README.md" {
 		t.Errorf("Changed = %+v, want README.md only", d.Changed)
 	}
@@ -153,7 +170,7 @@ func TestCheckManifest(t *testing.T) {
 		t.Errorf("missing manifest: %+v", d)
 	}
 	mustWrite(t, dir, site(), Options{Force: true, Version: testOpt.Version, Meta: testOpt.Meta})
-	hidden := bumped
+	hidden := meta
 	hidden.NoDiffContent = true
 	if got, want := formatted(t, mustCheck(t, dir, site(), hidden)), "contents differ: .immich-render.json\n1 file differs, 0 new, 0 removed\n"; got != want {
 		t.Errorf("hidden manifest diff:\n%s\nwant:\n%s", got, want)

@@ -42,7 +42,7 @@ func formatWarnings(ws []hostMessage) []string {
 		case len(h) == 1:
 			out = append(out, h[0]+": "+text)
 		default:
-			out = append(out, fmt.Sprintf("%s (hosts %s)", text, ListHosts(h, 10)))
+			out = append(out, fmt.Sprintf("%s (%s: %s)", text, group.Plural(len(h), "host"), ListHosts(h, 10)))
 		}
 	}
 	return out

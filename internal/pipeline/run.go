@@ -39,7 +39,8 @@ type Request struct {
 	Check      bool   // compare instead of writing
 	ExactModes bool   // with Check: compare modes on disk, not through the manifest
 	Force      bool   // take over a non-empty directory without a manifest
-	Quiet      bool   // print nothing on success
+	Quiet      bool   // print nothing on success; with Check, nothing at all
+	Format     string // with Check: one of CheckFormats ("" is text)
 
 	Tool, Version string // recorded in the manifests
 
@@ -271,11 +272,19 @@ func (p *plan) hold(prog *progress) (release func(), err error) {
 	return release, nil
 }
 
-// check compares both directories with the trees and prints the drift.
+// check compares both directories with the trees and prints the drift
+// and what it means on the host.
 func (p *plan) check(prog *progress) (bool, error) {
 	prog.stage("checking")
-	found := false
-	for _, t := range p.targets {
+	var rep CheckReport
+	var changed []changedFile
+	var trees []tree.Tree
+	text := p.req.Format == "" || p.req.Format == "text"
+	for i, t := range p.targets {
+		old, err := readOld(t.dir, t.tree, func(q string) string { _, rel := p.splitHost(q); return rel })
+		if err != nil {
+			return false, err
+		}
 		d, err := output.Check(t.dir, t.tree, t.opt)
 		if err != nil {
 			return false, err
@@ -283,21 +292,73 @@ func (p *plan) check(prog *progress) (bool, error) {
 		if p.partial() {
 			d = Scope(d, func(h string) bool { return p.rendered[h] })
 		}
+		if d.RecordedVersion != "" && rep.ToolVersion == nil {
+			rep.ToolVersion = &ToolVersion{Recorded: d.RecordedVersion, Running: p.req.Version}
+		}
+		trees = append(trees, t.tree)
 		if d.Empty() {
 			continue
 		}
-		prog.finish()
-		fmt.Fprint(p.req.Stdout, t.header)
-		d.Format(p.req.Stdout)
-		found = true
+		rep.Drift = true
+		role := "out"
+		if i > 0 {
+			role = "secrets"
+		}
+		rep.Directories = append(rep.Directories, DirDrift{Dir: t.dir, Role: role, Files: fileDrifts(d, p.dep.Fleet)})
+		if p.prev != nil {
+			changed = append(changed, changedFiles(d, t.tree, old)...)
+		}
+		if text && !p.req.Quiet {
+			prog.finish()
+			fmt.Fprint(p.req.Stdout, t.header)
+			d.Format(p.req.Stdout)
+		}
 	}
-	return found, nil
+	if p.dep.Fleet {
+		rep.Hosts = hostDrifts(rep.Directories)
+	}
+	rep.Actions = p.hostImpact(changed, trees)
+	if p.req.Quiet {
+		return rep.Drift, nil
+	}
+	prog.finish()
+	if !text {
+		return rep.Drift, writeCheck(p.req.Stdout, p.req.Format, rep)
+	}
+	var b strings.Builder
+	formatActions(&b, rep.Actions)
+	fmt.Fprint(p.req.Stdout, b.String())
+	if tv := rep.ToolVersion; tv != nil && !rep.Drift {
+		fmt.Fprintf(p.req.Stderr, "immich-render: no drift: %s was rendered by immich-render %s, and %s renders the same files (a render records the new version)\n", p.req.Out, tv.Recorded, tv.Running)
+	}
+	return rep.Drift, nil
+}
+
+// changedFiles lists the paths of a drift whose bytes differ, for the host
+// impact (a mode-only change needs no action).
+func changedFiles(d output.Drift, t tree.Tree, old map[string][]byte) []changedFile {
+	var out []changedFile
+	for _, c := range d.Changed {
+		if c.Content || c.Disk != "" {
+			out = append(out, changedFile{path: c.Path, old: old[c.Path], new: t[c.Path].Data})
+		}
+	}
+	for _, q := range d.New {
+		out = append(out, changedFile{path: q, new: t[q].Data})
+	}
+	for _, q := range d.Removed {
+		if !strings.HasSuffix(q, "/") {
+			out = append(out, changedFile{path: q, removed: true})
+		}
+	}
+	return out
 }
 
 // SecretsIgnore is the .gitignore of --secrets-out: "*".
 const SecretsIgnore = ".gitignore"
 
-// write refuses both directories before changing either, then writes them.
+// write refuses both directories before changing either, then writes
+// them, and says what the changes mean on the host.
 func (p *plan) write(prog *progress) (err error) {
 	if p.held == nil {
 		for _, t := range p.targets {
@@ -326,7 +387,13 @@ func (p *plan) write(prog *progress) (err error) {
 			}
 		}()
 	}
+	var changed []changedFile
+	var trees []tree.Tree
 	for i, t := range p.targets {
+		old, err := readOld(t.dir, t.tree, func(q string) string { _, rel := p.splitHost(q); return rel })
+		if err != nil {
+			return err
+		}
 		prog.stage(fmt.Sprintf("writing %d files", len(t.tree)))
 		var rep output.Report
 		var werr error
@@ -338,6 +405,15 @@ func (p *plan) write(prog *progress) (err error) {
 		if werr != nil {
 			return werr
 		}
+		trees = append(trees, t.tree)
+		for _, q := range rep.Written {
+			changed = append(changed, changedFile{path: q, old: old[q], new: t.tree[q].Data})
+		}
+		for _, q := range rep.Removed {
+			if !strings.HasSuffix(q, "/") {
+				changed = append(changed, changedFile{path: q, removed: true})
+			}
+		}
 		if p.req.Quiet {
 			continue
 		}
@@ -346,6 +422,16 @@ func (p *plan) write(prog *progress) (err error) {
 		} else {
 			prog.printf("%s: %s\n", t.dir, rep)
 		}
+	}
+	// A first render has nothing deployed to act on: README.md says how
+	// to deploy it.
+	if p.req.Quiet || p.prev == nil {
+		return nil
+	}
+	var b strings.Builder
+	formatActions(&b, p.hostImpact(changed, trees))
+	if b.Len() > 0 {
+		prog.printf("%s", b.String())
 	}
 	return nil
 }
