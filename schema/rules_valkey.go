@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/immich-render/immich-render/internal/valkeyacl"
@@ -95,9 +97,49 @@ func checkValkey(c *Config, at locator) Problems {
 		})
 	}
 	for _, u := range users {
-		checkServiceUser(u, add)
+		for _, f := range checkServiceUserOnce(u) {
+			add(f.path, f.reason, f.hint)
+		}
 	}
 	return ps
+}
+
+// finding is one problem checkServiceUser found, before it has positions.
+type finding struct{ path, reason, hint string }
+
+// serviceUserMemo holds checkServiceUser's findings by user: a fleet's
+// hosts mostly share their Valkey users, and evaluating a user's rules
+// over the command table costs ~0.2 ms. The findings are a function of
+// the user alone; positions are added per host, by the caller. At most
+// maxServiceUserMemo users are kept, so a hostile fleet cannot grow it
+// without bound.
+var serviceUserMemo = struct {
+	sync.Mutex
+	m map[string][]finding
+}{m: map[string][]finding{}}
+
+const maxServiceUserMemo = 1024
+
+// checkServiceUserOnce is checkServiceUser through serviceUserMemo.
+func checkServiceUserOnce(u serviceUser) []finding {
+	var key strings.Builder
+	for _, s := range append(append([]string{u.path, u.commands, strconv.FormatBool(u.immich), strconv.Itoa(len(u.keyPatterns))}, u.keyPatterns...), u.channelPatterns...) {
+		key.WriteString(strconv.Quote(s))
+	}
+	k := key.String()
+	serviceUserMemo.Lock()
+	fs, ok := serviceUserMemo.m[k]
+	serviceUserMemo.Unlock()
+	if ok {
+		return fs
+	}
+	checkServiceUser(u, func(path, reason, hint string) { fs = append(fs, finding{path, reason, hint}) })
+	serviceUserMemo.Lock()
+	if len(serviceUserMemo.m) < maxServiceUserMemo {
+		serviceUserMemo.m[k] = fs
+	}
+	serviceUserMemo.Unlock()
+	return fs
 }
 
 // origin is where an evaluated rule came from, for messages.

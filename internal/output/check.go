@@ -130,10 +130,11 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		return d, err
 	}
 	defer h.close()
-	manifest := NewManifest(t, opt).Marshal()
+	// The manifest (every file's hash) is only compared when every file
+	// matches, so it is built only then; the scan leaves it unread.
 	entries, err := h.scan(func(p string) ([]byte, bool) {
 		if p == ManifestName {
-			return manifest, true
+			return nil, false
 		}
 		f, ok := t[p]
 		return f.Data, ok
@@ -170,6 +171,7 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 	}
 	d.Removed = l.removed
 	if d.Empty() {
+		manifest := NewManifest(t, opt).Marshal()
 		c, differs, err := h.compare(ManifestName, entries, manifest, opt.manifestMode(), opt)
 		switch {
 		case err != nil:

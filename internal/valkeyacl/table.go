@@ -16,18 +16,15 @@
 package valkeyacl
 
 //go:generate go run ./internal/gencommands -server valkey-server -o commands.json
+//go:generate go run ./internal/gentable -i commands.json -o commands_table.go
 
 import (
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 )
-
-//go:embed commands.json
-var commandsJSON []byte
 
 // Command is one command or subcommand of the server.
 type Command struct {
@@ -75,8 +72,14 @@ type Table struct {
 // Commands returns the embedded table of Redis 7.0 commands.
 func Commands() *Table { return embedded() }
 
+// embedded is commands.json as laid out by the linker (commands_table.go,
+// generated from it), which saves decoding the JSON in every process.
 var embedded = sync.OnceValue(func() *Table {
-	t, err := ParseTable(commandsJSON)
+	cmds := make([]*Command, len(embeddedCommands))
+	for i := range embeddedCommands {
+		cmds[i] = &embeddedCommands[i]
+	}
+	t, err := newTable(embeddedSource, embeddedCategories, cmds)
 	if err != nil {
 		panic("valkeyacl: embedded commands.json: " + err.Error())
 	}
@@ -93,8 +96,13 @@ func ParseTable(data []byte) (*Table, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	t := &Table{Source: raw.Source, Categories: raw.Categories, byName: map[string]*Command{}}
-	for _, c := range raw.Commands {
+	return newTable(raw.Source, raw.Categories, raw.Commands)
+}
+
+// newTable checks and indexes a table's commands.
+func newTable(source string, categories []string, commands []*Command) (*Table, error) {
+	t := &Table{Source: source, Categories: categories, byName: map[string]*Command{}}
+	for _, c := range commands {
 		if c.Name == "" || c.Name != strings.ToLower(c.Name) {
 			return nil, fmt.Errorf("bad command name %q", c.Name)
 		}
@@ -104,7 +112,7 @@ func ParseTable(data []byte) (*Table, error) {
 		t.byName[c.Name] = c
 		t.names = append(t.names, c.Name)
 	}
-	for _, c := range raw.Commands {
+	for _, c := range commands {
 		if parent, _, ok := strings.Cut(c.Name, "|"); ok {
 			p := t.byName[parent]
 			if p == nil {
