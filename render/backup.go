@@ -45,6 +45,18 @@ func backupDirCommand(cfg *schema.Config) []string {
 	return []string{"/usr/bin/install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", cfg.Immich.Backup.Directory}
 }
 
+// dumpService is the [Service] both dump units share: a oneshot that makes
+// the backup directory as root, then runs as the postgres superuser (who,
+// says comment) under the application name app.
+func dumpService(cfg *schema.Config, u *unitFile, comment, app string) {
+	u.Add("Service", "Type", "oneshot")
+	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
+	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
+	u.Comment("Service", comment)
+	u.Add("Service", "User", "postgres")
+	u.AddEnv("Service", "PGAPPNAME", app)
+}
+
 func backupService(cfg *schema.Config) []byte {
 	b, pg := cfg.Immich.Backup, cfg.Immich.Postgres
 	pgService := cfg.Host.PostgresService + ".service"
@@ -53,12 +65,7 @@ func backupService(cfg *schema.Config) []byte {
 	u.Add("Unit", "Requires", pgService)
 	u.Add("Unit", "After", pgService)
 
-	u.Add("Service", "Type", "oneshot")
-	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
-	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
-	u.Comment("Service", "The superuser through the local socket: Immich's role is none.")
-	u.Add("Service", "User", "postgres")
-	u.AddEnv("Service", "PGAPPNAME", "immich-backup")
+	dumpService(cfg, u, "The superuser through the local socket: Immich's role is none.", "immich-backup")
 	u.AddExec("Service", "ExecStart", "", backupExecStart(cfg)...)
 	u.Add("Service", "Nice", "10")
 	u.Add("Service", "TimeoutStartSec", "6h")

@@ -56,12 +56,7 @@ func upgradeDumpUnit(cfg *schema.Config) []byte {
 	u.Add("Unit", "After", pgService)
 	u.Add("Unit", "Before", DBInitUnit)
 
-	u.Add("Service", "Type", "oneshot")
-	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
-	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
-	u.Comment("Service", "The postgres superuser through the local socket (peer authentication).")
-	u.Add("Service", "User", "postgres")
-	u.AddEnv("Service", "PGAPPNAME", "immich-upgrade-dump")
+	dumpService(cfg, u, "The postgres superuser through the local socket (peer authentication).", "immich-upgrade-dump")
 	u.AddExec("Service", "ExecStart", "", upgradeDumpExecStart(cfg)...)
 	u.Add("Service", "TimeoutStartSec", "6h")
 	return u.Bytes()
