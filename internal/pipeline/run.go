@@ -74,7 +74,6 @@ func Run(req Request) (drift bool, err error) {
 	if err := checkOverlap(req.Out, req.SecretsOut); err != nil {
 		return false, err
 	}
-	defer tuneGC()()
 	prog := newProgress(req.Stderr, req.Quiet)
 	defer prog.finish()
 

@@ -1,13 +1,13 @@
-package pipeline
+package main
 
 import (
 	"os"
 	"runtime/debug"
 )
 
-// fleetGCPercent and fleetMemoryLimit tune the garbage collector for a
-// fleet run, which allocates a great deal (CUE evaluation, rendering) and
-// keeps little of it: fewer, larger collections cost about a fifth less
+// fleetGCPercent and fleetMemoryLimit tune the garbage collector of the
+// process (main sets them; a library never does). A fleet run allocates a
+// great deal (CUE evaluation, rendering) and keeps little of it: fewer, larger collections cost about a fifth less
 // CPU than Go's default GOGC=100, and the memory limit keeps the heap
 // bounded whatever the fleet's size (past it, collections are frequent
 // again). A 1,000-host render keeps at most ~50 MB live (its trees at the
@@ -19,8 +19,8 @@ const (
 	fleetMemoryLimit = 100 << 20
 )
 
-// tuneGC applies the fleet GC settings unless the user set GOGC or
-// GOMEMLIMIT, and returns the function that restores the previous ones.
+// tuneGC applies the GC settings unless the user set GOGC or GOMEMLIMIT,
+// and returns the function that restores the previous ones.
 func tuneGC() (restore func()) {
 	var undo []func()
 	if os.Getenv("GOGC") == "" {
