@@ -391,18 +391,7 @@ func (l *loaded) decodeSection(section string, c *Config) bool {
 	if v.Validate(cue.Concrete(true)) != nil {
 		return false
 	}
-	b, err := v.MarshalJSON()
-	if err != nil {
-		return false
-	}
-	// Wrap the section back into its place in the document.
-	parts := strings.Split(section, ".")
-	doc := string(b)
-	for i := len(parts) - 1; i >= 0; i-- {
-		key, _ := json.Marshal(parts[i])
-		doc = "{" + string(key) + ":" + doc + "}"
-	}
-	return decodeJSON([]byte(doc), c) == nil
+	return decodeAt(v, section, c) == nil
 }
 
 // jsonnetProblem turns a Jsonnet error into a Problem: its first line is
@@ -436,29 +425,6 @@ func jsonnetPos(loc string) token.Pos {
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
 	return linePos(m[1], line, col)
-}
-
-// decode turns the validated value into a Config through its JSON form,
-// which carries every default.
-func decode(v cue.Value) (*Config, error) {
-	b, err := v.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var c Config
-	if err := decodeJSON(b, &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-// decodeJSON decodes into c and refuses a field that Config does not
-// have: a field added to the CUE schema but not to its Go mirror is an
-// error here (and in TestConfigMirrorsSchema), never silently dropped.
-func decodeJSON(b []byte, c *Config) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	return dec.Decode(c)
 }
 
 // cueProblems converts CUE errors into Problems with hints from the schema's
