@@ -293,6 +293,7 @@ type fleet struct {
 	hostPos  map[string][]token.Pos // where each host is written
 	conflict map[string]bool        // hosts whose inputs conflict
 	prune    map[string]bool        // site paths under defaults already reported as unknown
+	merger   *fleetmerge.Merger     // lays each host over defaults, once prune is complete
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own
@@ -496,7 +497,10 @@ func redactConflicts(ps Problems) Problems {
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
 	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
-	return fleetmerge.Merge(fl.defaults, host, fl.s.config, func(path string) bool { return fl.prune[path] })
+	if fl.merger == nil {
+		fl.merger = fleetmerge.NewMerger(fl.defaults, fl.s.config, func(path string) bool { return fl.prune[path] })
+	}
+	return fl.merger.Merge(host)
 }
 
 // hostResult is one host's validation.
