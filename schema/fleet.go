@@ -554,8 +554,9 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 // site: unknown fields, secrets, the schema, the Go rules.
 func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt Options) hostResult {
 	v := s.ctx.BuildExpr(expr)
+	refers := mayRefer(expr)
 	newLoaded := func() *loaded {
-		l := &loaded{value: s.config, names: names, noLine: noLine}
+		l := &loaded{value: s.config, names: names, noLine: noLine, refers: refers}
 		l.inputs = []cue.Value{v}
 		l.value = l.value.Unify(v)
 		return l

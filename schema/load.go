@@ -68,6 +68,7 @@ type loaded struct {
 	inputs []cue.Value // each input on its own, for source positions
 	names  map[string]bool
 	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
+	refers bool            // some input's syntax may refer to another field (see mayRefer)
 	all    []Input         // every input, whose directories Jsonnet may import from
 
 	settings     cue.Value // the settings definition applied, if any
@@ -218,6 +219,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		l.refers = l.refers || mayRefer(f)
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
 			return fail(err)
@@ -244,6 +246,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		l.refers = l.refers || mayRefer(f)
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
 		out := in.jsonnetOut
