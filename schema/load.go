@@ -168,7 +168,7 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	probs = append(probs, hugeNumbers(l)...)
 	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
 	if len(probs) > 0 {
-		probs = append(probs, l.checkPartial(secrets)...)
+		probs = append(probs, s.checkPartial(l, secrets)...)
 		return nil, dropUnderUnknown(probs).normalize()
 	}
 
@@ -184,7 +184,7 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	for _, ns := range cfg.Secrets() {
 		*ns.Secret = secrets[ns.Path]
 	}
-	if p := checkRules(cfg, l.locate); len(p) > 0 {
+	if p := s.checkRules(cfg, l); len(p) > 0 {
 		return nil, p.normalize()
 	}
 	l.positions = map[string][]token.Pos{}
@@ -601,6 +601,21 @@ func (l *loaded) locate(path []string) []token.Pos {
 		out = addPos(out, l.position(v.Pos()))
 	}
 	return out
+}
+
+// locateValue is where the first input that sets a config path writes
+// its value, as CUE places a problem of the value it gives a field: one
+// position, where locate gives each input's field.
+func (l *loaded) locateValue(path []string) []token.Pos {
+	sel := cuePath(path)
+	for _, in := range l.inputs {
+		if v := in.LookupPath(sel); v.Exists() {
+			if pos := l.position(fleetmerge.ValuePos(v)); pos.IsValid() {
+				return []token.Pos{pos}
+			}
+		}
+	}
+	return nil
 }
 
 // hintIn is hint, with immich.settings looked up in the settings
