@@ -225,13 +225,13 @@ func structDrift(v cue.Value, typ reflect.Type, path string) []string {
 // host of the example fleet, the starters and a site with settings.
 func TestDecodeMatchesJSON(t *testing.T) {
 	s := s0(t)
-	var values []cue.Value
+	var all []*loaded
 	add := func(name string, l *loaded) {
 		s.applySettings(l)
 		if err := validateAll(l.value); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		values = append(values, l.value)
+		all = append(all, l)
 	}
 	site := func(name string, inputs ...Input) {
 		l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
@@ -279,12 +279,33 @@ func TestDecodeMatchesJSON(t *testing.T) {
 	site("settings", Input{Name: "s.cue", Data: []byte(base + `immich: settings: {ffmpeg: {crf: 23, targetAudioCodec: "aac"}, trash: days: 10, oauth: {enabled: true, clientSecret: {env: "OAUTH"}}}
 immich: environment: {A: "1", B: ""}
 immich: machineLearning: environment: MACHINE_LEARNING_WORKERS: "2"
-valkey: users: [{username: "paperless", password: "a literal password", keyPatterns: ["paperless*"], channelPatterns: [], commands: "-@all +@read"}]
+valkey: users: [{username: "paperless", password: "a literal password", keyPatterns: ["paperless*"], channelPatterns: [], commands: "-@all +@read"},
+	{username: "other", password: {file: "/run/secrets/other"}, keyPatterns: ["other*"], commands: "-@all +@read"}]
+immich: settings: notifications: smtp: transport: password: "smtp-literal"
 `)})
-	if len(values) < 15 {
-		t.Fatalf("only %d configurations", len(values))
+	site("settings file secret", Input{Name: "s.cue", Data: []byte(base + `immich: settings: oauth: {enabled: true, clientSecret: {file: "/run/secrets/oauth"}}`)})
+	if len(all) < 15 {
+		t.Fatalf("only %d configurations", len(all))
 	}
-	for _, v := range values {
+	// Secrets: some set, one too short, the rest not set or unreadable.
+	env := map[string]string{"PG": "postgres-password", "VK": "short", "IMMICH_POSTGRES_PASSWORD": "postgres-password", "OAUTH": "x"}
+	opts := []Options{
+		{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }},
+		{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, ReadFile: func(string) ([]byte, error) { return []byte("from-a-file-secret\n"), nil }, AllowUnresolved: true},
+	}
+	for _, l := range all {
+		v := l.value
+		cfg, err := decode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opt := range opts {
+			wantS, wantP := l.resolveSecrets(opt)
+			gotS, gotP := l.resolveConfigSecrets(cfg, opt)
+			if !reflect.DeepEqual(gotS, wantS) || gotP.normalize().Error() != wantP.normalize().Error() {
+				t.Errorf("secrets read from the Config differ from those read from the value:\n got %v %v\nwant %v %v", gotS, gotP, wantS, wantP)
+			}
+		}
 		got, err := decode(v)
 		if err != nil {
 			t.Fatal(err)

@@ -162,17 +162,35 @@ func (s *Schema) validateTwoPass(newLoaded func() *loaded, opt Options) (FleetHo
 // (unknown fields). LoadFleet validates each host through it too.
 func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
 	s.applySettings(l)
-	secrets, sp := l.resolveSecrets(opt)
+	invalid := validateAll(l.value)
+	// A value that passes the schema and decodes has its secret
+	// references in the Config: reading them there saves a lookup and a
+	// validation of each in CUE. Otherwise they come from the value.
+	var cfg *Config
+	var secrets map[string]Secret
+	var sp Problems
+	if invalid == nil && len(probs) == 0 {
+		if c, err := decode(l.value); err == nil {
+			cfg = c
+			secrets, sp = l.resolveConfigSecrets(cfg, opt)
+		}
+	}
+	if cfg == nil {
+		secrets, sp = l.resolveSecrets(opt)
+	}
 	probs = append(probs, sp...)
 	probs = append(probs, s.selfReferences(l)...)
 	probs = append(probs, hugeNumbers(l)...)
-	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
+	probs = append(probs, s.cueProblems(invalid, l)...)
 	if len(probs) > 0 {
 		probs = append(probs, s.checkPartial(l, secrets)...)
 		return nil, dropUnderUnknown(probs).normalize()
 	}
 
-	cfg, err := decode(l.value)
+	var err error
+	if cfg == nil {
+		cfg, err = decode(l.value)
+	}
 	if err != nil {
 		// Validate passes some conflicts that only encoding finds, such as
 		// two files giving one list different lengths.
