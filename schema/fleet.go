@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -44,13 +45,13 @@ const (
 )
 
 // hostNameRE is #FleetHostName of cue/fleet.cue (a test keeps them equal).
-var hostNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var hostNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // hostNameHint says what a host name must look like.
 const hostNameHint = "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (the name becomes the host's output directory)"
 
 // ValidHostName reports whether name may name a fleet host.
-func ValidHostName(name string) bool { return hostNameRE.MatchString(name) }
+func ValidHostName(name string) bool { return hostNameRE().MatchString(name) }
 
 // isFleet reports whether the inputs describe a fleet (a top-level hosts:
 // or defaults: field) rather than a single site. An input that cannot be

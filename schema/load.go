@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -433,13 +434,15 @@ func jsonnetProblem(name string, err error) Problem {
 }
 
 // jsonnetLoc is a Jsonnet stack location that is one point: file:line:col.
-var jsonnetLoc = regexp.MustCompile(`^(.+):([0-9]+):([0-9]+)$`)
+// Like every regexp of this package it is compiled on first use, not at
+// every start of the program.
+var jsonnetLoc = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+):([0-9]+):([0-9]+)$`) })
 
 // jsonnetPos is the position of a Jsonnet stack location. A range
 // (file:1:35-68, file:(1:2)-(3:4)) is kept as Jsonnet writes it, in the
 // file name of a position without a line.
 func jsonnetPos(loc string) token.Pos {
-	m := jsonnetLoc.FindStringSubmatch(loc)
+	m := jsonnetLoc().FindStringSubmatch(loc)
 	if m == nil {
 		return filePos(loc)
 	}
