@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -102,7 +103,7 @@ func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 		PgvectoRS: pg.VectorExtension == "pgvecto.rs",
 	}
 	var b bytes.Buffer
-	if err := initSQLTemplate.Execute(&b, data); err != nil {
+	if err := initSQLTemplate().Execute(&b, data); err != nil {
 		panic("init.sql: " + err.Error()) // the template and its data are fixed
 	}
 	return b.Bytes()
@@ -127,8 +128,8 @@ var extensionNames = map[string]string{"vector": "pgvector", "vchord": "VectorCh
 var initSQLSource string
 
 // initSQLTemplate writes init.sql; every value passes one of the SQL
-// escapers (escape_sql.go).
-var initSQLTemplate = sqlTemplate("init.sql", initSQLSource)
+// escapers (escape_sql.go). It is parsed on first use.
+var initSQLTemplate = sync.OnceValue(func() *template.Template { return sqlTemplate("init.sql", initSQLSource) })
 
 // sqlTemplate parses an SQL template with the escapers as functions:
 // ident and lit quote an identifier or string constant, connect writes a
