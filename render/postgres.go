@@ -45,12 +45,12 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
-func renderPostgres(cfg *schema.Config) []tree.File {
+func renderPostgres(cfg *schema.Config, s *Shared) []tree.File {
 	return []tree.File{
 		// The verifier is not the password, but it allows an offline guess:
 		// only root and the postgres user that runs the file read it.
-		ownedFile(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres"),
-		file(rootfs(unitPath(DBInitUnit)), dbInitUnit(cfg), 0o644),
+		ownedFile(rootfs(PostgresInitPath(cfg)), initSQLFile.of(s, initSQLInputOf(cfg)), 0o640, "root:postgres"),
+		file(rootfs(unitPath(DBInitUnit)), dbInitUnitFile.of(s, dbInitInputOf(cfg)), 0o644),
 		file(PgHBAFragment, pgHBAFragment(cfg), 0o644),
 		file(PostgresConfFragment, postgresConfFragment(cfg), 0o644),
 	}
@@ -66,16 +66,32 @@ func renderPostgres(cfg *schema.Config) []tree.File {
 // the server or the vector extension is outside what Immich accepts, and
 // rebuilds Immich's vector indexes after a vector extension changed.
 func postgresInitSQL(cfg *schema.Config) []byte {
-	return initSQL(cfg, postgresRequirementFor(cfg.Immich.Version))
+	return initSQLFile.render(initSQLInputOf(cfg))
 }
 
-// initSQL is init.sql checking the server against req.
-func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
+// initSQLInput is everything init.sql reads: the role's password only as
+// its verifier.
+type initSQLInput struct {
+	Version, Path                             string
+	User, Database, Verifier, VectorExtension string
+}
+
+func initSQLInputOf(cfg *schema.Config) initSQLInput {
 	pg := cfg.Immich.Postgres
+	return initSQLInput{Version: cfg.Immich.Version, Path: PostgresInitPath(cfg),
+		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value), VectorExtension: pg.VectorExtension}
+}
+
+var initSQLFile = &sharedRenderer[initSQLInput]{render: func(in initSQLInput) []byte {
+	return initSQL(in, postgresRequirementFor(in.Version))
+}}
+
+// initSQL is init.sql checking the server against req.
+func initSQL(pg initSQLInput, req postgresRequirement) []byte {
 	vector, _ := vectorExtensions(pg.VectorExtension)
 	check, ok := vectorCheckOf(req, pg.VectorExtension)
 	if !ok {
-		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", cfg.Immich.Version, pg.VectorExtension))
+		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", pg.Version, pg.VectorExtension))
 	}
 	type required struct{ Ext, Name string }
 	var reqs []required
@@ -91,8 +107,8 @@ func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 		Vector, Extensions, Indexes []string
 		PgvectoRS                   bool
 	}{
-		Version: cfg.Immich.Version, Unit: DBInitUnit, Path: PostgresInitPath(cfg), Source: req.Source,
-		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value),
+		Version: pg.Version, Unit: DBInitUnit, Path: pg.Path, Source: req.Source,
+		User: pg.User, Database: pg.Database, Verifier: pg.Verifier,
 		Postgres: req.Postgres, Check: check, Required: reqs,
 		Vector: vector,
 		// The others Immich's migrations create, all from PostgreSQL's
@@ -160,8 +176,21 @@ func sqlTemplate(name, src string) *template.Template {
 // `systemctl restart immich` run it again, so a changed password or a new
 // extension package applies without a reboot. It requires the dump before
 // an upgrade, which runs first.
-func dbInitUnit(cfg *schema.Config) []byte {
-	pgService := cfg.Host.PostgresService + ".service"
+func dbInitUnit(cfg *schema.Config) []byte { return dbInitUnitFile.render(dbInitInputOf(cfg)) }
+
+// dbInitInput is everything immich-db-init.service reads.
+type dbInitInput struct {
+	PostgresService string // without ".service"
+	Port            int
+	InitPath        string
+}
+
+func dbInitInputOf(cfg *schema.Config) dbInitInput {
+	return dbInitInput{PostgresService: cfg.Host.PostgresService, Port: cfg.Immich.Postgres.Port, InitPath: PostgresInitPath(cfg)}
+}
+
+var dbInitUnitFile = &sharedRenderer[dbInitInput]{render: func(in dbInitInput) []byte {
+	pgService := in.PostgresService + ".service"
 	u := newUnitFile()
 	u.Add("Unit", "Description", "Immich database init (role, database and extensions in the host PostgreSQL)")
 	u.Add("Unit", "Documentation", "https://docs.immich.app/administration/postgres-standalone")
@@ -176,10 +205,10 @@ func dbInitUnit(cfg *schema.Config) []byte {
 	u.Add("Service", "User", "postgres")
 	u.AddEnv("Service", "PGAPPNAME", "immich-db-init")
 	u.AddExec("Service", "ExecStart", "", "/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
-		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg))
+		"-p", strconv.Itoa(in.Port), "-d", "postgres", "-f", in.InitPath)
 	u.Add("Service", "TimeoutStartSec", "300")
 	return u.Bytes()
-}
+}}
 
 // pgHBAFragment is the pg_hba.conf line that lets Immich's containers in,
 // and nothing else.

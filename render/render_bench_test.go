@@ -45,8 +45,9 @@ func BenchmarkRenderFleet(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
+		s := NewShared() // one per fleet render, as in pipeline
 		for _, h := range dep.Hosts {
-			Render(h.Config, Options{})
+			Render(h.Config, Options{Shared: s})
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(dep.Hosts)), "µs/host")
