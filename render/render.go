@@ -91,8 +91,12 @@ func Render(cfg *schema.Config, opt Options) Result {
 		}
 	}
 	// The artifacts are independent, and one (the SCRAM verifier in
-	// init.sql) costs as much as the rest together: render them at once,
-	// adding their files in table order.
+	// init.sql) costs more than the rest together: its derivation starts
+	// first, on its own, so that the other files render beside it;
+	// init.sql waits for it (the memo derives it once). Then the artifacts
+	// render at once, their files added in table order.
+	pg := cfg.Immich.Postgres
+	go scramVerifier(pg.User, pg.Password.Value)
 	made := make([][]tree.File, len(artifacts))
 	parallel.ForEach(len(artifacts), 0, func(_, i int) { made[i] = artifacts[i](cfg, opt.Shared) }, nil)
 	for _, files := range made {
@@ -107,6 +111,16 @@ func Render(cfg *schema.Config, opt Options) Result {
 		r.Warnings = append(r.Warnings, warnings...)
 	}
 	return r
+}
+
+// Prepare parses the templates the renderers use, which they otherwise
+// parse on first use. A caller with a core to spare while the
+// configuration is evaluated runs it then, in a goroutine: the first
+// render does not wait for them. It changes no output.
+func Prepare() {
+	readmeTemplate()
+	scriptTemplates()
+	initSQLTemplate()
 }
 
 // rootfs is where host files go in the output tree.
