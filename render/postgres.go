@@ -56,8 +56,8 @@ func renderPostgres(cfg *schema.Config, s *Shared) []tree.File {
 	}
 }
 
-// postgresInitSQL is a psql script, run by a superuser on every start,
-// that converges the server to what Immich needs: the role with exactly
+// init.sql is a psql script, run by a superuser on every start, that
+// converges the server to what Immich needs: the role with exactly
 // these attributes and password, the database it owns and nobody else may
 // connect to, the extensions a non-superuser cannot create, and the public
 // schema owned by the role. Every statement is idempotent; the ones that
@@ -65,9 +65,10 @@ func renderPostgres(cfg *schema.Config, s *Shared) []tree.File {
 // only when the object is missing. It stops before changing anything when
 // the server or the vector extension is outside what Immich accepts, and
 // rebuilds Immich's vector indexes after a vector extension changed.
-func postgresInitSQL(cfg *schema.Config) []byte {
-	return initSQLFile.render(initSQLInputOf(cfg))
-}
+// initSQLFile renders it for the requirements of the Immich version.
+var initSQLFile = &sharedRenderer[initSQLInput]{render: func(in initSQLInput) []byte {
+	return initSQL(in, postgresRequirementFor(in.Version))
+}}
 
 // initSQLInput is everything init.sql reads: the role's password only as
 // its verifier.
@@ -81,10 +82,6 @@ func initSQLInputOf(cfg *schema.Config) initSQLInput {
 	return initSQLInput{Version: cfg.Immich.Version, Path: PostgresInitPath(cfg),
 		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value), VectorExtension: pg.VectorExtension}
 }
-
-var initSQLFile = &sharedRenderer[initSQLInput]{render: func(in initSQLInput) []byte {
-	return initSQL(in, postgresRequirementFor(in.Version))
-}}
 
 // initSQL is init.sql checking the server against req.
 func initSQL(pg initSQLInput, req postgresRequirement) []byte {
@@ -171,13 +168,6 @@ func sqlTemplate(name, src string) *template.Template {
 	return template.Must(t.Parse(src))
 }
 
-// dbInitUnit is the oneshot that applies init.sql before Immich starts.
-// immich.service wants it and orders itself after it; PartOf makes
-// `systemctl restart immich` run it again, so a changed password or a new
-// extension package applies without a reboot. It requires the dump before
-// an upgrade, which runs first.
-func dbInitUnit(cfg *schema.Config) []byte { return dbInitUnitFile.render(dbInitInputOf(cfg)) }
-
 // dbInitInput is everything immich-db-init.service reads.
 type dbInitInput struct {
 	PostgresService string // without ".service"
@@ -189,6 +179,11 @@ func dbInitInputOf(cfg *schema.Config) dbInitInput {
 	return dbInitInput{PostgresService: cfg.Host.PostgresService, Port: cfg.Immich.Postgres.Port, InitPath: PostgresInitPath(cfg)}
 }
 
+// dbInitUnitFile is the oneshot that applies init.sql before Immich
+// starts. immich.service wants it and orders itself after it; PartOf
+// makes `systemctl restart immich` run it again, so a changed password or
+// a new extension package applies without a reboot. It requires the dump
+// before an upgrade, which runs first.
 var dbInitUnitFile = &sharedRenderer[dbInitInput]{render: func(in dbInitInput) []byte {
 	pgService := in.PostgresService + ".service"
 	u := newUnitFile()

@@ -26,6 +26,12 @@ import (
 // do not depend on the other artifacts.
 func renderPostgresOnly(cfg *schema.Config) tree.Tree { return treeOf(renderPostgres(cfg, nil)) }
 
+// postgresInitSQL is cfg's init.sql, rendered alone.
+func postgresInitSQL(cfg *schema.Config) []byte { return initSQLFile.render(initSQLInputOf(cfg)) }
+
+// dbInitUnit is cfg's immich-db-init.service, rendered alone.
+func dbInitUnit(cfg *schema.Config) []byte { return dbInitUnitFile.render(dbInitInputOf(cfg)) }
+
 func TestPostgresRender(t *testing.T) {
 	const pw = "Pg-Secret 'quoted' \\ $x %y #z ü"
 	cfg := testenv.Config(t, map[string]string{"IMMICH_POSTGRES_PASSWORD": pw}, `immich: projectDir: "/srv/immich"`)
