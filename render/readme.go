@@ -415,6 +415,9 @@ func applySection(cfg *schema.Config) string {
 	w("It prints one line per change (`no change` when none: run it after every render). Where it\n")
 	w("cannot merge, it says why, changes nothing and exits 1. The files as they were before its\n")
 	w("first run are in `/var/lib/immich-render/apply-undo/`: `--undo` restores them byte for byte\n")
-	w("and removes what it created. Restart PostgreSQL and Valkey after either.\n\n")
+	w("and removes what it created. Restart PostgreSQL and Valkey after either. It runs one at a\n")
+	w("time: another run (cloud-init's, a second deploy) holding `/run/immich-render-apply.lock`\n")
+	w("is waited for up to 120 s (`IMMICH_RENDER_APPLY_WAIT` seconds), then it gives up and\n")
+	w("changes nothing.\n\n")
 	return b.String()
 }
