@@ -80,7 +80,7 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 	}
 
 	doc := yMap("write_files", writeFiles, "runcmd", runcmd(cfg))
-	doc.Content[2].HeadComment = "Every step runs only if the one before it succeeded: step stops at the\n" +
+	doc.Content[2].HeadComment = /* the key runcmd */ "Every step runs only if the one before it succeeded: step stops at the\n" +
 		"first failure and says so in cloud-init's output, so that Immich does not\n" +
 		"start on a host whose PostgreSQL and Valkey apply.sh did not configure."
 	data := yEncode("#cloud-config\n"+header("#")+"# It holds plaintext secrets: keep it out of git and out of logs.\n", doc)
