@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -17,14 +18,17 @@ import (
 var readmeSource string
 
 // readmeTemplate is the output README; readmeView gives it every value.
-var readmeTemplate = template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
+// It is parsed on first use.
+var readmeTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
+})
 
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
 func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	var b strings.Builder
-	if err := readmeTemplate.Execute(&b, newReadmeView(cfg, out)); err != nil {
+	if err := readmeTemplate().Execute(&b, newReadmeView(cfg, out)); err != nil {
 		// The template and its view are compiled in: a failure is a bug
 		// that every golden test shows.
 		panic(fmt.Sprintf("render: README template: %v", err))
