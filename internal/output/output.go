@@ -116,6 +116,10 @@ type Options struct {
 	// batchFrom, set only by tests, replaces batchMin, so that both ways
 	// of making files durable are tested on small trees.
 	batchFrom int
+
+	// inPlace, set only by tests, makes Write replace files in place as
+	// where the tree cannot be swapped, so that both ways are tested.
+	inPlace bool
 }
 
 func (o Options) dirMode() fs.FileMode {
