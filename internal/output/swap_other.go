@@ -11,7 +11,7 @@ import (
 // files of DIR one by one.
 const canSwap = false
 
-func exchange(*os.File, string, string) error         { return errors.ErrUnsupported }
-func linkAt(*os.File, string, *os.File) error          { return errors.ErrUnsupported }
-func isMountPoint(*os.File, string) (bool, error)      { return false, errors.ErrUnsupported }
-func owner(os.FileInfo) (uid, gid int, ok bool)         { return 0, 0, false }
+func exchange(*os.File, string, string) error     { return errors.ErrUnsupported }
+func linkAt(*os.File, string, *os.File) error     { return errors.ErrUnsupported }
+func isMountPoint(*os.File, string) (bool, error) { return false, errors.ErrUnsupported }
+func owner(os.FileInfo) (uid, gid int, ok bool)   { return 0, 0, false }

@@ -309,9 +309,9 @@ type writer struct {
 	// names, and unchanged ones are linked; manifest is its manifest.
 	staged   bool
 	manifest []byte
-	temp  string        // the random part of this write's temporary names
-	seq   atomic.Uint64 // numbers the temporary files
-	hook  sync.Mutex    // serialises opt.hook, which tests call from any worker
+	temp     string        // the random part of this write's temporary names
+	seq      atomic.Uint64 // numbers the temporary files
+	hook     sync.Mutex    // serialises opt.hook, which tests call from any worker
 
 	mu    sync.Mutex
 	dirty map[string]bool // directories whose entries changed, to sync
@@ -432,9 +432,9 @@ const batchMin = 32
 // dirNode is a directory with something to do: to be created or chmod'ed,
 // files to write, or such a directory below it.
 type dirNode struct {
-	path   string // slash-separated; "." is DIR
-	create bool   // missing: Mkdir, then Chmod
-	chmod  bool   // there, with another mode
+	path   string   // slash-separated; "." is DIR
+	create bool     // missing: Mkdir, then Chmod
+	chmod  bool     // there, with another mode
 	files  []string // to write
 	links  []string // to link from DIR into a staging tree
 	subs   []*dirNode
