@@ -92,9 +92,9 @@ func (b *beside) close() {
 
 func (b *beside) show(name string) string { return filepath.Join(b.path, name) }
 
-// beside opens DIR's parent for a swap. It returns why the tree cannot be
-// swapped instead when it cannot: DIR is a mount point, the working
-// directory is inside it, the parent cannot be opened.
+// beside opens DIR's parent, to remove leftovers and build the staging
+// tree in. It returns why the tree cannot be swapped instead when the
+// parent cannot be used (see also swappable).
 func (h *handle) beside() (*beside, string) {
 	if !canSwap {
 		return nil, "this system has no renameat2(RENAME_EXCHANGE)"
@@ -111,13 +111,6 @@ func (h *handle) beside() (*beside, string) {
 	if err != nil {
 		return nil, "it cannot be read: " + err.Error()
 	}
-	// A shell in DIR (-o .) would be left in the old, removed directory.
-	if wd, err := os.Getwd(); err == nil && (wd == abs || strings.HasPrefix(wd, abs+string(filepath.Separator))) {
-		return nil, "the working directory is inside it"
-	}
-	if here, err := os.Stat("."); err == nil && os.SameFile(here, locked) {
-		return nil, "the working directory is inside it"
-	}
 	root, err := os.OpenRoot(parent)
 	if err != nil {
 		return nil, "its parent directory cannot be opened: " + errText(err)
@@ -131,14 +124,30 @@ func (h *handle) beside() (*beside, string) {
 		b.close()
 		return nil, "its parent directory does not hold it under its name"
 	}
-	if mount, err := isMountPoint(b.dir, base); err != nil || mount {
-		b.close()
-		if err != nil {
-			return nil, "it cannot be checked for a mount point: " + errText(err)
-		}
-		return nil, "it is a mount point"
-	}
 	return b, ""
+}
+
+// swappable returns why DIR cannot be swapped, or "": it is a mount
+// point, or the working directory is inside it. Checked only when a write
+// changes something, to keep an unchanged write cheap.
+func (b *beside) swappable() string {
+	// A shell in DIR (-o .) would be left in the old, removed directory.
+	abs := filepath.Join(b.path, b.base)
+	if wd, err := os.Getwd(); err == nil && (wd == abs || strings.HasPrefix(wd, abs+string(filepath.Separator))) {
+		return "the working directory is inside it"
+	}
+	if here, err1 := os.Stat("."); err1 == nil {
+		if fi, err2 := b.root.Lstat(b.base); err2 == nil && os.SameFile(here, fi) {
+			return "the working directory is inside it"
+		}
+	}
+	if mount, err := isMountPoint(b.dir, b.base); err != nil || mount {
+		if err != nil {
+			return "it cannot be checked for a mount point: " + errText(err)
+		}
+		return "it is a mount point"
+	}
+	return ""
 }
 
 // errText is the system's reason of an error, without the paths and the

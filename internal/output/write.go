@@ -204,6 +204,9 @@ func (l *Held) Write(t tree.Tree, opt Options) (Report, error) {
 		return Report{Unchanged: t.Paths()}, nil
 	}
 	if b != nil {
+		why = b.swappable()
+	}
+	if b != nil && why == "" {
 		r, err := w.swap(b, entries, t, manifest, lay)
 		var cannot errCannotSwap
 		if !errors.As(err, &cannot) {

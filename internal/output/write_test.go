@@ -347,11 +347,21 @@ func TestWriteModesExactUnderUmask(t *testing.T) {
 			tr["bin/run"] = tree.File{Data: []byte("#!/bin/sh\n"), Mode: 0o755}
 			tr["shared/rw"] = tree.File{Data: []byte("rw\n"), Mode: 0o666}
 			_, err := Write(dir, tr, opt)
+			// A re-render swaps a new tree in: its modes are exact too.
+			tr2 := with(tr, "secret", "s2\n", 0o600)
+			var r Report
+			if err == nil {
+				assertExactly(t, dir, tr, opt)
+				r, err = Write(dir, tr2, opt)
+			}
 			syscall.Umask(old)
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertExactly(t, dir, tr, opt)
+			if r.Method != Swapped {
+				t.Errorf("re-render: %+v", r)
+			}
+			assertExactly(t, dir, tr2, opt)
 			fi, _ := os.Lstat(dir)
 			if fi.Mode() != fs.ModeDir|dirMode {
 				t.Errorf("umask %04o: DIR mode %v, want %v", umask, fi.Mode(), dirMode)
@@ -430,4 +440,60 @@ func TestWriteNeverFollowsSymlinks(t *testing.T) {
 	mustWrite(t, dir, site(), force)
 	assertExactly(t, dir, site(), testOpt)
 	sameSnapshot(t, "the outside directory", before, snapshot(t, outside))
+}
+
+// A swap gives the new tree DIR's mode and owner, whatever they are, and
+// an SDIR (RootMode) its DirMode.
+func TestWriteSwapKeepsDirModeAndOwner(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, site(), testOpt)
+	if err := os.Chmod(dir, 0o750|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if err := os.Chown(dir, 1234, 5678); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := mustWrite(t, dir, next(), testOpt); r.Method != Swapped {
+		t.Fatalf("report %+v", r)
+	}
+	assertExactly(t, dir, next(), testOpt)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != fs.ModeDir|fs.ModeSetgid|0o750 {
+		t.Errorf("DIR mode %v after a swap, want drwxr-s---", fi.Mode())
+	}
+	if uid, gid, _ := owner(fi); root && (uid != 1234 || gid != 5678) {
+		t.Errorf("DIR owner %d:%d after a swap, want 1234:5678", uid, gid)
+	}
+	sdir := testOpt
+	sdir.DirMode, sdir.RootMode = 0o700, true
+	if r := mustWrite(t, dir, site(), sdir); r.Method != Swapped {
+		t.Fatalf("report %+v", r)
+	}
+	if fi, _ := os.Lstat(dir); fi.Mode() != fs.ModeDir|0o700 {
+		t.Errorf("SDIR mode %v after a swap, want drwx------", fi.Mode())
+	}
+}
+
+// -o . from inside DIR (or DIR an ancestor of the working directory): a
+// swap would leave the shell in the removed old tree, so the write goes
+// in place.
+func TestWriteWorkingDirInPlace(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, site(), testOpt)
+	for _, wd := range []string{dir, filepath.Join(dir, "rootfs/etc")} {
+		t.Chdir(wd)
+		rel, _ := filepath.Rel(wd, dir)
+		r := mustWrite(t, rel, next(), testOpt)
+		if r.Method != InPlace || r.InPlace != "the working directory is inside it" {
+			t.Errorf("from %s: %v (%q), want in place", wd, r.Method, r.InPlace)
+		}
+		assertExactly(t, dir, next(), testOpt)
+		mustWrite(t, dir, site(), testOpt)
+	}
 }
