@@ -113,8 +113,9 @@ func TestRenderKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(26, 200))
 	exact, mixed := 0, 0
 	const rounds = 10
+	next := 1 // the configuration -o is not: its render writes at once
 	for round := 1; round <= rounds; round++ {
-		cmd := render(round)
+		cmd := render(next)
 		left := map[string]bool{} // a killed render's staging directories
 		entries, _ := os.ReadDir(work)
 		for _, e := range entries {
@@ -149,6 +150,9 @@ func TestRenderKilled(t *testing.T) {
 				}
 				if whole[i] {
 					same[i]++
+					if d == "out/" {
+						next = 1 - i
+					}
 				}
 			}
 			if !whole[0] && !whole[1] {
@@ -164,10 +168,10 @@ func TestRenderKilled(t *testing.T) {
 			t.Fatalf("round %d left an inconsistent directory", round)
 		}
 	}
-	if b, err := render(1).CombinedOutput(); err != nil {
+	if b, err := render(next).CombinedOutput(); err != nil {
 		t.Fatalf("the render after the kills: %v: %s", err, b)
 	}
-	if code, stdout, _ := runMain(t, append([]string{"-o", out, "--secrets-out", secrets, "--check", "--exact-modes"}, configs[1]...)...); code != 0 {
+	if code, stdout, _ := runMain(t, append([]string{"-o", out, "--secrets-out", secrets, "--check", "--exact-modes"}, configs[next]...)...); code != 0 {
 		t.Fatalf("--check after the converging render: exit %d\n%s", code, stdout)
 	}
 	for p := range files(t, map[string]string{"out": out, "secrets": secrets}) {
