@@ -343,11 +343,12 @@ func (s *staging) remove(b *beside) {
 // swap builds the new tree in a staging directory and exchanges it with
 // DIR:
 //
-//  1. the manifest, then every directory and file of the tree: a file
-//     whose bytes and mode are right in DIR is hard-linked from there
-//     (copied when it cannot be linked), the others are written;
+//  1. in a directory with DIR's mode and owner, the manifest, then every
+//     directory and file of the tree: a file whose bytes and mode are
+//     right in DIR is hard-linked from there (written when it cannot be
+//     linked), the others are written;
 //  2. one barrier (syncFS, or an fsync of each file and directory) makes
-//     the staging tree durable, and it gets DIR's mode;
+//     the staging tree durable;
 //  3. renameat2(RENAME_EXCHANGE) swaps it with DIR, an fsync of the parent
 //     makes that durable, and the old tree, now under the staging name, is
 //     removed.
