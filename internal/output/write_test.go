@@ -3,6 +3,7 @@ package output
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -495,5 +496,80 @@ func TestWriteWorkingDirInPlace(t *testing.T) {
 		}
 		assertExactly(t, dir, next(), testOpt)
 		mustWrite(t, dir, site(), testOpt)
+	}
+}
+
+// What a killed write leaves beside DIR is removed by the next write, even
+// one that changes nothing, but only a directory with DIR's staging name
+// that holds this tool's manifest (or nothing, or only temporary files)
+// and that no live write holds; Check reports none of them.
+func TestWriteRemovesOnlyOwnLeftovers(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "out")
+	mustWrite(t, dir, site(), testOpt)
+	manifest := string(NewManifest(site(), testOpt).Marshal())
+	name := func(suffix string) string { return filepath.Join(base, ".out.immich-render-new."+suffix) }
+	gone := map[string]string{
+		"a staging tree":                name("0123456789abcdef"),
+		"an empty one":                  name("1123456789abcdef"),
+		"one with a temporary manifest": name("2123456789abcdef"),
+	}
+	writeFile(t, filepath.Join(gone["a staging tree"], ManifestName), manifest, 0o644)
+	writeFile(t, filepath.Join(gone["a staging tree"], "rootfs/etc/half"), "ha", 0o644)
+	if err := os.Mkdir(gone["an empty one"], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(gone["one with a temporary manifest"], tempInfix+"0123-1"), "{", 0o600)
+	kept := map[string]string{
+		"foreign files":          name("3123456789abcdef"),
+		"another tool's":         name("4123456789abcdef"),
+		"not our name":           name("5123456789abcdeg"),
+		"another DIR's":          filepath.Join(base, ".other.immich-render-new.6123456789abcdef"),
+		"a link":                 name("7123456789abcdef"),
+		"locked by a live write": name("8123456789abcdef"),
+	}
+	writeFile(t, filepath.Join(kept["foreign files"], "notes.txt"), "mine\n", 0o644)
+	writeFile(t, filepath.Join(kept["another tool's"], ManifestName), strings.Replace(manifest, `"immich-render"`, `"other"`, 1), 0o644)
+	writeFile(t, filepath.Join(kept["not our name"], ManifestName), manifest, 0o644)
+	writeFile(t, filepath.Join(kept["another DIR's"], ManifestName), manifest, 0o644)
+	target := filepath.Join(base, "target")
+	writeFile(t, filepath.Join(target, ManifestName), manifest, 0o644)
+	if err := os.Symlink("target", kept["a link"]); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(kept["locked by a live write"], ManifestName), manifest, 0o644)
+	live, err := os.Open(kept["locked by a live write"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if ok, err := tryLock(live); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	before := snapshot(t, base)
+
+	if d := mustCheck(t, dir, site(), testOpt); !d.Empty() {
+		t.Errorf("Check reports leftovers beside DIR: %s", formatted(t, d))
+	}
+	if r := mustWrite(t, dir, site(), testOpt); r.Method != NoChange {
+		t.Errorf("report %+v, want no change", r)
+	}
+	for what, p := range gone {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s (%s) survived the next write", what, p)
+		}
+	}
+	after := snapshot(t, base)
+	for p, n := range before {
+		top, _, _ := strings.Cut(p, "/")
+		if top == "." || top == "out" || slices.Contains(slices.Collect(maps.Values(gone)), filepath.Join(base, top)) {
+			continue
+		}
+		if m, ok := after[p]; !ok || m.mode != n.mode || m.data != n.data {
+			t.Errorf("%s changed or was removed", p)
+		}
+	}
+	if t.Failed() {
+		t.Logf("kept: %v", kept)
 	}
 }
