@@ -1,7 +1,11 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -215,15 +219,109 @@ func structDrift(v cue.Value, typ reflect.Type, path string) []string {
 	return out
 }
 
-// TestDecodeRefusesUnknownFields: a field the CUE side gives and Config
-// lacks is an error, not dropped.
-func TestDecodeRefusesUnknownFields(t *testing.T) {
-	ctx := s0(t).ctx
-	if _, err := decode(ctx.CompileString(`immich: {version: "v2.0.0"}, host: {valkeyService: "valkey"}`)); err != nil {
-		t.Fatalf("known fields: %v", err)
+// TestDecodeMatchesJSON: decode, which reads the value field by field,
+// gives the Config that encoding/json gives from the value's JSON (how
+// decode used to work, refusing unknown fields), for every example, each
+// host of the example fleet, the starters and a site with settings.
+func TestDecodeMatchesJSON(t *testing.T) {
+	s := s0(t)
+	var all []*loaded
+	add := func(name string, l *loaded) {
+		s.applySettings(l)
+		if err := validateAll(l.value); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		all = append(all, l)
 	}
-	_, err := decode(ctx.CompileString(`immich: {version: "v2.0.0", addedOnlyInCUE: 1}`))
-	if err == nil || !strings.Contains(err.Error(), `unknown field "addedOnlyInCUE"`) {
-		t.Errorf("decode of a field Config lacks: %v, want an unknown field error", err)
+	site := func(name string, inputs ...Input) {
+		l := &loaded{value: s.config, names: map[string]bool{}, noLine: map[string]bool{}, all: inputs}
+		for _, in := range inputs {
+			v, ps := s.compile(in, Options{ExtStr: map[string]string{"hostname": "photos.example.com", "immichVersion": "v3.1.0"}}.withDefaults(), l)
+			if ps != nil {
+				t.Fatalf("%s: %v", name, ps)
+			}
+			l.inputs = append(l.inputs, v)
+			l.value = l.value.Unify(v)
+		}
+		add(name, l)
+	}
+	dirs, _ := filepath.Glob("../examples/*")
+	for _, dir := range dirs {
+		files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
+		var inputs []Input
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, Input{Name: f, Data: data})
+		}
+		if !isFleet(inputs, Options{}) {
+			site(dir, inputs...)
+			continue
+		}
+		fl, ps := s.readFleet(inputs, Options{}.withDefaults())
+		if fl == nil || len(ps) > 0 {
+			t.Fatalf("%s: %v", dir, ps)
+		}
+		for _, name := range fl.names {
+			l := &loaded{value: s.config, names: fl.l.names, noLine: fl.l.noLine}
+			v := s.ctx.BuildExpr(fl.merged(name))
+			l.inputs = []cue.Value{v}
+			l.value = l.value.Unify(v)
+			add(dir+" "+name, l)
+		}
+	}
+	for _, f := range []string{"cue", "yaml", "json", "jsonnet"} {
+		src, _ := Starter(f)
+		site("starter "+f, Input{Name: "immich." + f, Data: src})
+	}
+	site("settings", Input{Name: "s.cue", Data: []byte(base + `immich: settings: {ffmpeg: {crf: 23, targetAudioCodec: "aac"}, trash: days: 10, oauth: {enabled: true, clientSecret: {env: "OAUTH"}}}
+immich: environment: {A: "1", B: ""}
+immich: machineLearning: environment: MACHINE_LEARNING_WORKERS: "2"
+valkey: users: [{username: "paperless", password: "a literal password", keyPatterns: ["paperless*"], channelPatterns: [], commands: "-@all +@read"},
+	{username: "other", password: {file: "/run/secrets/other"}, keyPatterns: ["other*"], commands: "-@all +@read"}]
+immich: settings: notifications: smtp: transport: password: "smtp-literal"
+`)})
+	site("settings file secret", Input{Name: "s.cue", Data: []byte(base + `immich: settings: oauth: {enabled: true, clientSecret: {file: "/run/secrets/oauth"}}`)})
+	if len(all) < 15 {
+		t.Fatalf("only %d configurations", len(all))
+	}
+	// Secrets: some set, one too short, the rest not set or unreadable.
+	env := map[string]string{"PG": "postgres-password", "VK": "short", "IMMICH_POSTGRES_PASSWORD": "postgres-password", "OAUTH": "x"}
+	opts := []Options{
+		{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist }},
+		{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, ReadFile: func(string) ([]byte, error) { return []byte("from-a-file-secret\n"), nil }, AllowUnresolved: true},
+	}
+	for _, l := range all {
+		v := l.value
+		cfg, err := decode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opt := range opts {
+			wantS, wantP := l.resolveSecrets(opt)
+			gotS, gotP := l.resolveConfigSecrets(cfg, opt)
+			if !reflect.DeepEqual(gotS, wantS) || gotP.normalize().Error() != wantP.normalize().Error() {
+				t.Errorf("secrets read from the Config differ from those read from the value:\n got %v %v\nwant %v %v", gotS, gotP, wantS, wantP)
+			}
+		}
+		got, err := decode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Config
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("decode differs from the JSON decode:\n got %+v\nwant %+v", *got, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -44,13 +45,13 @@ const (
 )
 
 // hostNameRE is #FleetHostName of cue/fleet.cue (a test keeps them equal).
-var hostNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var hostNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // hostNameHint says what a host name must look like.
 const hostNameHint = "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (the name becomes the host's output directory)"
 
 // ValidHostName reports whether name may name a fleet host.
-func ValidHostName(name string) bool { return hostNameRE.MatchString(name) }
+func ValidHostName(name string) bool { return hostNameRE().MatchString(name) }
 
 // isFleet reports whether the inputs describe a fleet (a top-level hosts:
 // or defaults: field) rather than a single site. An input that cannot be
@@ -293,6 +294,7 @@ type fleet struct {
 	hostPos  map[string][]token.Pos // where each host is written
 	conflict map[string]bool        // hosts whose inputs conflict
 	prune    map[string]bool        // site paths under defaults already reported as unknown
+	merger   *fleetmerge.Merger     // lays each host over defaults, once prune is complete
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own
@@ -496,7 +498,10 @@ func redactConflicts(ps Problems) Problems {
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
 	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
-	return fleetmerge.Merge(fl.defaults, host, fl.s.config, func(path string) bool { return fl.prune[path] })
+	if fl.merger == nil {
+		fl.merger = fleetmerge.NewMerger(fl.defaults, fl.s.config, func(path string) bool { return fl.prune[path] })
+	}
+	return fl.merger.Merge(host)
 }
 
 // hostResult is one host's validation.
@@ -550,8 +555,9 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 // site: unknown fields, secrets, the schema, the Go rules.
 func (s *Schema) validateHost(expr ast.Expr, names, noLine map[string]bool, opt Options) hostResult {
 	v := s.ctx.BuildExpr(expr)
+	refers := mayRefer(expr)
 	newLoaded := func() *loaded {
-		l := &loaded{value: s.config, names: names, noLine: noLine}
+		l := &loaded{value: s.config, names: names, noLine: noLine, refers: refers}
 		l.inputs = []cue.Value{v}
 		l.value = l.value.Unify(v)
 		return l

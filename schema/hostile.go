@@ -39,6 +39,9 @@ func inSecret(p []string) bool {
 // made of projectDir. CUE reads such a cycle as no value at all, so the
 // schema's default silently wins; the user meant something else.
 func (s *Schema) selfReferences(l *loaded) Problems {
+	if !l.refers {
+		return nil // literals only: nothing refers to anything
+	}
 	var probs Problems
 	for _, in := range l.inputs {
 		in.Walk(func(v cue.Value) bool {
@@ -67,6 +70,26 @@ func (s *Schema) selfReferences(l *loaded) Problems {
 		}, nil)
 	}
 	return probs
+}
+
+// mayRefer reports whether syntax has an identifier anywhere but in a
+// field's label: only then can one of its values refer to another field.
+// JSON input never does, nor a fleet host merged from literals; walking
+// their values for references (a sixth of a fleet host's validation
+// outside CUE's unification) finds nothing there.
+func mayRefer(n ast.Node) bool {
+	found := false
+	ast.Walk(n, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.Field:
+			found = found || mayRefer(x.Value)
+			return false // the label names the field, it refers to nothing
+		case *ast.Ident:
+			found = true
+		}
+		return !found
+	}, nil)
+	return found
 }
 
 // pathOf formats a CUE path as Problems print it: valkey.users.0.password.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -68,6 +69,7 @@ type loaded struct {
 	inputs []cue.Value // each input on its own, for source positions
 	names  map[string]bool
 	noLine map[string]bool // inputs whose positions are not the user's text (Jsonnet output)
+	refers bool            // some input's syntax may refer to another field (see mayRefer)
 	all    []Input         // every input, whose directories Jsonnet may import from
 
 	settings     cue.Value // the settings definition applied, if any
@@ -161,17 +163,35 @@ func (s *Schema) validateTwoPass(newLoaded func() *loaded, opt Options) (FleetHo
 // (unknown fields). LoadFleet validates each host through it too.
 func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, error) {
 	s.applySettings(l)
-	secrets, sp := l.resolveSecrets(opt)
+	invalid := validateAll(l.value)
+	// A value that passes the schema and decodes has its secret
+	// references in the Config: reading them there saves a lookup and a
+	// validation of each in CUE. Otherwise they come from the value.
+	var cfg *Config
+	var secrets map[string]Secret
+	var sp Problems
+	if invalid == nil && len(probs) == 0 {
+		if c, err := decode(l.value); err == nil {
+			cfg = c
+			secrets, sp = l.resolveConfigSecrets(cfg, opt)
+		}
+	}
+	if cfg == nil {
+		secrets, sp = l.resolveSecrets(opt)
+	}
 	probs = append(probs, sp...)
 	probs = append(probs, s.selfReferences(l)...)
 	probs = append(probs, hugeNumbers(l)...)
-	probs = append(probs, s.cueProblems(validateAll(l.value), l)...)
+	probs = append(probs, s.cueProblems(invalid, l)...)
 	if len(probs) > 0 {
-		probs = append(probs, l.checkPartial(secrets)...)
+		probs = append(probs, s.checkPartial(l, secrets)...)
 		return nil, dropUnderUnknown(probs).normalize()
 	}
 
-	cfg, err := decode(l.value)
+	var err error
+	if cfg == nil {
+		cfg, err = decode(l.value)
+	}
 	if err != nil {
 		// Validate passes some conflicts that only encoding finds, such as
 		// two files giving one list different lengths.
@@ -183,7 +203,7 @@ func (s *Schema) validate(l *loaded, opt Options, probs Problems) (*Config, erro
 	for _, ns := range cfg.Secrets() {
 		*ns.Secret = secrets[ns.Path]
 	}
-	if p := checkRules(cfg, l.locate); len(p) > 0 {
+	if p := s.checkRules(cfg, l); len(p) > 0 {
 		return nil, p.normalize()
 	}
 	l.positions = map[string][]token.Pos{}
@@ -218,6 +238,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		l.refers = l.refers || mayRefer(f)
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
 			return fail(err)
@@ -244,6 +265,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		l.refers = l.refers || mayRefer(f)
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
 		out := in.jsonnetOut
@@ -391,18 +413,7 @@ func (l *loaded) decodeSection(section string, c *Config) bool {
 	if v.Validate(cue.Concrete(true)) != nil {
 		return false
 	}
-	b, err := v.MarshalJSON()
-	if err != nil {
-		return false
-	}
-	// Wrap the section back into its place in the document.
-	parts := strings.Split(section, ".")
-	doc := string(b)
-	for i := len(parts) - 1; i >= 0; i-- {
-		key, _ := json.Marshal(parts[i])
-		doc = "{" + string(key) + ":" + doc + "}"
-	}
-	return decodeJSON([]byte(doc), c) == nil
+	return decodeAt(v, section, c) == nil
 }
 
 // jsonnetProblem turns a Jsonnet error into a Problem: its first line is
@@ -423,42 +434,21 @@ func jsonnetProblem(name string, err error) Problem {
 }
 
 // jsonnetLoc is a Jsonnet stack location that is one point: file:line:col.
-var jsonnetLoc = regexp.MustCompile(`^(.+):([0-9]+):([0-9]+)$`)
+// Like every regexp of this package it is compiled on first use, not at
+// every start of the program.
+var jsonnetLoc = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+):([0-9]+):([0-9]+)$`) })
 
 // jsonnetPos is the position of a Jsonnet stack location. A range
 // (file:1:35-68, file:(1:2)-(3:4)) is kept as Jsonnet writes it, in the
 // file name of a position without a line.
 func jsonnetPos(loc string) token.Pos {
-	m := jsonnetLoc.FindStringSubmatch(loc)
+	m := jsonnetLoc().FindStringSubmatch(loc)
 	if m == nil {
 		return filePos(loc)
 	}
 	line, _ := strconv.Atoi(m[2])
 	col, _ := strconv.Atoi(m[3])
 	return linePos(m[1], line, col)
-}
-
-// decode turns the validated value into a Config through its JSON form,
-// which carries every default.
-func decode(v cue.Value) (*Config, error) {
-	b, err := v.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	var c Config
-	if err := decodeJSON(b, &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-// decodeJSON decodes into c and refuses a field that Config does not
-// have: a field added to the CUE schema but not to its Go mirror is an
-// error here (and in TestConfigMirrorsSchema), never silently dropped.
-func decodeJSON(b []byte, c *Config) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	return dec.Decode(c)
 }
 
 // cueProblems converts CUE errors into Problems with hints from the schema's
@@ -632,6 +622,21 @@ func (l *loaded) locate(path []string) []token.Pos {
 		out = addPos(out, l.position(v.Pos()))
 	}
 	return out
+}
+
+// locateValue is where the first input that sets a config path writes
+// its value, as CUE places a problem of the value it gives a field: one
+// position, where locate gives each input's field.
+func (l *loaded) locateValue(path []string) []token.Pos {
+	sel := cuePath(path)
+	for _, in := range l.inputs {
+		if v := in.LookupPath(sel); v.Exists() {
+			if pos := l.position(fleetmerge.ValuePos(v)); pos.IsValid() {
+				return []token.Pos{pos}
+			}
+		}
+	}
+	return nil
 }
 
 // hintIn is hint, with immich.settings looked up in the settings

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cuelang.org/go/cue/parser"
 )
 
 const base = `immich: {
@@ -161,5 +163,26 @@ func TestStartersValidate(t *testing.T) {
 	}
 	if _, ok := Starter("toml"); ok {
 		t.Error("toml starter exists")
+	}
+}
+
+// TestMayRefer: only an identifier outside a label can refer to a field;
+// a label, a string that looks like a path and a number cannot.
+func TestMayRefer(t *testing.T) {
+	for src, want := range map[string]bool{
+		`immich: {version: "v3.1.0", port: 8080, "a.b": true}`: false,
+		`immich: backup: keep: immich.backup.keep`:             true,
+		`immich: port: int`:                          true,
+		`immich: projectDir: "\(immich.modelCache)"`: true,
+		`x=immich: {port: 1}`:                        false,
+		`immich: [for p in [1] {p}]`:                 true,
+	} {
+		f, err := parser.ParseFile("in.cue", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mayRefer(f); got != want {
+			t.Errorf("mayRefer(%s) = %v, want %v", src, got, want)
+		}
 	}
 }

@@ -100,13 +100,32 @@ func mountCollision(p string) string {
 }
 
 // checkRules runs every rule on a valid configuration.
-func checkRules(c *Config, at locator) Problems {
+func (s *Schema) checkRules(c *Config, l *loaded) Problems {
+	return s.runRules(l, func(r rule, add addFunc) { r.check(c, add) })
+}
+
+// runRules calls run with each rule of rules and fieldRules and the
+// function its problems go to, and returns the problems.
+func (s *Schema) runRules(l *loaded, run func(r rule, add addFunc)) Problems {
 	var ps Problems
-	add := func(path, reason, hint string) {
-		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, at(splitPath(path))...))
+	adder := func(at locator) addFunc {
+		return func(path, reason, hint string) {
+			p := splitPath(path)
+			if hint == schemaHint {
+				hint = s.hintIn(l, p)
+			}
+			ps = append(ps, ProblemAt(p, KindInvalid, reason, hint, at(p)...))
+		}
 	}
 	for _, r := range rules {
-		r.check(c, add)
+		run(r, adder(l.locate))
+	}
+	for _, r := range fieldRules {
+		at := l.locate
+		if r.valuePos {
+			at = l.locateValue
+		}
+		run(r.rule, adder(at))
 	}
 	return ps
 }
@@ -114,19 +133,15 @@ func checkRules(c *Config, at locator) Problems {
 // checkPartial runs the rules whose sections are valid on their own in a
 // configuration that failed elsewhere, so that one run reports every
 // problem, not the schema's first and the rules' next time.
-func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
-	var ps Problems
-	add := func(path, reason, hint string) {
-		ps = append(ps, ProblemAt(splitPath(path), KindInvalid, reason, hint, l.locate(splitPath(path))...))
-	}
-	for _, r := range rules {
+func (s *Schema) checkPartial(l *loaded, secrets map[string]Secret) Problems {
+	return s.runRules(l, func(r rule, add addFunc) {
 		var c Config
 		ok := true
 		for _, sec := range r.sections {
 			ok = ok && l.decodeSection(sec, &c)
 		}
 		if !ok {
-			continue
+			return
 		}
 		// A rule that reads secrets runs only when they all resolved.
 		resolved := true
@@ -139,8 +154,7 @@ func (l *loaded) checkPartial(secrets map[string]Secret) Problems {
 		if resolved || !slices.Contains(r.sections, "valkey") {
 			r.check(&c, add)
 		}
-	}
-	return ps
+	})
 }
 
 // checkACLMode refuses other services' users where immich-render does not

@@ -12,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
@@ -91,8 +92,8 @@ func Source() []byte {
 	var bodies [][]byte
 	for _, name := range names {
 		src, _ := cueFiles.ReadFile(name)
-		src = importBlock.ReplaceAllFunc(src, func(m []byte) []byte {
-			for _, q := range importPath.FindAll(m, -1) {
+		src = importBlock().ReplaceAllFunc(src, func(m []byte) []byte {
+			for _, q := range importPath().FindAll(m, -1) {
 				if !slices.Contains(imports, string(q)) {
 					imports = append(imports, string(q))
 				}
@@ -123,6 +124,6 @@ func Source() []byte {
 }
 
 var (
-	importBlock = regexp.MustCompile(`(?m)^import (\([^)]*\)|"[^"]*")\n`)
-	importPath  = regexp.MustCompile(`"[^"]+"`)
+	importBlock = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^import (\([^)]*\)|"[^"]*")\n`) })
+	importPath  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"[^"]+"`) })
 )

@@ -15,12 +15,17 @@ const MinSecretLength = 12
 // secretPaths lists the config paths that hold secrets in this value.
 func (l *loaded) secretPaths() []string { return secretPathsIn(l.value) }
 
+// secretAt is a secret reference as written at a config path.
+type secretAt struct {
+	path string
+	ref  secretRef
+}
+
 // resolveSecrets reads every secret reference and checks the resolved
 // value, so that length rules apply to the real password whatever its
 // source. Messages name the source, never the value.
 func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
-	out := map[string]Secret{}
-	var probs Problems
+	var refs []secretAt
 	for _, path := range l.secretPaths() {
 		v := l.value.LookupPath(configPath(path))
 		if !v.Exists() {
@@ -32,13 +37,64 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			// VALUE is not set", nor {file: VALUE} "cannot read VALUE".
 			continue
 		}
+		var r secretRef
+		if str, err := v.String(); err == nil {
+			r.Literal = &str
+		} else if env, err := v.LookupPath(cue.ParsePath("env")).String(); err == nil {
+			r.Env = env
+		} else if file, err := v.LookupPath(cue.ParsePath("file")).String(); err == nil {
+			r.File = file
+		} else {
+			continue // wrong shape: reported by validation
+		}
+		refs = append(refs, secretAt{path, r})
+	}
+	return l.resolveRefs(refs, opt)
+}
+
+// resolveConfigSecrets is resolveSecrets for a configuration that passed
+// the schema: the references are read from the decoded Config (the
+// settings' from the settings as written), with no lookup in CUE.
+func (l *loaded) resolveConfigSecrets(c *Config, opt Options) (map[string]Secret, Problems) {
+	var refs []secretAt
+	for _, ns := range c.Secrets() {
+		r := ns.Secret.ref
+		if rest, ok := strings.CutPrefix(ns.Path, "immich.settings."); ok {
+			var v any = c.Immich.Settings
+			for _, elem := range strings.Split(rest, ".") {
+				v = v.(map[string]any)[elem] // hasSetting found it
+			}
+			switch v := v.(type) {
+			case string:
+				r.Literal = &v
+			case map[string]any:
+				r.Env, _ = v["env"].(string)
+				r.File, _ = v["file"].(string)
+			}
+		}
+		if r.Literal == nil && r.Env == "" && r.File == "" {
+			continue
+		}
+		refs = append(refs, secretAt{ns.Path, r})
+	}
+	return l.resolveRefs(refs, opt)
+}
+
+// resolveRefs reads secret references and checks the values.
+func (l *loaded) resolveRefs(refs []secretAt, opt Options) (map[string]Secret, Problems) {
+	out := map[string]Secret{}
+	var probs Problems
+	for _, sa := range refs {
+		path := sa.path
 		bad := func(reason, hint string) {
 			probs = append(probs, ProblemAt(splitPath(path), KindSecret, reason, hint, l.locate(splitPath(path))...))
 		}
 		var s Secret
-		if str, err := v.String(); err == nil {
-			s = Secret{Value: str, Source: "the configuration"}
-		} else if env, err := v.LookupPath(cue.ParsePath("env")).String(); err == nil {
+		switch r := sa.ref; {
+		case r.Literal != nil:
+			s = Secret{Value: *r.Literal, Source: "the configuration"}
+		case r.Env != "":
+			env := r.Env
 			val, ok := opt.LookupEnv(env)
 			if !ok && opt.AllowUnresolved {
 				out[path] = Secret{Source: "environment variable " + env + " is not set", Unresolved: true}
@@ -49,7 +105,8 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 				continue
 			}
 			s = Secret{Value: val, Source: "environment variable " + env}
-		} else if file, err := v.LookupPath(cue.ParsePath("file")).String(); err == nil {
+		default:
+			file := r.File
 			b, err := opt.ReadFile(file)
 			if err != nil && opt.AllowUnresolved {
 				out[path] = Secret{Source: fmt.Sprintf("file %s: %v", file, unwrapPathError(err)), Unresolved: true}
@@ -63,8 +120,6 @@ func (l *loaded) resolveSecrets(opt Options) (map[string]Secret, Problems) {
 			// of the secret; Immich strips it too when it reads _FILE.
 			val := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 			s = Secret{Value: val, Source: "file " + file}
-		} else {
-			continue // wrong shape: reported by validation
 		}
 		if f, _ := secretField(splitPath(path)); f.Setting {
 			// Issued by someone else: any non-empty text will do.

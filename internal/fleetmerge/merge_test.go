@@ -46,3 +46,36 @@ host: {a: {y: 3, l: [9]}, pw: "literal-secret"}
 		t.Error("a skipped path was merged")
 	}
 }
+
+// TestMergerManyHosts: one Merger, which shares what it builds from the
+// defaults, gives each host what a Merger of its own gives, whatever the
+// hosts before it set; a constraint in the defaults is kept for each.
+func TestMergerManyHosts(t *testing.T) {
+	ctx := cuecontext.New()
+	sch := ctx.CompileString(`{a?: {x?: int, y?: int, n?: {p?: int, q?: int}}, l?: [...int], c?: int, pw?: string | {env!: string}}`)
+	in := ctx.CompileString(`
+defaults: {a: {x: 1, y: 2, n: {p: 1, q: 2}}, l: [1, 2], c: int, pw: {env: "PW"}}
+hosts: {
+	h1: {a: {n: {p: 9}}, c: 1}
+	h2: {a: {y: 5}, l: [7], pw: "literal-secret"}
+	h3: {c: 3}
+	h4: {a: {x: 8, n: {q: 8}}}
+}`)
+	def := in.LookupPath(cue.ParsePath("defaults"))
+	none := func(string) bool { return false }
+	m := NewMerger(def, sch, none)
+	for _, name := range []string{"h1", "h2", "h3", "h4", "h1"} {
+		host := in.LookupPath(cue.MakePath(cue.Str("hosts"), cue.Str(name)))
+		got := ctx.BuildExpr(m.Merge(host))
+		want := ctx.BuildExpr(Merge(def, host, sch, none))
+		if !got.Equals(want) || got.Validate() != nil {
+			b, _ := format.Node(m.Merge(host))
+			t.Errorf("%s merged by a shared Merger:\n%s\nwant %v", name, b, want)
+		}
+	}
+	// c: int stays a constraint in a host that does not set it.
+	h4 := ctx.BuildExpr(m.Merge(in.LookupPath(cue.ParsePath("hosts.h4"))))
+	if c := h4.LookupPath(cue.ParsePath("c")); c.IsConcrete() || c.IncompleteKind() != cue.IntKind {
+		t.Errorf("c = %v, want the constraint int", c)
+	}
+}
