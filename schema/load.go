@@ -480,6 +480,9 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 			}
 			p.Hint = s.hintIn(l, path[:i])
 		}
+		if p.Hint == "" && p.Secret {
+			p.Hint = s.secretHint(l, path)
+		}
 		for _, pos := range cueerrors.Positions(e) {
 			p.Pos = addPos(p.Pos, l.position(pos))
 		}
