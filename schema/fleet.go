@@ -182,10 +182,12 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 	selected := fl.names
 	if len(fo.Hosts) > 0 {
 		var unknown []string
+		chosen := map[string]bool{}
 		for _, h := range fo.Hosts {
-			if !slices.Contains(fl.names, h) && !slices.Contains(unknown, h) {
+			if _, known := fl.hostValue[h]; !known && !slices.Contains(unknown, h) {
 				unknown = append(unknown, h)
 			}
+			chosen[h] = true
 		}
 		if len(unknown) > 0 {
 			if len(probs) > 0 {
@@ -194,10 +196,11 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 			slices.Sort(unknown)
 			return nil, &UnknownHostsError{Unknown: unknown, Known: fl.names}
 		}
-		selected = slices.DeleteFunc(slices.Clone(fl.names), func(h string) bool { return !slices.Contains(fo.Hosts, h) })
+		selected = slices.DeleteFunc(slices.Clone(fl.names), func(h string) bool { return !chosen[h] })
 		probs = slices.DeleteFunc(probs, func(p Problem) bool {
 			name, ok := hostOf(p.Path)
-			return ok && slices.Contains(fl.names, name) && !slices.Contains(selected, name)
+			_, known := fl.hostValue[name]
+			return ok && known && !chosen[name]
 		})
 	}
 	// A host whose files conflict is not validated: its merge would only
@@ -284,15 +287,16 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 // fleet is a fleet configuration read and checked as a whole, before any
 // host is validated. Its values belong to the main schema's context.
 type fleet struct {
-	s        *Schema
-	l        *loaded
-	root     cue.Value
-	defaults cue.Value // may not exist
-	hosts    cue.Value
-	names    []string               // valid host names, sorted
-	hostPos  map[string][]token.Pos // where each host is written
-	conflict map[string]bool        // hosts whose inputs conflict
-	prune    map[string]bool        // site paths under defaults already reported as unknown
+	s         *Schema
+	l         *loaded
+	root      cue.Value
+	defaults  cue.Value // may not exist
+	hosts     cue.Value
+	names     []string               // valid host names, sorted
+	hostValue map[string]cue.Value   // each valid host's value, by name (see hostIndex)
+	hostPos   map[string][]token.Pos // where each host is written
+	conflict  map[string]bool        // hosts whose inputs conflict
+	prune     map[string]bool        // site paths under defaults already reported as unknown
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own
@@ -385,11 +389,13 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 			"such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
 		return nil, redactConflicts(probs)
 	}
+	fl.hostValue = map[string]cue.Value{}
+	labels := fl.hostLabels()
 	hit, _ := fl.hosts.Fields()
 	for hit.Next() {
 		name := hit.Selector().Unquoted()
 		path := []string{fleetHosts, pathLabel(name)}
-		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
+		pos := labels(name)
 		switch {
 		case s.fleetHostName.Unify(s.ctx.Encode(name)).Err() != nil:
 			probs = append(probs, ProblemAt(path, KindInvalid, fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), hostNameHint, pos...))
@@ -398,6 +404,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		default:
 			fl.names = append(fl.names, name)
 			fl.hostPos[name] = pos
+			fl.hostValue[name] = hit.Value()
 		}
 	}
 	slices.Sort(fl.names)
@@ -465,9 +472,6 @@ func pathLabel(name string) string {
 // locate returns the positions, in the user's inputs, of the value at path.
 func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, fleetmerge.ValuePos) }
 
-// locateLabel returns the positions of the field at path: its label.
-func (fl *fleet) locateLabel(path cue.Path) []token.Pos { return fl.positions(path, cue.Value.Pos) }
-
 func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []token.Pos {
 	var out []token.Pos
 	for _, in := range fl.l.inputs {
@@ -495,8 +499,7 @@ func redactConflicts(ps Problems) Problems {
 // merged returns host name's site configuration laid over defaults, as
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
-	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
-	return fleetmerge.Merge(fl.defaults, host, fl.s.config, func(path string) bool { return fl.prune[path] })
+	return fleetmerge.Merge(fl.defaults, fl.hostValue[name], fl.s.config, func(path string) bool { return fl.prune[path] })
 }
 
 // hostResult is one host's validation.
