@@ -218,6 +218,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		if ps := comprehensionBombs(in.Name, f); ps != nil {
+			return cue.Value{}, ps
+		}
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
 			return fail(err)
