@@ -62,6 +62,7 @@ func TestHelperSharedHost(t *testing.T) {
 	h.network()
 	h.overlay("/etc")
 	h.overlay("/var/lib")
+	h.overlay("/run") // apply.sh's lock
 	h.postgres()
 	h.valkeyConf("bind 10.1.2.3\nport 6379\n")
 

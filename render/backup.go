@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -20,60 +21,79 @@ const (
 // renderBackup renders the database backup: a timer on immich.backup.schedule
 // starts a oneshot service that runs the backup script as the postgres
 // user. Nothing when backups are off.
-func renderBackup(cfg *schema.Config) []tree.File {
+func renderBackup(cfg *schema.Config, s *Shared) []tree.File {
 	if !cfg.Immich.Backup.Enabled {
 		return nil
 	}
+	in := dumpInputOf(cfg)
 	return []tree.File{
-		file(rootfs(BackupScript), backupScript(cfg), 0o755),
-		file(rootfs(unitPath(BackupUnit)), backupService(cfg), 0o644),
-		file(rootfs(unitPath(BackupTimer)), backupTimer(cfg), 0o644),
+		file(rootfs(BackupScript), backupScriptFile.of(s, struct{}{}), 0o755),
+		file(rootfs(unitPath(BackupUnit)), backupServiceFile.of(s, in), 0o644),
+		file(rootfs(unitPath(BackupTimer)), backupTimerFile.of(s, in.Backup), 0o644),
 	}
+}
+
+// dumpInput is everything the units that dump the database read (the
+// backup service and the upgrade dump): all of immich.backup, and the
+// host's PostgreSQL and Immich's database in it.
+type dumpInput struct {
+	Backup          schema.Backup
+	Database        string
+	Port            int
+	PostgresService string // the unit's name, without ".service"
+	Version         string // the Immich version being deployed
+}
+
+func dumpInputOf(cfg *schema.Config) dumpInput {
+	pg := cfg.Immich.Postgres
+	return dumpInput{Backup: cfg.Immich.Backup, Database: pg.Database, Port: pg.Port,
+		PostgresService: cfg.Host.PostgresService, Version: cfg.Immich.Version}
 }
 
 // backupExecStart is the service's command: the script with the
 // directory, the number of dumps to keep, the database and the port.
 // sh runs it, so a copy that lost the execute bit still works.
-func backupExecStart(cfg *schema.Config) []string {
-	b, pg := cfg.Immich.Backup, cfg.Immich.Postgres
-	return []string{"/bin/sh", BackupScript, b.Directory, fmt.Sprint(b.Keep), pg.Database, fmt.Sprint(pg.Port)}
+func backupExecStart(in dumpInput) []string {
+	return []string{"/bin/sh", BackupScript, in.Backup.Directory, strconv.Itoa(in.Backup.Keep), in.Database, strconv.Itoa(in.Port)}
 }
 
 // backupDirCommand makes the directory the postgres user's own, mode
 // 0700, whatever it was; missing parents get 0755.
-func backupDirCommand(cfg *schema.Config) []string {
-	return []string{"/usr/bin/install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", cfg.Immich.Backup.Directory}
+func backupDirCommand(dir string) []string {
+	return []string{"/usr/bin/install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", dir}
 }
 
 // dumpService is the [Service] both dump units share: a oneshot that makes
-// the backup directory as root, then runs as the postgres superuser (who,
-// says comment) under the application name app.
-func dumpService(cfg *schema.Config, u *unitFile, comment, app string) {
+// the backup directory dir as root, then runs as the postgres superuser
+// (who, says comment) under the application name app.
+func dumpService(dir string, u *unitFile, comment, app string) {
 	u.Add("Service", "Type", "oneshot")
 	u.Comment("Service", "As root (+): the directory is postgres's own, mode 0700.")
-	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(cfg)...)
+	u.AddExec("Service", "ExecStartPre", "+", backupDirCommand(dir)...)
 	u.Comment("Service", comment)
 	u.Add("Service", "User", "postgres")
 	u.AddEnv("Service", "PGAPPNAME", app)
 }
 
-func backupService(cfg *schema.Config) []byte {
-	b, pg := cfg.Immich.Backup, cfg.Immich.Postgres
-	pgService := cfg.Host.PostgresService + ".service"
+var backupServiceFile = &sharedRenderer[dumpInput]{render: backupService}
+
+func backupService(in dumpInput) []byte {
+	pgService := in.PostgresService + ".service"
 	u := newUnitFile()
-	u.Add("Unit", "Description", "Immich database backup (pg_dump of "+pg.Database+" into "+b.Directory+")")
+	u.Add("Unit", "Description", "Immich database backup (pg_dump of "+in.Database+" into "+in.Backup.Directory+")")
 	u.Add("Unit", "Requires", pgService)
 	u.Add("Unit", "After", pgService)
 
-	dumpService(cfg, u, "The superuser through the local socket: Immich's role is none.", "immich-backup")
-	u.AddExec("Service", "ExecStart", "", backupExecStart(cfg)...)
+	dumpService(in.Backup.Directory, u, "The superuser through the local socket: Immich's role is none.", "immich-backup")
+	u.AddExec("Service", "ExecStart", "", backupExecStart(in)...)
 	u.Add("Service", "Nice", "10")
 	u.Add("Service", "TimeoutStartSec", "6h")
 	return u.Bytes()
 }
 
-func backupTimer(cfg *schema.Config) []byte {
-	b := cfg.Immich.Backup
+var backupTimerFile = &sharedRenderer[schema.Backup]{render: backupTimer}
+
+func backupTimer(b schema.Backup) []byte {
 	u := newUnitFile()
 	u.Add("Unit", "Description", "Immich database backup ("+b.Schedule+")")
 	u.Add("Timer", "OnCalendar", b.Schedule)
@@ -88,9 +108,12 @@ func backupTimer(cfg *schema.Config) []byte {
 // with the final name is always a whole dump. Only then are the oldest
 // dumps beyond KEEP deleted. A failed or interrupted dump removes its
 // partial file and leaves the earlier dumps alone.
-func backupScript(cfg *schema.Config) []byte {
+func backupScript(struct{}) []byte {
 	return renderScript("immich-backup.sh", struct{ Unit string }{BackupUnit})
 }
+
+// backupScriptFile is the same on every host: its values come as arguments.
+var backupScriptFile = &sharedRenderer[struct{}]{render: backupScript}
 
 // restoreStep is one step of the restore procedure in the output README.
 // The tests run the same steps: the commands are data, not prose.

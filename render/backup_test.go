@@ -23,7 +23,7 @@ import (
 )
 
 // renderBackupOnly runs just the backup renderer.
-func renderBackupOnly(cfg *schema.Config) tree.Tree { return treeOf(renderBackup(cfg)) }
+func renderBackupOnly(cfg *schema.Config) tree.Tree { return treeOf(renderBackup(cfg, nil)) }
 
 func TestBackupRender(t *testing.T) {
 	cfg := testenv.Config(t, nil)
@@ -68,8 +68,8 @@ func TestBackupUnitsVerify(t *testing.T) {
 			out := renderBackupOnly(cfg)
 			verifyUnits(t, out)
 			argv := unitExecLines(t, out[rootfs(unitPath(BackupUnit))].Data, "ExecStart")
-			if len(argv) != 1 || !slices.Equal(argv[0].argv, backupExecStart(cfg)) {
-				t.Errorf("ExecStart = %q, want %q", argv, backupExecStart(cfg))
+			if len(argv) != 1 || !slices.Equal(argv[0].argv, backupExecStart(dumpInputOf(cfg))) {
+				t.Errorf("ExecStart = %q, want %q", argv, backupExecStart(dumpInputOf(cfg)))
 			}
 		})
 	}

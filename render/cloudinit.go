@@ -79,16 +79,10 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 		}
 	}
 
-	runcmd := ySeq(
-		ySeq("sh", path.Join(StateDir, "fragments/apply.sh")),
-	)
-	for _, c := range startCommands(cfg) {
-		runcmd.Content = append(runcmd.Content, yStrs(strings.Fields(c)))
-	}
-	for _, c := range runcmd.Content {
-		c.Style = yaml.FlowStyle
-	}
-	doc := yMap("write_files", writeFiles, "runcmd", runcmd)
+	doc := yMap("write_files", writeFiles, "runcmd", runcmd(cfg))
+	doc.Content[2].HeadComment = /* the key runcmd */ "Every step runs only if the one before it succeeded: step stops at the\n" +
+		"first failure and says so in cloud-init's output, so that Immich does not\n" +
+		"start on a host whose PostgreSQL and Valkey apply.sh did not configure."
 	data := yEncode("#cloud-config\n"+header("#")+"# It holds plaintext secrets: keep it out of git and out of logs.\n", doc)
 	gz := z.gzip(data)
 	files = []tree.File{secretFile(UserDataPath, data), secretFile(UserDataGzPath, gz)}
@@ -98,6 +92,46 @@ func renderCloudInit(cfg *schema.Config, out, secrets tree.Tree) (files []tree.F
 			UserDataGzPath, UserDataLimit))
 	}
 	return files, warnings
+}
+
+// runcmdStep defines step, which runs a command and stops the runcmd
+// script, naming the command, when it fails: cloud-init runs runcmd as a
+// plain sh script, which would go on after a failure.
+const runcmdStep = `step() {
+  "$@" || {
+    rc=$?
+    printf 'immich-render: %s failed (exit %s): the steps after it did not run, and Immich was not started\n' "$*" "$rc" >&2
+    exit "$rc"
+  }
+}`
+
+// runcmd is the user-data's runcmd: apply.sh, the first certificate (the
+// webroot TLS mode; skipped where a certificate exists), then the
+// README's start commands, each through step.
+func runcmd(cfg *schema.Config) *yaml.Node {
+	block := func(s string) *yaml.Node {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.LiteralStyle}
+	}
+	steps := ySeq(block(runcmdStep))
+	cmd := func(argv ...string) {
+		c := yStrs(append([]string{"step"}, argv...))
+		c.Style = yaml.FlowStyle
+		steps.Content = append(steps.Content, c)
+	}
+	cmd("sh", path.Join(StateDir, ApplyScript))
+	if first, cert := firstCertCommands(cfg); first != nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "if [ ! -e %s ]; then\n", shellPath(cert))
+		for _, c := range first {
+			b.WriteString("  step " + c + "\n")
+		}
+		b.WriteString("fi")
+		steps.Content = append(steps.Content, block(b.String()))
+	}
+	for _, c := range startCommands(cfg) {
+		cmd(strings.Fields(c)...)
+	}
+	return steps
 }
 
 // yamlText returns data as a literal block scalar when YAML keeps it

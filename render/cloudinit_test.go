@@ -25,7 +25,21 @@ type userData struct {
 		Path, Owner, Permissions, Encoding, Content string
 		Defer                                       bool
 	} `yaml:"write_files"`
-	Runcmd [][]string `yaml:"runcmd"`
+	// Runcmd items are a command's words or a line of shell.
+	Runcmd []any `yaml:"runcmd"`
+}
+
+// words is a runcmd item's command line, "" for a line of shell.
+func words(item any) string {
+	l, ok := item.([]any)
+	if !ok {
+		return ""
+	}
+	var w []string
+	for _, x := range l {
+		w = append(w, fmt.Sprint(x))
+	}
+	return strings.Join(w, " ")
 }
 
 func decodeContent(t *testing.T, enc, content string) []byte {
@@ -114,12 +128,11 @@ func TestCloudInitWritesEveryFile(t *testing.T) {
 	if !bytes.Contains(ud.Data, []byte(`permissions: "0600"`)) {
 		t.Errorf("permissions not quoted:\n%s", ud.Data)
 	}
-	last := doc.Runcmd[len(doc.Runcmd)-1]
-	if strings.Join(last, " ") != "systemctl enable --now immich.service" {
+	if last := words(doc.Runcmd[len(doc.Runcmd)-1]); last != "step systemctl enable --now immich.service" {
 		t.Errorf("runcmd ends with %v", last)
 	}
-	if strings.Join(doc.Runcmd[0], " ") != "sh "+StateDir+"/fragments/apply.sh" {
-		t.Errorf("runcmd starts with %v", doc.Runcmd[0])
+	if first := words(doc.Runcmd[1]); first != "step sh "+StateDir+"/fragments/apply.sh" {
+		t.Errorf("runcmd starts with %v", first)
 	}
 }
 
@@ -131,6 +144,7 @@ func TestCloudInitSchema(t *testing.T) {
 		"nginx and users": `immich: nginx: {enabled: true, hostname: "photos.example.com", acme: email: "a@example.com"}
 			valkey: users: [{username: "paperless", password: "paperless-password", keyPatterns: ["paperless*"], commands: "-@all +@read +@write -@dangerous"}]`,
 		"quadlet": `immich: runtime: "quadlet"`,
+		"webroot": `immich: nginx: {enabled: true, hostname: "photos.example.com", tls: "webroot", acme: email: "a@example.com", webroot: "/srv/a b/-x=y,z"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := Render(testenv.Config(t, nil, cue), all)

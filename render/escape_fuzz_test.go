@@ -121,6 +121,24 @@ func checkYAMLScalar(t *testing.T, s string) {
 	}
 }
 
+// plainSafeRE is the pattern plainSafe implements by hand.
+var plainSafeRE = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./@+-]*$`)
+
+// FuzzPlainSafe holds plainSafe to the regular expression it replaced.
+func FuzzPlainSafe(f *testing.F) {
+	for _, s := range escapeSamples {
+		f.Add(s)
+	}
+	f.Add("a0./@+-_Z")
+	f.Add("0a")
+	f.Add("-a")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := plainSafe(s), plainSafeRE.MatchString(s); got != want {
+			t.Fatalf("plainSafe(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
+}
+
 func FuzzYAMLScalar(f *testing.F) {
 	for _, s := range escapeSamples {
 		f.Add(s)

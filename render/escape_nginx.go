@@ -45,7 +45,7 @@ func nginxToken(s string) nginxTok {
 	if strings.IndexFunc(s, func(r rune) bool { return !nginxPlain(r) }) < 0 {
 		return nginxTok(s)
 	}
-	return nginxTok(`"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`)
+	return nginxTok(`"` + cQuoteEscapes.Replace(s) + `"`)
 }
 
 // nginxPlain reports whether r may appear in a bare token. Everything else

@@ -61,7 +61,7 @@ func psqlConnect(db string) string {
 	if db == "" || strings.ContainsAny(db, "\x00\n\r") {
 		panic(fmt.Sprintf("psqlConnect: invalid database name %q", db))
 	}
-	conninfo := "dbname='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(db) + "'"
+	conninfo := "dbname='" + conninfoEscapes.Replace(db) + "'"
 	return `\connect -reuse-previous=on "` + strings.ReplaceAll(conninfo, `"`, `""`) + `"`
 }
 
@@ -83,5 +83,12 @@ func confString(s string) string {
 	if strings.ContainsAny(s, "\x00\n\r") {
 		panic(fmt.Sprintf("confString: control character in %q", s))
 	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+	return "'" + confStringEscapes.Replace(s) + "'"
 }
+
+// The escapes of a libpq connection-string value and of a postgresql.conf
+// string, built once.
+var (
+	conninfoEscapes   = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	confStringEscapes = strings.NewReplacer(`\`, `\\`, `'`, `''`)
+)

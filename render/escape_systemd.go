@@ -25,13 +25,24 @@ func systemdArg(s string) string {
 	if strings.ContainsAny(s, "\n\r\x00") {
 		panic(fmt.Sprintf("systemdArg: control character in %q", s))
 	}
-	v := strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
-	if v != "" && strings.IndexFunc(v, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-=:,+@%$", r))
-	}) < 0 {
+	v := systemdExpansions.Replace(s)
+	if v != "" && strings.IndexFunc(v, systemdUnsafe) < 0 {
 		return v
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+	return `"` + cQuoteEscapes.Replace(v) + `"`
+}
+
+// systemdExpansions doubles the characters systemd expands in Exec lines.
+// The replacers are built once, on first use, and safe for concurrent use:
+// building one costs more than a unit's worth of replacing.
+var systemdExpansions = strings.NewReplacer("%", "%%", "$", "$$")
+
+// cQuoteEscapes escapes what ends or escapes a C-style double-quoted string.
+var cQuoteEscapes = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+// systemdUnsafe reports whether r is outside what systemd keeps unquoted.
+func systemdUnsafe(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-=:,+@%$", r))
 }
 
 // systemdEnvAssignment writes one assignment of Environment=: systemd splits that
@@ -44,10 +55,8 @@ func systemdEnvAssignment(name, value string) string {
 		panic(fmt.Sprintf("systemdEnv: control character in %q", s))
 	}
 	s = strings.ReplaceAll(s, "%", "%%")
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-=:,+@%$", r))
-	}) < 0 {
+	if s != "" && strings.IndexFunc(s, systemdUnsafe) < 0 {
 		return s
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return `"` + cQuoteEscapes.Replace(s) + `"`
 }

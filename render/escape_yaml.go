@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,8 +15,24 @@ import (
 // agree that it is that string; anything else is double-quoted, and the
 // encoder escapes it. The node helpers below keep key order as written.
 
-// plainSafe matches strings that every YAML reader takes as the same string.
-var plainSafe = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./@+-]*$`)
+// plainSafe reports whether every YAML reader takes s, written plain, as
+// the same string: s matches ^[A-Za-z_/][A-Za-z0-9_./@+-]*$ (a loop, not
+// a regexp: it runs for every scalar, and a regexp compiles at start-up).
+func plainSafe(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_', c == '/':
+		case i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '@' || c == '+' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // yaml11Words are plain scalars that YAML 1.1 resolves to a non-string.
 var yaml11Words = map[string]bool{
@@ -28,7 +43,7 @@ var yaml11Words = map[string]bool{
 // yStr is a string scalar.
 func yStr(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	if !plainSafe.MatchString(s) || yaml11Words[strings.ToLower(s)] || strings.HasPrefix(strings.ToLower(s), ".") {
+	if !plainSafe(s) || yaml11Words[strings.ToLower(s)] || strings.HasPrefix(strings.ToLower(s), ".") {
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n

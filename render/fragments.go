@@ -5,6 +5,7 @@ import (
 	"embed"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -22,15 +23,19 @@ const ApplyScript = "fragments/apply.sh"
 //go:embed scripts/*.sh
 var scripts embed.FS
 
-var scriptTemplates = template.Must(template.New("").
-	Option("missingkey=error").
-	Funcs(template.FuncMap{"sh": shellQuote, "shwords": shellWords, "header": header}).
-	ParseFS(scripts, "scripts/*.sh"))
+// scriptTemplates are parsed on first use, not at start-up: a command
+// that renders nothing (--version, vet) does not pay for them.
+var scriptTemplates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").
+		Option("missingkey=error").
+		Funcs(template.FuncMap{"sh": shellQuote, "shwords": shellWords, "header": header}).
+		ParseFS(scripts, "scripts/*.sh"))
+})
 
 // renderScript executes one of scripts/*.sh.
 func renderScript(name string, data any) []byte {
 	var b bytes.Buffer
-	if err := scriptTemplates.ExecuteTemplate(&b, name, data); err != nil {
+	if err := scriptTemplates().ExecuteTemplate(&b, name, data); err != nil {
 		panic("render: script " + name + ": " + err.Error()) // a template bug, caught by every test
 	}
 	return b.Bytes()

@@ -577,7 +577,7 @@ json.dump({"paths": [w["path"] for w in d["write_files"]], "runcmd": d["runcmd"]
 			}
 			var got struct {
 				Paths  []string
-				Runcmd [][]string
+				Runcmd []any // argv lists, and lines of shell
 			}
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatal(err)
@@ -600,11 +600,12 @@ json.dump({"paths": [w["path"] for w in d["write_files"]], "runcmd": d["runcmd"]
 			if !slices.Contains(got.Paths, "/opt/"+tail+"/docker-compose.yml") {
 				t.Errorf("no /opt/%s/docker-compose.yml among %q", tail, got.Paths)
 			}
-			// runcmd lists are argv, which cloud-init runs without a shell:
+			// runcmd lists are argv, which cloud-init quotes word by word:
 			// a word quoted for one would arrive with its quotes.
-			for _, argv := range got.Runcmd {
+			for _, item := range got.Runcmd {
+				argv, _ := item.([]any)
 				for _, w := range argv {
-					if strings.ContainsAny(w, "'\"\\") {
+					if strings.ContainsAny(fmt.Sprint(w), "'\"\\") {
 						t.Errorf("runcmd word %q is quoted for a shell", w)
 					}
 				}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -44,19 +45,19 @@ func vectorExtensions(kind string) (exts []string, preload string) {
 
 // renderPostgres renders the database init SQL, its oneshot unit and the
 // pg_hba / postgresql.conf fragments.
-func renderPostgres(cfg *schema.Config) []tree.File {
+func renderPostgres(cfg *schema.Config, s *Shared) []tree.File {
 	return []tree.File{
 		// The verifier is not the password, but it allows an offline guess:
 		// only root and the postgres user that runs the file read it.
-		ownedFile(rootfs(PostgresInitPath(cfg)), postgresInitSQL(cfg), 0o640, "root:postgres"),
-		file(rootfs(unitPath(DBInitUnit)), dbInitUnit(cfg), 0o644),
+		ownedFile(rootfs(PostgresInitPath(cfg)), initSQLFile.of(s, initSQLInputOf(cfg)), 0o640, "root:postgres"),
+		file(rootfs(unitPath(DBInitUnit)), dbInitUnitFile.of(s, dbInitInputOf(cfg)), 0o644),
 		file(PgHBAFragment, pgHBAFragment(cfg), 0o644),
 		file(PostgresConfFragment, postgresConfFragment(cfg), 0o644),
 	}
 }
 
-// postgresInitSQL is a psql script, run by a superuser on every start,
-// that converges the server to what Immich needs: the role with exactly
+// init.sql is a psql script, run by a superuser on every start, that
+// converges the server to what Immich needs: the role with exactly
 // these attributes and password, the database it owns and nobody else may
 // connect to, the extensions a non-superuser cannot create, and the public
 // schema owned by the role. Every statement is idempotent; the ones that
@@ -64,17 +65,30 @@ func renderPostgres(cfg *schema.Config) []tree.File {
 // only when the object is missing. It stops before changing anything when
 // the server or the vector extension is outside what Immich accepts, and
 // rebuilds Immich's vector indexes after a vector extension changed.
-func postgresInitSQL(cfg *schema.Config) []byte {
-	return initSQL(cfg, postgresRequirementFor(cfg.Immich.Version))
+// initSQLFile renders it for the requirements of the Immich version.
+var initSQLFile = &sharedRenderer[initSQLInput]{render: func(in initSQLInput) []byte {
+	return initSQL(in, postgresRequirementFor(in.Version))
+}}
+
+// initSQLInput is everything init.sql reads: the role's password only as
+// its verifier.
+type initSQLInput struct {
+	Version, Path                             string
+	User, Database, Verifier, VectorExtension string
+}
+
+func initSQLInputOf(cfg *schema.Config) initSQLInput {
+	pg := cfg.Immich.Postgres
+	return initSQLInput{Version: cfg.Immich.Version, Path: PostgresInitPath(cfg),
+		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value), VectorExtension: pg.VectorExtension}
 }
 
 // initSQL is init.sql checking the server against req.
-func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
-	pg := cfg.Immich.Postgres
+func initSQL(pg initSQLInput, req postgresRequirement) []byte {
 	vector, _ := vectorExtensions(pg.VectorExtension)
 	check, ok := vectorCheckOf(req, pg.VectorExtension)
 	if !ok {
-		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", cfg.Immich.Version, pg.VectorExtension))
+		panic(fmt.Sprintf("init.sql: Immich %s does not support %s, which the schema refuses", pg.Version, pg.VectorExtension))
 	}
 	type required struct{ Ext, Name string }
 	var reqs []required
@@ -90,8 +104,8 @@ func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 		Vector, Extensions, Indexes []string
 		PgvectoRS                   bool
 	}{
-		Version: cfg.Immich.Version, Unit: DBInitUnit, Path: PostgresInitPath(cfg), Source: req.Source,
-		User: pg.User, Database: pg.Database, Verifier: scramVerifier(pg.User, pg.Password.Value),
+		Version: pg.Version, Unit: DBInitUnit, Path: pg.Path, Source: req.Source,
+		User: pg.User, Database: pg.Database, Verifier: pg.Verifier,
 		Postgres: req.Postgres, Check: check, Required: reqs,
 		Vector: vector,
 		// The others Immich's migrations create, all from PostgreSQL's
@@ -102,7 +116,7 @@ func initSQL(cfg *schema.Config, req postgresRequirement) []byte {
 		PgvectoRS: pg.VectorExtension == "pgvecto.rs",
 	}
 	var b bytes.Buffer
-	if err := initSQLTemplate.Execute(&b, data); err != nil {
+	if err := initSQLTemplate().Execute(&b, data); err != nil {
 		panic("init.sql: " + err.Error()) // the template and its data are fixed
 	}
 	return b.Bytes()
@@ -127,8 +141,8 @@ var extensionNames = map[string]string{"vector": "pgvector", "vchord": "VectorCh
 var initSQLSource string
 
 // initSQLTemplate writes init.sql; every value passes one of the SQL
-// escapers (escape_sql.go).
-var initSQLTemplate = sqlTemplate("init.sql", initSQLSource)
+// escapers (escape_sql.go). It is parsed on first use.
+var initSQLTemplate = sync.OnceValue(func() *template.Template { return sqlTemplate("init.sql", initSQLSource) })
 
 // sqlTemplate parses an SQL template with the escapers as functions:
 // ident and lit quote an identifier or string constant, connect writes a
@@ -154,13 +168,24 @@ func sqlTemplate(name, src string) *template.Template {
 	return template.Must(t.Parse(src))
 }
 
-// dbInitUnit is the oneshot that applies init.sql before Immich starts.
-// immich.service wants it and orders itself after it; PartOf makes
-// `systemctl restart immich` run it again, so a changed password or a new
-// extension package applies without a reboot. It requires the dump before
-// an upgrade, which runs first.
-func dbInitUnit(cfg *schema.Config) []byte {
-	pgService := cfg.Host.PostgresService + ".service"
+// dbInitInput is everything immich-db-init.service reads.
+type dbInitInput struct {
+	PostgresService string // without ".service"
+	Port            int
+	InitPath        string
+}
+
+func dbInitInputOf(cfg *schema.Config) dbInitInput {
+	return dbInitInput{PostgresService: cfg.Host.PostgresService, Port: cfg.Immich.Postgres.Port, InitPath: PostgresInitPath(cfg)}
+}
+
+// dbInitUnitFile is the oneshot that applies init.sql before Immich
+// starts. immich.service wants it and orders itself after it; PartOf
+// makes `systemctl restart immich` run it again, so a changed password or
+// a new extension package applies without a reboot. It requires the dump
+// before an upgrade, which runs first.
+var dbInitUnitFile = &sharedRenderer[dbInitInput]{render: func(in dbInitInput) []byte {
+	pgService := in.PostgresService + ".service"
 	u := newUnitFile()
 	u.Add("Unit", "Description", "Immich database init (role, database and extensions in the host PostgreSQL)")
 	u.Add("Unit", "Documentation", "https://docs.immich.app/administration/postgres-standalone")
@@ -175,10 +200,10 @@ func dbInitUnit(cfg *schema.Config) []byte {
 	u.Add("Service", "User", "postgres")
 	u.AddEnv("Service", "PGAPPNAME", "immich-db-init")
 	u.AddExec("Service", "ExecStart", "", "/usr/bin/psql", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-w",
-		"-p", fmt.Sprint(cfg.Immich.Postgres.Port), "-d", "postgres", "-f", PostgresInitPath(cfg))
+		"-p", strconv.Itoa(in.Port), "-d", "postgres", "-f", in.InitPath)
 	u.Add("Service", "TimeoutStartSec", "300")
 	return u.Bytes()
-}
+}}
 
 // pgHBAFragment is the pg_hba.conf line that lets Immich's containers in,
 // and nothing else.

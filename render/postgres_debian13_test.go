@@ -157,7 +157,7 @@ INSERT INTO face_search (embedding) SELECT ARRAY[0, i, 1]::vector FROM generate_
 		req := postgresRequirementFor(cfg.Immich.Version)
 		req.Postgres = 18
 		f := d.Dir + "/init-pg18.sql"
-		d.WriteFile(t, f, string(initSQL(cfg, req)))
+		d.WriteFile(t, f, string(initSQL(initSQLInputOf(cfg), req)))
 		out, err := d.Psql(d.SuperuserEnv("postgres"), nil, "-v", "ON_ERROR_STOP=1", "-q", "-w", "-f", f)
 		if want := "ERROR:  Immich v3.1.0 needs PostgreSQL 18 or newer, and this server is PostgreSQL 17."; err == nil || !strings.Contains(out, want) {
 			t.Errorf("init.sql asking for PostgreSQL 18: %v, want %q in\n%s", err, want, out)
@@ -292,13 +292,13 @@ func testUpgradeDump(t *testing.T, d *pgtest.Debian13, cfg *schema.Config) {
 	c.Immich.Backup.Directory = d.Dir + "/backups"
 	pg := c.Immich.Postgres
 	script := d.Dir + "/immich-upgrade-dump"
-	d.WriteFile(t, script, string(upgradeDumpScript(&c)))
+	d.WriteFile(t, script, string(upgradeDumpScript(struct{}{})))
 	d.Mkdir(t, c.Immich.Backup.Directory, 0o700) // as the unit's install -d -m 0700 -o postgres
 	run := func(t *testing.T, c *schema.Config) string {
 		t.Helper()
-		argv := upgradeDumpExecStart(c)
+		argv := upgradeDumpExecStart(dumpInputOf(c))
 		argv[1] = script
-		if !slices.Equal(unitExecLines(t, upgradeDumpUnit(c), "ExecStart")[0].argv, upgradeDumpExecStart(c)) {
+		if !slices.Equal(unitExecLines(t, upgradeDumpUnit(dumpInputOf(c)), "ExecStart")[0].argv, upgradeDumpExecStart(dumpInputOf(c))) {
 			t.Fatalf("the unit's ExecStart is not upgradeDumpExecStart")
 		}
 		return d.Run(t, []string{"PGHOST=" + d.Dir, "PGAPPNAME=immich-upgrade-dump"}, argv[0], argv[1:]...)

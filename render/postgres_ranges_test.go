@@ -49,7 +49,7 @@ func TestVersionRangeSQL(t *testing.T) {
 		"0.2.9": false, "0.2": false, "2": false, "2.0.0": false, "10.0": false, "": false, "latest": false,
 	} {
 		var b strings.Builder
-		if err := initSQLTemplate.ExecuteTemplate(&b, "outside", struct{ Check vectorCheck }{check}); err != nil {
+		if err := initSQLTemplate().ExecuteTemplate(&b, "outside", struct{ Check vectorCheck }{check}); err != nil {
 			t.Fatal(err)
 		}
 		sql := fmt.Sprintf("DO %s", sqlDollar("t", fmt.Sprintf("\nDECLARE\n  v text := %s;\n  n int[];\nBEGIN\n%s\n    RAISE EXCEPTION 'outside';\n  END IF;\nEND\n", sqlLiteral(v), b.String())))

@@ -24,7 +24,13 @@ import (
 
 // renderPostgresOnly runs just this file's renderer, so that these tests
 // do not depend on the other artifacts.
-func renderPostgresOnly(cfg *schema.Config) tree.Tree { return treeOf(renderPostgres(cfg)) }
+func renderPostgresOnly(cfg *schema.Config) tree.Tree { return treeOf(renderPostgres(cfg, nil)) }
+
+// postgresInitSQL is cfg's init.sql, rendered alone.
+func postgresInitSQL(cfg *schema.Config) []byte { return initSQLFile.render(initSQLInputOf(cfg)) }
+
+// dbInitUnit is cfg's immich-db-init.service, rendered alone.
+func dbInitUnit(cfg *schema.Config) []byte { return dbInitUnitFile.render(dbInitInputOf(cfg)) }
 
 func TestPostgresRender(t *testing.T) {
 	const pw = "Pg-Secret 'quoted' \\ $x %y #z ü"
@@ -124,7 +130,7 @@ func TestPostgresUnitVerify(t *testing.T) {
 			}
 			// The dump before an upgrade, which the unit requires.
 			dumpUnit := filepath.Join(dir, UpgradeDumpUnit)
-			if err := os.WriteFile(dumpUnit, upgradeDumpUnit(cfg), 0o644); err != nil {
+			if err := os.WriteFile(dumpUnit, upgradeDumpUnit(dumpInputOf(cfg)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(bin, "verify", "--man=no", unit, dumpUnit)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -17,14 +18,17 @@ import (
 var readmeSource string
 
 // readmeTemplate is the output README; readmeView gives it every value.
-var readmeTemplate = template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
+// It is parsed on first use.
+var readmeTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("README.md").Option("missingkey=error").Parse(readmeSource))
+})
 
 // renderReadme renders the output's README.md: the deployment's own page,
 // written from the configuration and the files actually rendered, so it
 // cannot drift from them: out is every other file of the -o tree.
 func renderReadme(cfg *schema.Config, out tree.Tree) tree.File {
 	var b strings.Builder
-	if err := readmeTemplate.Execute(&b, newReadmeView(cfg, out)); err != nil {
+	if err := readmeTemplate().Execute(&b, newReadmeView(cfg, out)); err != nil {
 		// The template and its view are compiled in: a failure is a bug
 		// that every golden test shows.
 		panic(fmt.Sprintf("render: README template: %v", err))
@@ -132,23 +136,8 @@ func newReadmeView(cfg *schema.Config, out tree.Tree) readmeView {
 	v.Rsync = append(v.Rsync,
 		"rsync -rlp out/rootfs/ root@HOST:/",
 		fmt.Sprintf("rsync -rp --chown=root:root --chmod=D0700,F0600 --mkpath ../immich-secrets/rootfs%s/ root@HOST:%s/", shellPath(sdir), shellPath(sdir)))
-	n := im.Nginx
 	step := 2
-	if n.Enabled && n.TLS == "webroot" {
-		// A placeholder certificate lets nginx load the vhost and serve
-		// certbot's challenge from the webroot; certbot then refuses an
-		// existing live/ folder, so it goes first.
-		live := "/etc/letsencrypt/live/" + n.Hostname
-		v.FirstCert = []string{
-			"mkdir -p " + shellPath(n.Webroot) + " " + shellPath(live),
-			fmt.Sprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s",
-				shellPath("/CN="+n.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem")),
-			// A restart, not a reload: it returns once nginx serves the vhost.
-			"systemctl restart " + cfg.Host.NginxService + ".service",
-			"rm -r " + shellPath(live),
-			shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", n.ACME.Email,
-				"--webroot", "-w", n.Webroot, "-d", n.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}),
-		}
+	if v.FirstCert, _ = firstCertCommands(cfg); v.FirstCert != nil {
 		step++
 	}
 	// What the first deployment and every update run before starting:
@@ -288,6 +277,30 @@ func topology(cfg *schema.Config) string {
 	return b.String()
 }
 
+// firstCertCommands are the host commands that get the first certificate
+// with the webroot TLS mode (none otherwise), and the file that exists
+// once there is one. A placeholder certificate lets nginx load the vhost
+// and serve certbot's challenge from the webroot; certbot then refuses an
+// existing live/ folder, so it goes first. The README and cloud-init run
+// the same list.
+func firstCertCommands(cfg *schema.Config) (cmds []string, cert string) {
+	n := cfg.Immich.Nginx
+	if !n.Enabled || n.TLS != "webroot" {
+		return nil, ""
+	}
+	live := "/etc/letsencrypt/live/" + n.Hostname
+	return []string{
+		"mkdir -p " + shellPath(n.Webroot) + " " + shellPath(live),
+		fmt.Sprintf("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj %s -keyout %s -out %s",
+			shellPath("/CN="+n.Hostname), shellPath(live+"/privkey.pem"), shellPath(live+"/fullchain.pem")),
+		// A restart, not a reload: it returns once nginx serves the vhost.
+		"systemctl restart " + cfg.Host.NginxService + ".service",
+		"rm -r " + shellPath(live),
+		shellCommand([]string{"certbot", "certonly", "--non-interactive", "--agree-tos", "-m", n.ACME.Email,
+			"--webroot", "-w", n.Webroot, "-d", n.Hostname, "--deploy-hook", "systemctl reload " + cfg.Host.NginxService + ".service"}),
+	}, live + "/fullchain.pem"
+}
+
 // startCommands are the host commands that load the new files and start
 // Immich, in order; cloud-init runs the same list.
 func startCommands(cfg *schema.Config) []string {
@@ -415,6 +428,9 @@ func applySection(cfg *schema.Config) string {
 	w("It prints one line per change (`no change` when none: run it after every render). Where it\n")
 	w("cannot merge, it says why, changes nothing and exits 1. The files as they were before its\n")
 	w("first run are in `/var/lib/immich-render/apply-undo/`: `--undo` restores them byte for byte\n")
-	w("and removes what it created. Restart PostgreSQL and Valkey after either.\n\n")
+	w("and removes what it created. Restart PostgreSQL and Valkey after either. It runs one at a\n")
+	w("time: another run (cloud-init's, a second deploy) holding `/run/immich-render-apply.lock`\n")
+	w("is waited for up to 120 s (`IMMICH_RENDER_APPLY_WAIT` seconds), then it gives up and\n")
+	w("changes nothing.\n\n")
 	return b.String()
 }

@@ -38,6 +38,10 @@ type Options struct {
 	// cloud-init user-data that embeds both trees. Without it (no
 	// --secrets-out) neither is made: cloud-init is the costliest artifact.
 	Secrets bool
+	// Shared, when set, is shared by the renders of a batch (a fleet's
+	// hosts), which then render each distinct file of the shareable kinds
+	// once. It changes no output.
+	Shared *Shared
 }
 
 // Result is a render: Out goes under -o and holds no plaintext secret;
@@ -52,16 +56,22 @@ type Result struct {
 
 // artifacts are the renderers of the deployment's own files: each returns
 // what it made, and none depends on another's files.
-var artifacts = []func(*schema.Config) []tree.File{
-	renderContainers,
-	renderValkey,
+// Those that take a *Shared render some of their files through it.
+var artifacts = []func(*schema.Config, *Shared) []tree.File{
+	own(renderContainers),
+	own(renderValkey),
 	renderPostgres,
-	renderNginx,
-	renderApplyScript,
+	own(renderNginx),
+	own(renderApplyScript),
 	renderBackup,
-	renderVerify,
+	own(renderVerify),
 	renderUpgradeDump,
-	renderMetrics,
+	own(renderMetrics),
+}
+
+// own is an artifact whose files are every host's own: it shares none.
+func own(render func(*schema.Config) []tree.File) func(*schema.Config, *Shared) []tree.File {
+	return func(cfg *schema.Config, _ *Shared) []tree.File { return render(cfg) }
 }
 
 // Render renders every artifact of cfg, then the README that describes
@@ -81,10 +91,14 @@ func Render(cfg *schema.Config, opt Options) Result {
 		}
 	}
 	// The artifacts are independent, and one (the SCRAM verifier in
-	// init.sql) costs as much as the rest together: render them at once,
-	// adding their files in table order.
+	// init.sql) costs more than the rest together: its derivation starts
+	// first, on its own, so that the other files render beside it;
+	// init.sql waits for it (the memo derives it once). Then the artifacts
+	// render at once, their files added in table order.
+	pg := cfg.Immich.Postgres
+	go scramVerifier(pg.User, pg.Password.Value)
 	made := make([][]tree.File, len(artifacts))
-	parallel.ForEach(len(artifacts), 0, func(_, i int) { made[i] = artifacts[i](cfg) }, nil)
+	parallel.ForEach(len(artifacts), 0, func(_, i int) { made[i] = artifacts[i](cfg, opt.Shared) }, nil)
 	for _, files := range made {
 		add(files...)
 	}
@@ -97,6 +111,16 @@ func Render(cfg *schema.Config, opt Options) Result {
 		r.Warnings = append(r.Warnings, warnings...)
 	}
 	return r
+}
+
+// Prepare parses the templates the renderers use, which they otherwise
+// parse on first use. A caller with a core to spare while the
+// configuration is evaluated runs it then, in a goroutine: the first
+// render does not wait for them. It changes no output.
+func Prepare() {
+	readmeTemplate()
+	scriptTemplates()
+	initSQLTemplate()
 }
 
 // rootfs is where host files go in the output tree.

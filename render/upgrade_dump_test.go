@@ -10,12 +10,12 @@ import (
 )
 
 // TestUpgradeDumpShellcheck runs shellcheck on the rendered script, as
-// /bin/sh (dash) runs it.
+// /bin/sh (dash) runs it. It reads no value of the configuration: the
+// unit passes them as arguments.
 func TestUpgradeDumpShellcheck(t *testing.T) {
 	bin := testenv.Binary(t, "shellcheck")
-	cfg := testenv.Config(t, nil, `immich: backup: directory: "/srv/Sicherung ü x"`)
 	f := filepath.Join(t.TempDir(), "immich-upgrade-dump")
-	if err := os.WriteFile(f, upgradeDumpScript(cfg), 0o755); err != nil {
+	if err := os.WriteFile(f, upgradeDumpScript(struct{}{}), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(bin, "--shell=sh", "--severity=style", f).CombinedOutput(); err != nil {
@@ -32,7 +32,7 @@ func TestUpgradeDumpUnit(t *testing.T) {
 	dir := t.TempDir()
 	unit := filepath.Join(dir, UpgradeDumpUnit)
 	files := map[string][]byte{
-		unit: upgradeDumpUnit(cfg),
+		unit: upgradeDumpUnit(dumpInputOf(cfg)),
 		filepath.Join(dir, cfg.Host.PostgresService+".service"): []byte("[Service]\nType=oneshot\nExecStart=/bin/true\n"),
 		filepath.Join(dir, DBInitUnit):                          []byte("[Service]\nType=oneshot\nExecStart=/bin/true\n"),
 	}
@@ -48,6 +48,6 @@ func TestUpgradeDumpUnit(t *testing.T) {
 	}
 	lines := unitExecLines(t, files[unit], "ExecStart")
 	if len(lines) != 1 || len(lines[0].argv) != 6 || lines[0].argv[2] != cfg.Immich.Backup.Directory {
-		t.Errorf("ExecStart = %q, want %q", lines, upgradeDumpExecStart(cfg))
+		t.Errorf("ExecStart = %q, want %q", lines, upgradeDumpExecStart(dumpInputOf(cfg)))
 	}
 }

@@ -34,6 +34,7 @@ have /usr/lib/cni/dnsname || need+=(golang-github-containernetworking-plugin-dns
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have unshare || need+=(util-linux)
+have flock || need+=(util-linux) # apply.sh's one-run-at-a-time lock
 # The fault-injection suite (internal/output): tmpfs mounts, chattr +i,
 # and the CLI scripts' FIFOs and generated bombs.
 have mount || need+=(mount)

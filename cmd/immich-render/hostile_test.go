@@ -61,13 +61,13 @@ func mkdir(t *testing.T, parent, name string) string {
 }
 
 // TestRenderKilled SIGKILLs a 200-host render, with --secrets-out, while
-// it writes (once its temporary files appear, then after a random
+// it writes (once its staging directory appears, then after a random
 // moment), 10 times, alternating between two configurations that
-// change every host: after each kill, every file in both directories is
-// whole, either its version of one configuration or of the other, with
-// that version's mode (temporary files of the killed run aside), nothing
-// else appeared beside them, and a render then converges so that --check
-// exits 0.
+// change every host: after each kill, each of the two directories is
+// exactly one configuration's render, files, modes and manifest (the two
+// are swapped one after the other, so they may be of different
+// configurations), and a render then converges so that --check exits 0
+// and nothing but the two directories is left beside them.
 func TestRenderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("renders a 200-host fleet 50 times")
@@ -113,44 +113,53 @@ func TestRenderKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(26, 200))
 	exact, mixed := 0, 0
 	const rounds = 10
+	next := 1 // the configuration -o is not: its render writes at once
 	for round := 1; round <= rounds; round++ {
-		cmd := render(round)
+		cmd := render(next)
+		left := map[string]bool{} // a killed render's staging directories
+		entries, _ := os.ReadDir(work)
+		for _, e := range entries {
+			left[e.Name()] = true
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
 		// Most of a render is evaluation: wait until it writes.
-		if !writing(filepath.Join(out, "nas0000/rootfs/opt/podman/immich"), done) {
+		if !writing(work, left, done) {
 			t.Fatalf("round %d: the render ended before it was killed", round)
 		}
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 		got := files(t, map[string]string{"out": out, "secrets": secrets})
-		whole := [2]bool{true, true}
-		for p, f := range got {
-			if strings.Contains(p, ".immich-render-tmp-") {
-				continue
-			}
-			ok := false
+		same := [2]int{} // the directories that are exactly version i
+		for _, d := range []string{"out/", "secrets/"} {
+			whole := [2]bool{true, true}
 			for i, v := range versions {
-				match := v[p] == f
-				ok = ok || match
-				whole[i] = whole[i] && match
-			}
-			if !ok && !strings.HasSuffix(p, ".immich-render.json") {
-				t.Errorf("round %d: %s is neither version (%v)", round, p, f.mode)
-			}
-		}
-		for i, v := range versions {
-			for p := range v {
-				if _, there := got[p]; !there {
-					whole[i] = false
+				for p, f := range v {
+					if strings.HasPrefix(p, d) && got[p] != f {
+						whole[i] = false
+					}
+				}
+				for p := range got {
+					if _, ok := v[p]; strings.HasPrefix(p, d) && !ok {
+						whole[i] = false
+					}
+				}
+				if whole[i] {
+					same[i]++
+					if d == "out/" {
+						next = 1 - i
+					}
 				}
 			}
+			if !whole[0] && !whole[1] {
+				t.Errorf("round %d: %s is neither render as a whole", round, d)
+			}
 		}
-		if whole[0] || whole[1] {
+		if same[0] == 2 || same[1] == 2 {
 			exact++
 		} else {
 			mixed++
@@ -159,10 +168,10 @@ func TestRenderKilled(t *testing.T) {
 			t.Fatalf("round %d left an inconsistent directory", round)
 		}
 	}
-	if b, err := render(1).CombinedOutput(); err != nil {
+	if b, err := render(next).CombinedOutput(); err != nil {
 		t.Fatalf("the render after the kills: %v: %s", err, b)
 	}
-	if code, stdout, _ := runMain(t, append([]string{"-o", out, "--secrets-out", secrets, "--check", "--exact-modes"}, configs[1]...)...); code != 0 {
+	if code, stdout, _ := runMain(t, append([]string{"-o", out, "--secrets-out", secrets, "--check", "--exact-modes"}, configs[next]...)...); code != 0 {
 		t.Fatalf("--check after the converging render: exit %d\n%s", code, stdout)
 	}
 	for p := range files(t, map[string]string{"out": out, "secrets": secrets}) {
@@ -174,13 +183,13 @@ func TestRenderKilled(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("beside -o and SDIR: %v", entries)
 	}
-	t.Logf("%d kills while writing: %d left one whole tree, %d a mix of whole files of both", rounds, exact, mixed)
+	t.Logf("%d kills while writing: each directory one whole render every time; both of the same render %d times, -o of one and SDIR of the other %d times", rounds, exact, mixed)
 }
 
-// writing waits until a write's temporary file appears in dir (they stay
-// until renamed, all at once), and reports whether one did before done was
-// closed.
-func writing(dir string, done <-chan struct{}) bool {
+// writing waits until a write's staging directory appears in dir, beside
+// the directory it replaces, one not in left, and reports whether one did
+// before done was closed.
+func writing(dir string, left map[string]bool, done <-chan struct{}) bool {
 	for {
 		select {
 		case <-done:
@@ -189,7 +198,7 @@ func writing(dir string, done <-chan struct{}) bool {
 		}
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if strings.Contains(e.Name(), ".immich-render-tmp-") {
+			if strings.Contains(e.Name(), ".immich-render-new.") && !left[e.Name()] {
 				return true
 			}
 		}

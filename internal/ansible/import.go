@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/immich-render/immich-render/internal/gitcheck"
 	"github.com/immich-render/immich-render/schema"
@@ -164,7 +165,7 @@ func dedupe(ps schema.Problems) schema.Problems {
 	return out
 }
 
-var badHostChars = regexp.MustCompile(`[^a-z0-9-]+`)
+var badHostChars = lazyRegexp(`[^a-z0-9-]+`)
 
 // hostNames maps inventory host names to valid immich-render host names:
 // lowercase, every run of other characters a '-', trimmed to 63, made
@@ -173,7 +174,7 @@ func hostNames(hosts []string) map[string]string {
 	out := map[string]string{}
 	used := map[string]bool{}
 	for _, h := range hosts {
-		n := badHostChars.ReplaceAllString(strings.ToLower(h), "-")
+		n := badHostChars().ReplaceAllString(strings.ToLower(h), "-")
 		n = strings.Trim(n, "-")
 		if len(n) > 63 {
 			n = strings.Trim(n[:63], "-")
@@ -391,4 +392,11 @@ func ResolveAll(opt Options) (map[string]map[string]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// lazyRegexp compiles pattern on first use: only `immich-render import`
+// reads Ansible, and compiling every pattern at start-up cost every other
+// command 0.1 ms.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }

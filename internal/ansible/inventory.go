@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -201,11 +200,11 @@ func (inv *Inventory) parseFile(path string) schema.Problems {
 	return inv.parseINI(path, string(data))
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyRegexp(`^yaml: line (\d+): (.*)$`)
 
 func yamlProblem(path string, err error) schema.Problem {
 	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return problem(Pos{path, n, 1}, "", "not valid YAML: "+m[2])
 	}
@@ -322,8 +321,8 @@ func (inv *Inventory) yamlVars(path string, n *yaml.Node) (map[string]*Value, *s
 }
 
 var (
-	iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$`)
-	iniGroup   = regexp.MustCompile(`^([^:\]\s]+)\s*(?:#.*)?$`)
+	iniSection = lazyRegexp(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$`)
+	iniGroup   = lazyRegexp(`^([^:\]\s]+)\s*(?:#.*)?$`)
 )
 
 // parseINI reads Ansible's INI inventory: [group], [group:vars] and
@@ -339,7 +338,7 @@ func (inv *Inventory) parseINI(path, text string) schema.Problems {
 			continue
 		}
 		if line[0] == '[' {
-			m := iniSection.FindStringSubmatch(line)
+			m := iniSection().FindStringSubmatch(line)
 			if m == nil {
 				ps = append(ps, problem(pos, "", fmt.Sprintf("invalid section %q", line)))
 				continue
@@ -369,7 +368,7 @@ func (inv *Inventory) parseINI(path, text string) schema.Problems {
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			inv.group(group).Vars[k] = pyLiteral(v, pos)
 		case "children":
-			m := iniGroup.FindStringSubmatch(line)
+			m := iniGroup().FindStringSubmatch(line)
 			if m == nil {
 				ps = append(ps, problem(pos, "", fmt.Sprintf("invalid group name %q in [%s:children]", line, group)))
 				continue
@@ -478,21 +477,21 @@ func shlexSplit(s string) ([]string, error) {
 type hostName struct{ name, port string }
 
 var (
-	hostPort  = regexp.MustCompile(`^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$`)
-	hostRange = regexp.MustCompile(`\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]`)
+	hostPort  = lazyRegexp(`^((?:[^:\[\]]|\[[^\]]*\])+):(\d+)$`)
+	hostRange = lazyRegexp(`\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]`)
 )
 
 // expandHostPattern expands "web[01:03].example.com" and strips ":port".
 func expandHostPattern(p string) ([]hostName, error) {
 	port := ""
-	if m := hostPort.FindStringSubmatch(p); m != nil {
+	if m := hostPort().FindStringSubmatch(p); m != nil {
 		p, port = m[1], m[2]
 	} else if strings.HasPrefix(p, "[") {
 		if end := strings.Index(p, "]:"); end > 0 && !strings.Contains(p[1:end], ":") {
 			p, port = p[1:end], p[end+2:]
 		}
 	}
-	m := hostRange.FindStringSubmatchIndex(p)
+	m := hostRange().FindStringSubmatchIndex(p)
 	if m == nil {
 		return []hostName{{p, port}}, nil
 	}

@@ -3,7 +3,6 @@ package ansible
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -26,7 +25,7 @@ func (e errComplex) Error() string {
 var runtimeVars = []string{"hostvars", "groups", "play_hosts", "ansible_play_hosts", "playbook_dir",
 	"inventory_dir", "inventory_file", "role_path", "role_name", "omit", "environment", "item"}
 
-var plainRef = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var plainRef = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // resolver resolves one host's variables: vault payloads are decrypted
 // and plain Jinja references ("{{ name }}", any white space) replaced, as
@@ -153,7 +152,7 @@ func (r *resolver) template(name string, v *Value) (*Value, error) {
 			inner = inner[:len(inner)-1]
 		}
 		ref := strings.TrimSpace(inner)
-		if !plainRef.MatchString(ref) || ref == "true" || ref == "false" || ref == "none" || ref == "True" || ref == "False" || ref == "None" {
+		if !plainRef().MatchString(ref) || ref == "true" || ref == "false" || ref == "none" || ref == "True" || ref == "False" || ref == "None" {
 			return nil, errComplex{v.Pos, fmt.Sprintf("%s %q", name, s)}
 		}
 		val, err := r.Lookup(ref)

@@ -3,7 +3,6 @@ package ansible
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -140,10 +139,10 @@ func (k Kind) String() string {
 
 // YAML 1.1 plain scalars, as PyYAML (and so Ansible) resolves them.
 var (
-	yamlBool  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
-	yamlNull  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
-	yamlInt   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
-	yamlFloat = regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+	yamlBool  = lazyRegexp(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
+	yamlNull  = lazyRegexp(`^(?:~|null|Null|NULL|)$`)
+	yamlInt   = lazyRegexp(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+	yamlFloat = lazyRegexp(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
 )
 
 // yamlValue converts a YAML node to a Value with YAML 1.1 typing.
@@ -231,22 +230,22 @@ func yamlValue(n *yaml.Node, file string) (*Value, error) {
 	}
 	s := n.Value
 	switch {
-	case tag == "!!null" || yamlNull.MatchString(s):
+	case tag == "!!null" || yamlNull().MatchString(s):
 		v.Kind = Null
-	case tag == "!!bool" || yamlBool.MatchString(s):
+	case tag == "!!bool" || yamlBool().MatchString(s):
 		v.Kind = Bool
 		switch strings.ToLower(s) {
 		case "yes", "true", "on":
 			v.Bool = true
 		}
-	case yamlInt.MatchString(s):
+	case yamlInt().MatchString(s):
 		i, ok := yaml11Int(s)
 		if !ok {
 			v.Kind, v.Str = String, s
 			break
 		}
 		v.Kind, v.Int = Int, i
-	case yamlFloat.MatchString(s):
+	case yamlFloat().MatchString(s):
 		f, ok := yaml11Float(s)
 		if !ok {
 			v.Kind, v.Str = String, s

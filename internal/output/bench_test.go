@@ -89,6 +89,44 @@ func BenchmarkWriteUnchanged(b *testing.B) {
 	})
 }
 
+// BenchmarkWriteOneChanged re-renders a 200-host tree (2,000 files) in
+// which one file changed: a swap links the 1,999 others into a staging
+// tree and removes the old one; in place renames the one file.
+func BenchmarkWriteOneChanged(b *testing.B) {
+	t := fleetTree(200)
+	p := t.Paths()[len(t)/2]
+	other := tree.Tree{}
+	for q, f := range t {
+		other[q] = f
+	}
+	other[p] = tree.File{Path: p, Data: append([]byte("# changed\n"), t[p].Data...), Mode: t[p].Mode}
+	for _, how := range []struct {
+		name    string
+		inPlace bool
+		want    Method
+	}{{"swap", false, Swapped}, {"in-place", true, InPlace}} {
+		b.Run(how.name, func(b *testing.B) {
+			opt := testOpt
+			opt.inPlace = how.inPlace
+			dir := filepath.Join(b.TempDir(), "out")
+			if _, err := Write(dir, t, opt); err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				r, err := Write(dir, []tree.Tree{t, other}[i%2], opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(r.Written) != 1 || r.Method != how.want {
+					b.Fatalf("wrote %s, %v", r, r.Method)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkCheck checks a directory that holds the tree: no drift.
 func BenchmarkCheck(b *testing.B) {
 	benchSizes(b, func(b *testing.B, t tree.Tree) {

@@ -22,10 +22,12 @@ import (
 
 // The fault-injection suite: real faults of a host (a full or read-only
 // file system, an immutable file, links and type swaps planted inside
-// DIR), each followed by the promise, not just the message: every file is
-// whole (its old or its new version), no temporary file survives, nothing
-// outside DIR changed, and the next write converges to exactly the tree.
-// It needs root (mount, chattr), which CI has.
+// DIR, a SIGKILL at any moment), each followed by the promise, not just
+// the message: DIR is exactly its old tree or exactly the new one (every
+// file whole in the in-place fallback), no staging directory or temporary
+// file survives the next write, nothing outside DIR changed, and the next
+// write converges to exactly the tree. It needs root (mount, chattr),
+// which CI has.
 
 // tmpfs mounts a tmpfs of the given options on a new directory and
 // unmounts it when the test ends.
@@ -71,7 +73,8 @@ func outside(t *testing.T, mnt, dir string) map[string]node {
 	rel, _ := filepath.Rel(mnt, dir)
 	delete(all, ".") // its mtime moves when DIR is made
 	for p := range all {
-		if p == rel || strings.HasPrefix(p, rel+"/") {
+		top, _, _ := strings.Cut(p, "/")
+		if top == rel || isStagingName(top, rel) {
 			delete(all, p)
 		}
 	}
@@ -122,12 +125,22 @@ func TestFaultNoSpace(t *testing.T) {
 				// Which file the write was at when the space ran out.
 				at, _, _ := strings.Cut(err.Error(), ":")
 				steps[strings.TrimPrefix(at, "writing "+dir+"/")] = true
-				if _, err := os.Stat(dir); err == nil {
-					assertOldOrNew(t, dir, from, new, testOpt, false, from)
+				// The swap failed before the exchange: DIR is exactly the
+				// old tree (a fresh one is missing or empty), and the
+				// staging tree is gone.
+				if c.fresh {
+					if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+						t.Errorf("free %d: a failed first write left %d entries in DIR", free, len(entries))
+					}
+				} else {
+					exactlyOneOf(t, dir, testOpt, from)
 				}
+				noLeftovers(t, dir)
 				sameSnapshot(t, "outside DIR", before, outside(t, mnt, dir))
 				os.RemoveAll(filepath.Join(mnt, "fill"))
-				mustWrite(t, dir, new, testOpt)
+				if r := mustWrite(t, dir, new, testOpt); r.Method != Swapped {
+					t.Errorf("free %d: the write after ENOSPC: %+v", free, r)
+				}
 				assertExactly(t, dir, new, testOpt)
 				if t.Failed() {
 					t.Fatalf("free %d: inconsistent after ENOSPC: %v", free, err)
@@ -209,15 +222,43 @@ func TestFaultReadOnly(t *testing.T) {
 }
 
 // TestFaultImmutable: an immutable file (chattr +i) in DIR, one the write
-// replaces and one it removes, fails the write with EPERM; every file is
-// whole, no temporary file is left, and the write converges once the
-// attribute is gone.
+// replaces and one it removes. The swap puts the new tree in place, but
+// the old one, which holds the file, cannot be removed: the write fails
+// with EPERM, naming it, and so does the next one, which changes nothing;
+// once the attribute is gone, the next write removes the old tree. In
+// place (DIR a mount point), the write fails with EPERM and every file is
+// whole. Each time, the write then converges.
 func TestFaultImmutable(t *testing.T) {
 	old, new := faultTrees()
 	for _, name := range []string{"rootfs/d1/file1.conf", "rootfs/d0/file0.conf"} { // replaced; removed (b lacks file0)
-		t.Run(filepath.Base(name), func(t *testing.T) {
+		t.Run(filepath.Base(name)+" swap", func(t *testing.T) {
 			mnt := tmpfs(t, "size=8m")
 			dir := filepath.Join(mnt, "out")
+			mustWrite(t, dir, old, testOpt)
+			chattr(t, "+i", filepath.Join(dir, name))
+			_, err := Write(dir, new, testOpt)
+			if !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), "the next write removes it") {
+				t.Fatalf("want EPERM removing the old tree, got %v", err)
+			}
+			left := staged(t, dir)
+			if len(left) != 1 {
+				t.Fatalf("beside DIR: %v, want the old tree", left)
+			}
+			stuck := filepath.Join(left[0], name)
+			t.Cleanup(func() { exec.Command("chattr", "-i", stuck).Run() })
+			assertExactly(t, dir, new, testOpt)
+			before := snapshot(t, mnt)
+			if _, err := Write(dir, old, testOpt); !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), "an interrupted write left") {
+				t.Fatalf("want EPERM removing the leftover, got %v", err)
+			}
+			sameSnapshot(t, "the file system after a refused write", before, snapshot(t, mnt))
+			chattr(t, "-i", stuck)
+			mustWrite(t, dir, new, testOpt)
+			assertExactly(t, dir, new, testOpt)
+			noLeftovers(t, dir)
+		})
+		t.Run(filepath.Base(name)+" in place", func(t *testing.T) {
+			dir := tmpfs(t, "size=8m")
 			mustWrite(t, dir, old, testOpt)
 			target := filepath.Join(dir, name)
 			chattr(t, "+i", target)
@@ -350,9 +391,11 @@ func TestFleetKillHelper(t *testing.T) {
 	}
 }
 
-// TestFaultKilledFleet SIGKILLs a writer of a 200-host tree (2,000 files)
-// at 60 random moments: every file is whole, its old or its new version,
-// the only leftovers are temporary files, and the next write removes them
+// TestFaultKilledFleet SIGKILLs a writer that alternates between two
+// 200-host trees (2,000 files each way, every file changed) at 60 random
+// moments: after each kill DIR is exactly one of the two trees (Check
+// finds no drift against it), at most one staging directory is beside it,
+// and nothing else beside it changed; the next write removes the leftover
 // and converges.
 func TestFaultKilledFleet(t *testing.T) {
 	if testing.Short() {
@@ -363,15 +406,19 @@ func TestFaultKilledFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := fleetVersions()
-	dir := filepath.Join(t.TempDir(), "out")
+	base := t.TempDir()
+	dir := filepath.Join(base, "out")
+	writeFile(t, filepath.Join(base, "neighbour/file"), "not ours\n", 0o644)
 	mustWrite(t, dir, a, testOpt)
+	neighbours := besides(t, dir)
 	start := time.Now()
 	mustWrite(t, dir, b, testOpt)
 	mustWrite(t, dir, a, testOpt)
 	write := time.Since(start) / 2
 	rng := rand.New(rand.NewPCG(26, 2))
-	temps := 0
-	for round := range 60 {
+	const rounds = 60
+	exact, leftovers := [2]int{}, 0
+	for round := range rounds {
 		cmd := exec.Command(exe, "-test.run=^TestFleetKillHelper$")
 		cmd.Env = append(os.Environ(), fleetKillEnv+"="+dir)
 		out, err := cmd.StdoutPipe()
@@ -387,18 +434,86 @@ func TestFaultKilledFleet(t *testing.T) {
 		time.Sleep(time.Duration(rng.Int64N(int64(write))))
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		assertOldOrNew(t, dir, a, b, testOpt, true, a)
-		for p := range snapshot(t, dir) {
-			if strings.HasPrefix(filepath.Base(p), tempInfix) {
-				temps++
-				break
-			}
+		if k := exactlyOneOf(t, dir, testOpt, a, b); k >= 0 {
+			exact[k]++
 		}
+		switch left := staged(t, dir); len(left) {
+		case 0:
+		case 1:
+			leftovers++
+		default:
+			t.Errorf("more than one staging directory: %v", left)
+		}
+		sameSnapshot(t, "beside the directory", neighbours, besides(t, dir))
 		if t.Failed() {
 			t.Fatalf("round %d left an inconsistent directory", round)
 		}
 	}
-	mustWrite(t, dir, b, testOpt)
+	r := mustWrite(t, dir, b, testOpt)
 	assertExactly(t, dir, b, testOpt)
-	t.Logf("60 kills (a write takes %v): %d left temporary files, which the next write removed", write.Round(time.Millisecond), temps)
+	noLeftovers(t, dir)
+	sameSnapshot(t, "beside the directory", neighbours, besides(t, dir))
+	t.Logf("%d kills (a write takes %v): DIR exactly tree a %d times, exactly b %d times; %d left a staging directory, which the next write removed (%s, %v)",
+		rounds, write.Round(time.Millisecond), exact[0], exact[1], leftovers, r, r.Method)
+}
+
+// TestFaultMountPoint: DIR is a mount point, which cannot be exchanged:
+// the write replaces its files in place, says so, and converges; a kill
+// there leaves every file whole.
+func TestFaultMountPoint(t *testing.T) {
+	old, new := faultTrees()
+	dir := tmpfs(t, "size=8m")
+	if r := mustWrite(t, dir, old, testOpt); r.Method != InPlace || r.InPlace != "it is a mount point" {
+		t.Errorf("first write: %+v", r)
+	}
+	r := mustWrite(t, dir, new, testOpt)
+	if r.Method != InPlace || r.InPlace != "it is a mount point" {
+		t.Errorf("re-render: method %v (%q), want in place because it is a mount point", r.Method, r.InPlace)
+	}
+	assertExactly(t, dir, new, testOpt)
+	noLeftovers(t, dir)
+	if r := mustWrite(t, dir, new, testOpt); r.Method != NoChange || len(r.Unchanged) != len(new) {
+		t.Errorf("unchanged write: %+v", r)
+	}
+}
+
+// TestFaultParentImmutable: DIR's parent cannot take a staging directory
+// (chattr +i: not even root can), so the write goes in place and says why.
+func TestFaultParentImmutable(t *testing.T) {
+	old, new := faultTrees()
+	mnt := tmpfs(t, "size=8m")
+	parent := filepath.Join(mnt, "parent")
+	dir := filepath.Join(parent, "out")
+	mustWrite(t, dir, old, testOpt)
+	chattr(t, "+i", parent)
+	t.Cleanup(func() { exec.Command("chattr", "-i", parent).Run() })
+	r := mustWrite(t, dir, new, testOpt)
+	if want := "no directory can be made beside it (operation not permitted)"; r.Method != InPlace || r.InPlace != want {
+		t.Errorf("method %v (%q), want in place because %s", r.Method, r.InPlace, want)
+	}
+	assertExactly(t, dir, new, testOpt)
+	chattr(t, "-i", parent)
+	noLeftovers(t, dir)
+}
+
+// TestFaultNoExchange: a file system without RENAME_EXCHANGE (renameat2
+// fails with EINVAL, injected here): the staging tree is removed and the
+// write goes in place, with the reason.
+func TestFaultNoExchange(t *testing.T) {
+	old, new := faultTrees()
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, old, testOpt)
+	opt := testOpt
+	opt.hook = func(op, p string) error {
+		if op == "exchange" {
+			return syscall.EINVAL
+		}
+		return nil
+	}
+	r := mustWrite(t, dir, new, opt)
+	if want := "it cannot be exchanged with a directory beside it (invalid argument)"; r.Method != InPlace || r.InPlace != want {
+		t.Errorf("method %v (%q), want in place because %s", r.Method, r.InPlace, want)
+	}
+	assertExactly(t, dir, new, testOpt)
+	noLeftovers(t, dir)
 }

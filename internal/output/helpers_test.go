@@ -114,15 +114,26 @@ func sameSnapshot(t *testing.T, what string, a, b map[string]node) {
 // else, and Check finds no drift.
 func assertExactly(t *testing.T, dir string, want tree.Tree, opt Options) {
 	t.Helper()
+	for _, d := range differences(t, dir, want, opt) {
+		t.Error(d)
+	}
+}
+
+// differences lists how dir differs from exactly the files of want plus
+// the manifest (bytes, modes, directories of dirMode, nothing else), and
+// the drift Check finds; none when dir is exactly want.
+func differences(t *testing.T, dir string, want tree.Tree, opt Options) []string {
+	t.Helper()
+	var out []string
 	snap := snapshot(t, dir)
 	delete(snap, ".")
 	manifest, ok := snap[ManifestName]
 	if !ok {
-		t.Errorf("%s has no manifest", dir)
+		out = append(out, fmt.Sprintf("%s has no manifest", dir))
 	} else if wantM := string(NewManifest(want, opt).Marshal()); manifest.data != wantM {
-		t.Errorf("manifest:\n%s\nwant:\n%s", manifest.data, wantM)
+		out = append(out, fmt.Sprintf("manifest:\n%s\nwant:\n%s", manifest.data, wantM))
 	} else if manifest.mode != opt.manifestMode() {
-		t.Errorf("manifest mode %v, want %v", manifest.mode, opt.manifestMode())
+		out = append(out, fmt.Sprintf("manifest mode %v, want %v", manifest.mode, opt.manifestMode()))
 	}
 	delete(snap, ManifestName)
 	dirs := neededDirs(want)
@@ -130,16 +141,16 @@ func assertExactly(t *testing.T, dir string, want tree.Tree, opt Options) {
 		f, isFile := want[p]
 		switch {
 		case isFile && (n.mode != f.Mode || n.data != string(f.Data)):
-			t.Errorf("%s: mode %v, %q; want %v, %q", p, n.mode, n.data, f.Mode, f.Data)
+			out = append(out, fmt.Sprintf("%s: mode %v, %q; want %v, %q", p, n.mode, n.data, f.Mode, f.Data))
 		case dirs[p] && n.mode != fs.ModeDir|opt.dirMode():
-			t.Errorf("%s: mode %v, want %v", p, n.mode, fs.ModeDir|opt.dirMode())
+			out = append(out, fmt.Sprintf("%s: mode %v, want %v", p, n.mode, fs.ModeDir|opt.dirMode()))
 		case !isFile && !dirs[p]:
-			t.Errorf("%s: should not exist (%v)", p, n.mode)
+			out = append(out, fmt.Sprintf("%s: should not exist (%v)", p, n.mode))
 		}
 	}
 	for p := range want {
 		if _, ok := snap[p]; !ok {
-			t.Errorf("%s: missing", p)
+			out = append(out, fmt.Sprintf("%s: missing", p))
 		}
 	}
 	d, err := Check(dir, want, opt)
@@ -149,8 +160,69 @@ func assertExactly(t *testing.T, dir string, want tree.Tree, opt Options) {
 	if !d.Empty() {
 		var b bytes.Buffer
 		d.Format(&b)
-		t.Errorf("Check after Write found drift:\n%s", b.String())
+		out = append(out, "Check found drift:\n"+b.String())
 	}
+	slices.Sort(out)
+	return out
+}
+
+// exactlyOneOf fails unless dir is exactly one of the trees (see
+// differences), and returns which.
+func exactlyOneOf(t *testing.T, dir string, opt Options, trees ...tree.Tree) int {
+	t.Helper()
+	var why []string
+	for i, tr := range trees {
+		d := differences(t, dir, tr, opt)
+		if len(d) == 0 {
+			return i
+		}
+		if len(d) > 5 {
+			d = append(d[:5], fmt.Sprintf("and %d more", len(d)-5))
+		}
+		why = append(why, fmt.Sprintf("not tree %d:\n%s", i, strings.Join(d, "\n")))
+	}
+	t.Errorf("%s is none of the %d trees:\n%s", dir, len(trees), strings.Join(why, "\n"))
+	return -1
+}
+
+// staged lists the staging directories of dir beside it.
+func staged(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if isStagingName(e.Name(), filepath.Base(dir)) {
+			out = append(out, filepath.Join(filepath.Dir(dir), e.Name()))
+		}
+	}
+	return out
+}
+
+// noLeftovers fails if a staging directory of dir is left beside it.
+func noLeftovers(t *testing.T, dir string) {
+	t.Helper()
+	if s := staged(t, dir); len(s) > 0 {
+		t.Errorf("left beside %s: %v", dir, s)
+	}
+}
+
+// besides records everything beside dir in its parent, dir itself and its
+// staging directories aside, to prove that a write changed nothing else.
+func besides(t *testing.T, dir string) map[string]node {
+	t.Helper()
+	all := snapshot(t, filepath.Dir(dir))
+	delete(all, ".") // its mtime moves with every swap
+	base := filepath.Base(dir)
+	for p := range all {
+		top, _, _ := strings.Cut(p, "/")
+		if top == base || isStagingName(top, base) {
+			delete(all, p)
+		}
+	}
+	return all
 }
 
 func mustWrite(t *testing.T, dir string, tr tree.Tree, opt Options) Report {

@@ -70,14 +70,36 @@ func assertOldOrNew(t *testing.T, dir string, old, new tree.Tree, opt Options, t
 	}
 }
 
-// Fail a write at every step it takes, one run per step: each time, every
-// file is whole (old or new), no temporary file is left, and the next run
-// converges to exactly the new tree. Both ways of making the files durable
-// are tested: an fsync of each, and one syncfs for all (a large tree's).
+// Fail a write at every step it takes, one run per step. A swap leaves
+// the directory exactly its old tree (or, failed while removing the old
+// tree, exactly the new one), and no staging directory but that old tree;
+// in place, every file is whole (old or new) and no temporary file is
+// left. Each time, the next run converges to exactly the new tree and
+// leaves nothing beside it. Both ways of making the files durable are
+// tested: an fsync of each, and one syncfs for all (a large tree's).
 func TestWriteFailureAtEveryStep(t *testing.T) {
-	for _, mode := range durabilityModes() {
+	for _, mode := range writeModes() {
 		t.Run(mode.name, func(t *testing.T) { testFailureAtEveryStep(t, mode.opt) })
 	}
+}
+
+// writeModes are durabilityModes, each for a swap and in place.
+func writeModes() []struct {
+	name string
+	opt  Options
+} {
+	var out []struct {
+		name string
+		opt  Options
+	}
+	for _, inPlace := range []bool{false, true} {
+		for _, m := range durabilityModes() {
+			m.opt.inPlace = inPlace
+			m.name = map[bool]string{false: "swap, ", true: "in place, "}[inPlace] + m.name
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // durabilityModes are testOpt set to fsync each file, and, where the
@@ -127,49 +149,83 @@ func testFailureAtEveryStep(t *testing.T, opt Options) {
 				}
 				return nil
 			}
-			if _, err := Write(dir, next(), failing); !errors.Is(err, errInjected) {
+			r, err := Write(dir, next(), failing)
+			if !errors.Is(err, errInjected) {
 				t.Fatalf("Write: %v, want the injected failure", err)
 			}
 			before := with(site(), "stray.txt", "stray\n", 0o644)
-			assertOldOrNew(t, dir, before, next(), testOpt, false, site())
-			if d := mustCheck(t, dir, next(), testOpt); d.Empty() {
-				t.Error("Check found no drift after a failed write")
+			if opt.inPlace {
+				assertOldOrNew(t, dir, before, next(), testOpt, false, site())
+				if d := mustCheck(t, dir, next(), testOpt); d.Empty() {
+					t.Error("Check found no drift after a failed write")
+				}
+			} else {
+				// Only a failure after the exchange leaves the new tree,
+				// and the old one beside it.
+				after := strings.HasPrefix(step, "remove ")
+				if !after {
+					// The old tree had a stray, which its manifest does not list.
+					stray := filepath.Join(dir, "stray.txt")
+					if b, err := os.ReadFile(stray); err != nil || string(b) != "stray\n" {
+						t.Errorf("the stray of the old tree: %q, %v", b, err)
+					}
+					os.Remove(stray)
+				}
+				if got := exactlyOneOf(t, dir, testOpt, site(), next()); got != map[bool]int{false: 0, true: 1}[after] {
+					t.Errorf("the directory is tree %d after a failure at %s", got, step)
+				}
+				if left := staged(t, dir); len(left) != map[bool]int{false: 0, true: 1}[after] {
+					t.Errorf("left beside the directory: %v", left)
+				}
+				if (r.Method == Swapped) != after {
+					t.Errorf("report %+v after a failure at %s", r, step)
+				}
 			}
-			mustWrite(t, dir, next(), testOpt)
+			r = mustWrite(t, dir, next(), testOpt)
 			assertExactly(t, dir, next(), testOpt)
+			noLeftovers(t, dir)
 		})
 	}
 }
 
-// A first write into a new directory that fails midway leaves a claimed
-// directory: the rerun needs no --force.
+// A first write into a new directory that fails midway leaves the empty
+// directory (a swap's) or a claimed one (in place): the rerun needs no
+// --force.
 func TestWriteFirstRunFailureConverges(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "out")
-	failing := testOpt
-	calls := 0
-	failing.hook = func(op, p string) error {
-		if calls++; calls == 8 {
-			return errInjected
+	for _, inPlace := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "out")
+		failing := testOpt
+		failing.inPlace = inPlace
+		calls := 0
+		failing.hook = func(op, p string) error {
+			if calls++; calls == 5 {
+				return errInjected
+			}
+			return nil
 		}
-		return nil
+		if _, err := Write(dir, site(), failing); !errors.Is(err, errInjected) {
+			t.Fatalf("Write: %v", err)
+		}
+		if inPlace {
+			assertOldOrNew(t, dir, tree.Tree{}, site(), testOpt, false, tree.Tree{})
+			m, err := ReadManifest(dir)
+			if err != nil || len(m.Files) != 0 || m.Meta != nil {
+				t.Errorf("claim manifest: %+v, %v", m, err)
+			}
+		} else if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+			t.Errorf("a failed first swap left %v (%v)", entries, err)
+		}
+		noLeftovers(t, dir)
+		mustWrite(t, dir, site(), testOpt)
+		assertExactly(t, dir, site(), testOpt)
 	}
-	if _, err := Write(dir, site(), failing); !errors.Is(err, errInjected) {
-		t.Fatalf("Write: %v", err)
-	}
-	assertOldOrNew(t, dir, tree.Tree{}, site(), testOpt, false, tree.Tree{})
-	m, err := ReadManifest(dir)
-	if err != nil || len(m.Files) != 0 || m.Meta != nil {
-		t.Errorf("claim manifest: %+v, %v", m, err)
-	}
-	mustWrite(t, dir, site(), testOpt)
-	assertExactly(t, dir, site(), testOpt)
 }
 
 // killHelperEnv makes the test binary a writer that alternates between two
 // trees into a directory until it is killed. With killPauseEnv=N it stops
 // halfway through its Nth file write and says "paused", so that a kill
 // lands there for certain.
-// killModeEnv picks the durability mode by its index in durabilityModes.
+// killModeEnv picks the way of writing by its index in writeModes.
 const (
 	killHelperEnv = "OUTPUT_TEST_KILL_HELPER_DIR"
 	killPauseEnv  = "OUTPUT_TEST_KILL_HELPER_PAUSE"
@@ -199,7 +255,7 @@ func TestKillHelper(t *testing.T) {
 	}
 	pause, _ := strconv.Atoi(os.Getenv(killPauseEnv))
 	mode, _ := strconv.Atoi(os.Getenv(killModeEnv))
-	opt := durabilityModes()[mode].opt
+	opt := writeModes()[mode].opt
 	writes := 0
 	opt.hook = func(op, p string) error {
 		if op == "write" {
@@ -220,9 +276,12 @@ func TestKillHelper(t *testing.T) {
 	}
 }
 
-// SIGKILL a writer, at random moments and halfway through a file: every
-// file is whole, the only leftovers are temporary files, and the next run
-// converges.
+// SIGKILL a writer, at random moments and halfway through a file, in each
+// way of writing. After a kill during a swap, the directory is exactly the
+// old tree or exactly the new one (Check finds no drift against it), at
+// most one staging directory is left beside it, and nothing else beside it
+// changed; in place, every file is whole and the only leftovers are
+// temporary files. The next write converges and leaves nothing beside.
 func TestWriteKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns writers to kill")
@@ -232,16 +291,22 @@ func TestWriteKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := bigTree("a", 0o644, 1000), bigTree("b", 0o600, 1000)
-	dir := filepath.Join(t.TempDir(), "out")
+	base := t.TempDir()
+	dir := filepath.Join(base, "out")
+	writeFile(t, filepath.Join(base, "neighbour/file"), "not ours\n", 0o644)
 	mustWrite(t, dir, a, testOpt)
+	neighbours := besides(t, dir)
 	rng := rand.New(rand.NewPCG(3, 4))
-	const rounds = 10
-	midWrite := 0 // rounds that left a temporary file
+	modes := writeModes()
+	const rounds = 24
+	midWrite, exact := 0, [2]int{} // kills that left a half-written file; kills that left a or b
 	for round := range rounds {
 		paused := round%2 == 0
+		// Rounds 0, 1, 8, 9, ... swap and fsync each file; 2, 3, ... swap
+		// and syncfs; then in place.
+		mode := (round / 2) % len(modes)
+		inPlace := modes[mode].opt.inPlace
 		cmd := exec.Command(exe, "-test.run=^TestKillHelper$")
-		// Rounds 0, 1, 4, 5, ... fsync each file; 2, 3, 6, 7, ... syncfs.
-		mode := (round / 2) % len(durabilityModes())
 		cmd.Env = append(os.Environ(), killHelperEnv+"="+dir, fmt.Sprintf("%s=%d", killModeEnv, mode))
 		if paused {
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", killPauseEnv, 1+rng.IntN(70)))
@@ -269,28 +334,54 @@ func TestWriteKilled(t *testing.T) {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 			t.Fatalf("round %d: helper ended by itself: %v", round, err)
 		}
-		assertOldOrNew(t, dir, a, b, testOpt, true, a)
-		partial := false // a temporary file holds the first part of a file
-		for p, n := range snapshot(t, dir) {
-			if strings.HasPrefix(filepath.Base(p), tempInfix) {
-				partial = partial || isPrefixOfAny(n.data, a, b, tree.Tree{
-					"a": {Data: NewManifest(a, testOpt).Marshal()},
-					"b": {Data: NewManifest(b, testOpt).Marshal()},
-				})
+		// Where a half-written file can be: a temporary file in DIR, or
+		// any file of a staging tree.
+		var partials []map[string]node
+		if inPlace {
+			assertOldOrNew(t, dir, a, b, testOpt, true, a)
+			partials = append(partials, snapshot(t, dir))
+		} else {
+			if k := exactlyOneOf(t, dir, testOpt, a, b); k >= 0 {
+				exact[k]++
+			}
+			left := staged(t, dir)
+			if len(left) > 1 {
+				t.Errorf("round %d: more than one staging directory: %v", round, left)
+			}
+			for _, s := range left {
+				partials = append(partials, snapshot(t, s))
+			}
+		}
+		sameSnapshot(t, "beside the directory", neighbours, besides(t, dir))
+		partial := false
+		for _, snap := range partials {
+			for p, n := range snap {
+				if !inPlace || strings.HasPrefix(filepath.Base(p), tempInfix) {
+					partial = partial || isPrefixOfAny(n.data, a, b, tree.Tree{
+						"a": {Data: NewManifest(a, testOpt).Marshal()},
+						"b": {Data: NewManifest(b, testOpt).Marshal()},
+					})
+				}
 			}
 		}
 		if partial {
 			midWrite++
 		} else if paused {
-			t.Errorf("round %d: killed halfway through a file, yet no half-written temporary file", round)
+			t.Errorf("round %d: killed halfway through a file, yet no half-written file", round)
 		}
 		if t.Failed() {
 			t.Fatalf("round %d left an inconsistent directory", round)
 		}
+		if inPlace {
+			mustWrite(t, dir, a, testOpt) // so that the next round starts from a whole tree
+		}
 	}
 	r := mustWrite(t, dir, b, testOpt)
 	assertExactly(t, dir, b, testOpt)
-	t.Logf("%d of %d kills left a half-written temporary file; the converging write: %s", midWrite, rounds, r)
+	noLeftovers(t, dir)
+	sameSnapshot(t, "beside the directory", neighbours, besides(t, dir))
+	t.Logf("%d kills: %d left a half-written file; of the swaps, %d left exactly tree a, %d exactly tree b; the converging write: %s",
+		rounds, midWrite, exact[0], exact[1], r)
 }
 
 // isPrefixOfAny reports whether data is a non-empty, strict prefix of a

@@ -42,3 +42,13 @@ func flock(fd, how int) error {
 		}
 	}
 }
+
+// tryLock takes an exclusive flock(2) on f if nobody holds one, without
+// waiting: false means that another process (or open file) holds it.
+func tryLock(f *os.File) (bool, error) {
+	err := flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,8 +1,11 @@
 package output
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,4 +99,102 @@ func TestWriteConcurrent(t *testing.T) {
 	}
 	k := int(m.Meta["tree"][0] - '0')
 	assertExactly(t, dir, trees[k], optFor(k))
+}
+
+// TestLockFollowsSwap: writers that hold the lock, read a counter from the
+// directory and write it back incremented, 8 at a time. Every write swaps
+// DIR for a new directory, so most of them waited on a directory that is
+// no longer DIR when they get its lock: they must notice and lock DIR
+// again, or two of them would read the same value and one increment
+// would be lost. Checks run meanwhile, and see a whole tree each time.
+func TestLockFollowsSwap(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	counter := func(n int) tree.Tree {
+		t := bigTree("a", 0o644, 5)
+		t.Add("counter", []byte(strconv.Itoa(n)), 0o644)
+		return t
+	}
+	mustWrite(t, dir, counter(0), testOpt)
+	const writers, rounds = 8, 12
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*rounds)
+	var swaps atomic.Int64
+	for range writers {
+		wg.Go(func() {
+			for range rounds {
+				err := func() error {
+					h, err := Hold(dir, testOpt)
+					if err != nil {
+						return err
+					}
+					defer h.Close()
+					data, err := os.ReadFile(filepath.Join(dir, "counter"))
+					if err != nil {
+						return err
+					}
+					n, err := strconv.Atoi(string(data))
+					if err != nil {
+						return err
+					}
+					r, err := h.Write(counter(n+1), testOpt)
+					if r.Method == Swapped {
+						swaps.Add(1)
+					}
+					return err
+				}()
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	checks := 0
+	for done := false; !done; {
+		select {
+		case <-waitDone(&wg):
+			done = true
+		default:
+		}
+		h, err := openLocked(dir, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Under this shared lock no write lands: Check (which takes one
+		// too) sees the tree the counter was read from.
+		data, err := h.root.ReadFile("counter")
+		n, aerr := strconv.Atoi(string(data))
+		if err != nil || aerr != nil {
+			h.close()
+			wg.Wait()
+			t.Fatalf("a check read the counter as %q: %v %v", data, err, aerr)
+		}
+		d, err := Check(dir, counter(n), testOpt)
+		h.close()
+		if err != nil || !d.Empty() {
+			wg.Wait()
+			t.Fatalf("Check of the counter at %d: %v %s", n, err, formatted(t, d))
+		}
+		checks++
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assertExactly(t, dir, counter(writers*rounds), testOpt)
+	noLeftovers(t, dir)
+	if swaps.Load() != writers*rounds {
+		t.Errorf("%d of %d writes swapped", swaps.Load(), writers*rounds)
+	}
+	t.Logf("%d increments, none lost; %d checks meanwhile", writers*rounds, checks)
+}
+
+var waitDones sync.Map
+
+// waitDone returns a channel closed once wg is done.
+func waitDone(wg *sync.WaitGroup) <-chan struct{} {
+	ch, loaded := waitDones.LoadOrStore(wg, make(chan struct{}))
+	if !loaded {
+		go func() { wg.Wait(); close(ch.(chan struct{})) }()
+	}
+	return ch.(chan struct{})
 }

@@ -9,32 +9,48 @@
 // somebody's files.
 //
 // Writes are built to be safe to interrupt and to repeat:
-//   - a file whose bytes and mode are already right is not touched, so its
-//     mtime stays and rsync or make see nothing new;
-//   - a changed file is written to a temporary file in its own directory,
-//     given its exact mode (whatever the umask), made durable, and only
-//     then renamed over the old one, so every path holds either the old or
-//     the new version, never a mix, even after a crash; a temporary file
-//     left by a killed run is a stray that the next run removes;
-//   - durability costs a constant, not a sync per file: the temporary files
-//     are written in parallel, then one syncfs(2) makes them all durable,
-//     they are renamed, and a second syncfs makes the renames durable (a
-//     tree of a few files, or a system without syncfs, gets an fsync of
-//     each file and each changed directory instead);
-//   - files and directories the tree no longer has are removed, and the
-//     manifest is written last, once everything it lists is durable;
+//   - a write that changes nothing touches nothing: every file's bytes and
+//     mode are compared first, and when all of them, the directories and
+//     the manifest are right, that is the end of it;
+//   - a write that changes anything builds the whole new tree in a staging
+//     directory beside DIR, on the same file system
+//     (.<name>.immich-render-new.<random>): the manifest first, unchanged
+//     files hard-linked from DIR (so their inode and mtime stay, and rsync
+//     or make see nothing new), changed ones written with their exact mode
+//     (whatever the umask); it makes the staging tree durable, then
+//     exchanges it with DIR in one renameat2(RENAME_EXCHANGE), fsyncs the
+//     parent and removes the old tree. Whatever moment a crash or a SIGKILL
+//     picks, DIR is the old tree or the new one, each whole and matching
+//     its manifest; DIR keeps its mode and owner across the swap;
+//   - what a killed write leaves beside DIR (a staging tree, or the old
+//     tree after the exchange) is removed by the next write: only a
+//     directory with DIR's staging name, held by no live write, that holds
+//     this tool's manifest (or nothing yet); Check never looks at it;
+//   - durability costs a constant, not a sync per file: the staging tree
+//     is made durable by one syncfs(2) (a tree of a few files, or a system
+//     without syncfs, gets an fsync of each file and directory instead);
+//   - where the tree cannot be swapped (DIR is a mount point or holds the
+//     working directory, its parent takes no new directory, the file
+//     system has no RENAME_EXCHANGE), files are replaced one by one inside
+//     DIR, and [Report] says so and why: each changed file goes to a
+//     temporary file in its own directory, is made durable and only then
+//     renamed over the old one, the manifest last, so every path holds its
+//     old or its new version, never a mix; a temporary file left by a
+//     killed run is a stray that the next run removes;
 //   - the next run compares what is on disk, not what the manifest says, so
 //     it converges whatever state an interruption left behind;
-//   - a first write into a new or empty directory (or a forced one) starts
-//     with a manifest that lists no files, so that if it is cut short the
-//     next run still finds the directory owned and needs no --force.
+//   - a non-empty directory taken over by force (in place, an empty one
+//     too) is claimed first, with a manifest that lists no files, so that
+//     if the write is cut short the next run finds the directory owned and
+//     needs no --force.
 //
 // Every directory inside DIR gets exactly [Options.DirMode], whatever the
 // umask: rsync -a copies directory modes too, and rootfs/etc lands on the
 // host's /etc. Check counts a wrong directory mode as drift.
 //
-// Nothing outside the directory is ever touched. All access goes through an
-// [os.Root] opened on the directory, and symbolic links inside it are never
+// Nothing outside the directory and its staging directories is ever
+// touched. All access goes through an [os.Root] opened on the directory
+// (or on its parent, for the staging directories), and symbolic links inside it are never
 // followed: a link at a path the tree writes is replaced by the file, a link
 // anywhere else (even to a directory) is removed as a stray, not descended
 // into. The directory itself must be a real directory, not a link.
@@ -43,7 +59,11 @@
 // directory itself (no lock file, so nothing stray appears inside it). A
 // second [Write] waits for the first to finish, after calling
 // [Options.OnWait] so that a CLI can say why it is waiting; [Check] takes a
-// shared lock, so it never sees a half-finished write.
+// shared lock, so it never sees a half-finished write. A swap replaces the
+// directory the lock was on, so a waiter that gets the lock checks that
+// DIR still names the directory it locked, and locks DIR again if not; the
+// writer holds the lock of the new tree from the moment it is created
+// until it is done.
 package output
 
 import (
@@ -108,14 +128,20 @@ type Options struct {
 	OnWait func()
 
 	// hook, set only by tests, is called at each step of a write (op is
-	// "write" halfway through a temporary file, "rename", "remove",
-	// "manifest") and can fail it, to prove that an interrupted write
-	// leaves a consistent directory.
+	// "stage" before the staging directory is made, "write" halfway
+	// through a file, "link", "exchange", "remove" before the old tree
+	// is removed; in place "rename", "remove", "manifest") and can fail
+	// it, to prove that an interrupted write leaves a consistent
+	// directory.
 	hook func(op, path string) error
 
 	// batchFrom, set only by tests, replaces batchMin, so that both ways
 	// of making files durable are tested on small trees.
 	batchFrom int
+
+	// inPlace, set only by tests, makes Write replace files in place as
+	// where the tree cannot be swapped, so that both ways are tested.
+	inPlace bool
 }
 
 func (o Options) dirMode() fs.FileMode {

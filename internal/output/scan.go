@@ -68,9 +68,28 @@ func statDir(dir string) (bool, error) {
 	return true, nil
 }
 
-// openLocked opens dir, locks it and opens a root on it, checking that the
-// root is the directory that was locked (dir was not swapped in between).
+// openLocked opens dir, locks it and opens a root on it. A write replaces
+// DIR by another directory (see swap.go), so a process that waited for the
+// lock may hold it on a directory that is no longer DIR: it then checks
+// that dir still names the locked directory, and starts again if not. The
+// root is checked against the lock too.
 func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
+	for tries := 0; ; tries++ {
+		h, err := tryLocked(dir, exclusive, onWait)
+		if err != errReplaced {
+			return h, err
+		}
+		if tries == 100 {
+			return nil, fmt.Errorf("%s was replaced while it was being opened, 100 times in a row; try again", dir)
+		}
+		onWait = nil // said once
+	}
+}
+
+// errReplaced is tryLocked's: dir no longer names the directory it locked.
+var errReplaced = errors.New("replaced")
+
+func tryLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 	f, err := openDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
@@ -79,21 +98,32 @@ func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
+	locked, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening %s: %w", dir, err)
+	}
+	if now, err := os.Lstat(dir); err != nil || !os.SameFile(locked, now) {
+		f.Close()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("opening %s: %w", dir, err)
+		}
+		return nil, errReplaced
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	h := &handle{dir: dir, root: root, lock: f}
-	locked, err1 := f.Stat()
-	rooted, err2 := root.Stat(".")
-	if err := errors.Join(err1, err2); err != nil {
+	rooted, err := root.Stat(".")
+	if err != nil {
 		h.close()
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
 	if !os.SameFile(locked, rooted) {
 		h.close()
-		return nil, fmt.Errorf("%s was replaced while it was being opened; try again", dir)
+		return nil, errReplaced
 	}
 	return h, nil
 }

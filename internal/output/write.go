@@ -30,6 +30,12 @@ type Report struct {
 	// Directories emptied by the removal of their files go silently.
 	Removed  []string
 	Manifest bool // the manifest was written
+
+	// Method is how the directory was changed: not at all, the whole tree
+	// swapped in one step, or file by file in place, where a swap is
+	// impossible; InPlace then says why ("it is a mount point").
+	Method  Method
+	InPlace string
 }
 
 // String is the short summary a CLI prints: "wrote 2, unchanged 9, removed 1".
@@ -71,14 +77,19 @@ func (e *NotOwnedError) Is(target error) bool { return target == ErrNotOwned }
 
 // Write makes dir hold exactly the files of t, with their modes, plus the
 // manifest. See the package documentation for the guarantees; in short:
-// unchanged files are not rewritten, changed ones are replaced atomically,
-// everything else under dir is removed, nothing outside dir is touched,
-// and a missing dir is created (with its parents). It refuses a dir that is
-// a symbolic link or not a directory, and a non-empty dir without a
-// manifest unless opt.Force. Another Write into the same dir is waited for.
+// a write that changes anything builds the new tree beside dir and swaps
+// it in whole, unchanged files keep their inode (hard links), everything
+// else under dir is removed, nothing outside dir and its staging
+// directories is touched, and a missing dir is created (with its parents).
+// It refuses a dir that is a symbolic link or not a directory, and a
+// non-empty dir without a manifest unless opt.Force. Another Write into the
+// same dir is waited for.
 //
-// On an error the directory may be partly updated, but each file in it is
-// either its old or its new version, and the next Write converges.
+// On an error dir is its old tree or, when the error came after the swap
+// (removing the old tree), the new one. Where the tree cannot be swapped
+// (Report.InPlace says why), files are replaced one by one: on an error
+// the directory may then be partly updated, each file its old or its new
+// version, and the next Write converges.
 func Write(dir string, t tree.Tree, opt Options) (Report, error) {
 	if err := validate(t); err != nil {
 		return Report{}, err
@@ -143,20 +154,40 @@ func (l *Held) Write(t tree.Tree, opt Options) (Report, error) {
 		return Report{}, err
 	}
 	w := newWriter(h, t, opt)
+	reason := owned(h, entries, opt)
+	if reason != "" && len(entries) > 0 && !opt.Force {
+		return Report{}, notOwned(dir, entries, reason)
+	}
+	// Claim a directory taken over by force first: if this run is cut
+	// short, the next one finds a manifest and goes on without --force,
+	// and the old tree, once swapped out, is recognisably ours to remove.
 	claimed := false
-	if reason := owned(h, entries, opt); reason != "" {
-		if len(entries) > 0 && !opt.Force {
-			return Report{}, notOwned(dir, entries, reason)
+	claim := func() error {
+		if e, ok := entries[ManifestName]; reason == "" || claimed || (ok && e.isDir()) {
+			return nil
 		}
-		// Claim the directory first: if this run is cut short, the next
-		// one finds a manifest and goes on without --force.
-		if e, ok := entries[ManifestName]; !ok || !e.isDir() {
-			claim := claimManifest(opt).Marshal()
-			if err := w.writeFile(ManifestName, claim, opt.manifestMode()); err != nil {
-				return Report{}, err
-			}
-			entries[ManifestName] = entry{mode: opt.manifestMode(), size: int64(len(claim))}
-			claimed = true
+		data := claimManifest(opt).Marshal()
+		if err := w.writeFile(ManifestName, data, opt.manifestMode()); err != nil {
+			return err
+		}
+		entries[ManifestName] = entry{mode: opt.manifestMode(), size: int64(len(data))}
+		claimed = true
+		return w.syncDirs()
+	}
+	if len(entries) > 0 {
+		if err := claim(); err != nil {
+			return Report{}, err
+		}
+	}
+	b, why := h.beside()
+	if opt.inPlace && b != nil {
+		b.close()
+		b, why = nil, "a test asked for it"
+	}
+	if b != nil {
+		defer b.close()
+		if err := b.removeLeftovers(opt.tool()); err != nil {
+			return Report{}, err
 		}
 	}
 	if opt.RootMode {
@@ -168,9 +199,51 @@ func (l *Held) Write(t tree.Tree, opt Options) (Report, error) {
 			return Report{}, fmt.Errorf("setting the mode of %s: %w", dir, err)
 		}
 	}
+	lay := plan(entries, t)
+	if !claimed && lay.unchanged(entries, t, opt) {
+		return Report{Unchanged: t.Paths()}, nil
+	}
+	if b != nil {
+		why = b.swappable()
+	}
+	if b != nil && why == "" {
+		r, err := w.swap(b, entries, t, manifest, lay)
+		var cannot errCannotSwap
+		if !errors.As(err, &cannot) {
+			r.Manifest = r.Manifest || claimed
+			return r, err
+		}
+		why = cannot.why
+		w = newWriter(h, t, opt)
+	}
+	// In place: an empty directory is claimed too.
+	if err := claim(); err != nil {
+		return Report{}, err
+	}
 	r, err := w.apply(entries, t, manifest)
 	r.Manifest = r.Manifest || claimed
+	r.Method, r.InPlace = InPlace, why
 	return r, err
+}
+
+// unchanged reports whether a write would change nothing at all: every
+// file and directory is there with its bytes and mode, the manifest too,
+// and nothing else is.
+func (l layout) unchanged(entries map[string]entry, t tree.Tree, opt Options) bool {
+	if len(l.strays) > 0 || len(l.extraDirs) > 0 || !entries[ManifestName].holds(opt.manifestMode()) {
+		return false
+	}
+	for d := range l.needed {
+		if e := entries[d]; !e.isDir() || e.mode&modeBits != opt.dirMode() {
+			return false
+		}
+	}
+	for p, f := range t {
+		if !entries[p].holds(f.Mode) {
+			return false
+		}
+	}
+	return true
 }
 
 // createDir creates dir when it is missing, and checks that it is a real
@@ -235,9 +308,13 @@ type writer struct {
 	// batch: the files are made durable by one syncFS before they are
 	// renamed, not by an fsync each (see batchMin).
 	batch bool
-	temp  string        // the random part of this write's temporary names
-	seq   atomic.Uint64 // numbers the temporary files
-	hook  sync.Mutex    // serialises opt.hook, which tests call from any worker
+	// staged: the files go into a staging tree (swap.go), under their own
+	// names, and unchanged ones are linked; manifest is its manifest.
+	staged   bool
+	manifest []byte
+	temp     string        // the random part of this write's temporary names
+	seq      atomic.Uint64 // numbers the temporary files
+	hook     sync.Mutex    // serialises opt.hook, which tests call from any worker
 
 	mu    sync.Mutex
 	dirty map[string]bool // directories whose entries changed, to sync
@@ -306,13 +383,13 @@ func (w *writer) apply(entries map[string]entry, t tree.Tree, manifest []byte) (
 	}
 	r.Removed = l.removed
 
-	root, written := w.work(entries, t, l.needed)
+	root, written := w.work(entries, t, l.needed, false)
 	from := batchMin
 	if w.opt.batchFrom > 0 {
 		from = w.opt.batchFrom
 	}
 	w.batch = canSyncFS && len(written) >= from
-	files, err := w.fill(root)
+	files, err := w.fill(w.root, root)
 	if err == nil && len(files) > 0 && w.batch {
 		if err = syncFS(w.lock); err != nil {
 			err = fmt.Errorf("syncing %s: %w", w.dir, err)
@@ -358,17 +435,19 @@ const batchMin = 32
 // dirNode is a directory with something to do: to be created or chmod'ed,
 // files to write, or such a directory below it.
 type dirNode struct {
-	path   string // slash-separated; "." is DIR
-	create bool   // missing: Mkdir, then Chmod
-	chmod  bool   // there, with another mode
-	files  []string
+	path   string   // slash-separated; "." is DIR
+	create bool     // missing: Mkdir, then Chmod
+	chmod  bool     // there, with another mode
+	files  []string // to write
+	links  []string // to link from DIR into a staging tree
 	subs   []*dirNode
 	busy   bool // this directory or one below it has work
 }
 
 // work returns the directories to visit, as a tree under DIR, and the
-// files to write.
-func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]bool) (*dirNode, map[string]bool) {
+// files to write. For a staging tree (stage) every directory is to be
+// created, and the files not to write are to link.
+func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]bool, stage bool) (*dirNode, map[string]bool) {
 	mode := w.opt.dirMode()
 	nodes := map[string]*dirNode{".": {path: "."}}
 	var node func(d string) *dirNode
@@ -391,7 +470,7 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 	for _, d := range slices.Sorted(maps.Keys(needed)) {
 		e, ok := entries[d]
 		switch {
-		case !ok || !e.isDir():
+		case stage || !ok || !e.isDir():
 			node(d).create = true
 		case e.mode&modeBits != mode:
 			node(d).chmod = true
@@ -402,11 +481,15 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 	}
 	written := map[string]bool{}
 	for _, p := range t.Paths() {
+		d := path.Dir(p)
 		if entries[p].holds(t[p].Mode) {
+			if stage {
+				node(d).links = append(node(d).links, p)
+				mark(d)
+			}
 			continue
 		}
 		written[p] = true
-		d := path.Dir(p)
 		node(d).files = append(node(d).files, p)
 		mark(d)
 	}
@@ -417,9 +500,11 @@ func (w *writer) work(entries map[string]entry, t tree.Tree, needed map[string]b
 }
 
 // fill creates the missing directories and writes each file of the tree
-// to a temporary file, in parallel. It returns the files written, even on
-// an error, so that they can be removed.
-func (w *writer) fill(root *dirNode) ([]*pending, error) {
+// to a temporary file, in parallel, under top, DIR or a staging tree. It
+// returns the files written, even on an error, so that they can be
+// removed. Into a staging tree, files are written under their own names,
+// and linked when unchanged.
+func (w *writer) fill(top *os.Root, root *dirNode) ([]*pending, error) {
 	p := parallel.NewGroup()
 	var mu sync.Mutex
 	var files []*pending
@@ -446,7 +531,7 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 					return fmt.Errorf("setting the mode of %s: %w", w.show(c.path), err)
 				}
 			}
-			if len(c.files) == 0 && len(c.subs) == 0 {
+			if len(c.files) == 0 && len(c.links) == 0 && len(c.subs) == 0 {
 				continue
 			}
 			sub, err := r.OpenRoot(base)
@@ -455,9 +540,20 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 			}
 			p.Go(func() error { return dir(sub, c, true) })
 		}
+		if len(n.links) > 0 {
+			if err := w.linkAll(r, n); err != nil {
+				return err
+			}
+		}
 		for _, f := range n.files {
 			if p.Stopped() {
 				return nil
+			}
+			if w.staged {
+				if err := w.writeStaged(r, f, w.tree[f].Data, w.tree[f].Mode); err != nil {
+					return err
+				}
+				continue
 			}
 			tmp, err := w.writeTemp(r, f, w.tree[f].Data, w.tree[f].Mode)
 			if err != nil {
@@ -469,7 +565,7 @@ func (w *writer) fill(root *dirNode) ([]*pending, error) {
 		}
 		return nil
 	}
-	p.Go(func() error { return dir(w.root, root, false) })
+	p.Go(func() error { return dir(top, root, false) })
 	err := p.Wait()
 	return files, err
 }

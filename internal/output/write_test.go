@@ -3,6 +3,7 @@ package output
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -347,11 +348,21 @@ func TestWriteModesExactUnderUmask(t *testing.T) {
 			tr["bin/run"] = tree.File{Data: []byte("#!/bin/sh\n"), Mode: 0o755}
 			tr["shared/rw"] = tree.File{Data: []byte("rw\n"), Mode: 0o666}
 			_, err := Write(dir, tr, opt)
+			// A re-render swaps a new tree in: its modes are exact too.
+			tr2 := with(tr, "secret", "s2\n", 0o600)
+			var r Report
+			if err == nil {
+				assertExactly(t, dir, tr, opt)
+				r, err = Write(dir, tr2, opt)
+			}
 			syscall.Umask(old)
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertExactly(t, dir, tr, opt)
+			if r.Method != Swapped {
+				t.Errorf("re-render: %+v", r)
+			}
+			assertExactly(t, dir, tr2, opt)
 			fi, _ := os.Lstat(dir)
 			if fi.Mode() != fs.ModeDir|dirMode {
 				t.Errorf("umask %04o: DIR mode %v, want %v", umask, fi.Mode(), dirMode)
@@ -430,4 +441,135 @@ func TestWriteNeverFollowsSymlinks(t *testing.T) {
 	mustWrite(t, dir, site(), force)
 	assertExactly(t, dir, site(), testOpt)
 	sameSnapshot(t, "the outside directory", before, snapshot(t, outside))
+}
+
+// A swap gives the new tree DIR's mode and owner, whatever they are, and
+// an SDIR (RootMode) its DirMode.
+func TestWriteSwapKeepsDirModeAndOwner(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, site(), testOpt)
+	if err := os.Chmod(dir, 0o750|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if err := os.Chown(dir, 1234, 5678); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := mustWrite(t, dir, next(), testOpt); r.Method != Swapped {
+		t.Fatalf("report %+v", r)
+	}
+	assertExactly(t, dir, next(), testOpt)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != fs.ModeDir|fs.ModeSetgid|0o750 {
+		t.Errorf("DIR mode %v after a swap, want drwxr-s---", fi.Mode())
+	}
+	if uid, gid, _ := owner(fi); root && (uid != 1234 || gid != 5678) {
+		t.Errorf("DIR owner %d:%d after a swap, want 1234:5678", uid, gid)
+	}
+	sdir := testOpt
+	sdir.DirMode, sdir.RootMode = 0o700, true
+	if r := mustWrite(t, dir, site(), sdir); r.Method != Swapped {
+		t.Fatalf("report %+v", r)
+	}
+	if fi, _ := os.Lstat(dir); fi.Mode() != fs.ModeDir|0o700 {
+		t.Errorf("SDIR mode %v after a swap, want drwx------", fi.Mode())
+	}
+}
+
+// -o . from inside DIR (or DIR an ancestor of the working directory): a
+// swap would leave the shell in the removed old tree, so the write goes
+// in place.
+func TestWriteWorkingDirInPlace(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	mustWrite(t, dir, site(), testOpt)
+	for _, wd := range []string{dir, filepath.Join(dir, "rootfs/etc")} {
+		t.Chdir(wd)
+		rel, _ := filepath.Rel(wd, dir)
+		r := mustWrite(t, rel, next(), testOpt)
+		if r.Method != InPlace || r.InPlace != "the working directory is inside it" {
+			t.Errorf("from %s: %v (%q), want in place", wd, r.Method, r.InPlace)
+		}
+		assertExactly(t, dir, next(), testOpt)
+		mustWrite(t, dir, site(), testOpt)
+	}
+}
+
+// What a killed write leaves beside DIR is removed by the next write, even
+// one that changes nothing, but only a directory with DIR's staging name
+// that holds this tool's manifest (or nothing, or only temporary files)
+// and that no live write holds; Check reports none of them.
+func TestWriteRemovesOnlyOwnLeftovers(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "out")
+	mustWrite(t, dir, site(), testOpt)
+	manifest := string(NewManifest(site(), testOpt).Marshal())
+	name := func(suffix string) string { return filepath.Join(base, ".out.immich-render-new."+suffix) }
+	gone := map[string]string{
+		"a staging tree":                name("0123456789abcdef"),
+		"an empty one":                  name("1123456789abcdef"),
+		"one with a temporary manifest": name("2123456789abcdef"),
+	}
+	writeFile(t, filepath.Join(gone["a staging tree"], ManifestName), manifest, 0o644)
+	writeFile(t, filepath.Join(gone["a staging tree"], "rootfs/etc/half"), "ha", 0o644)
+	if err := os.Mkdir(gone["an empty one"], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(gone["one with a temporary manifest"], tempInfix+"0123-1"), "{", 0o600)
+	kept := map[string]string{
+		"foreign files":          name("3123456789abcdef"),
+		"another tool's":         name("4123456789abcdef"),
+		"not our name":           name("5123456789abcdeg"),
+		"another DIR's":          filepath.Join(base, ".other.immich-render-new.6123456789abcdef"),
+		"a link":                 name("7123456789abcdef"),
+		"locked by a live write": name("8123456789abcdef"),
+	}
+	writeFile(t, filepath.Join(kept["foreign files"], "notes.txt"), "mine\n", 0o644)
+	writeFile(t, filepath.Join(kept["another tool's"], ManifestName), strings.Replace(manifest, `"immich-render"`, `"other"`, 1), 0o644)
+	writeFile(t, filepath.Join(kept["not our name"], ManifestName), manifest, 0o644)
+	writeFile(t, filepath.Join(kept["another DIR's"], ManifestName), manifest, 0o644)
+	target := filepath.Join(base, "target")
+	writeFile(t, filepath.Join(target, ManifestName), manifest, 0o644)
+	if err := os.Symlink("target", kept["a link"]); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(kept["locked by a live write"], ManifestName), manifest, 0o644)
+	live, err := os.Open(kept["locked by a live write"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if ok, err := tryLock(live); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	before := snapshot(t, base)
+
+	if d := mustCheck(t, dir, site(), testOpt); !d.Empty() {
+		t.Errorf("Check reports leftovers beside DIR: %s", formatted(t, d))
+	}
+	if r := mustWrite(t, dir, site(), testOpt); r.Method != NoChange {
+		t.Errorf("report %+v, want no change", r)
+	}
+	for what, p := range gone {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s (%s) survived the next write", what, p)
+		}
+	}
+	after := snapshot(t, base)
+	for p, n := range before {
+		top, _, _ := strings.Cut(p, "/")
+		if top == "." || top == "out" || slices.Contains(slices.Collect(maps.Values(gone)), filepath.Join(base, top)) {
+			continue
+		}
+		if m, ok := after[p]; !ok || m.mode != n.mode || m.data != n.data {
+			t.Errorf("%s changed or was removed", p)
+		}
+	}
+	if t.Failed() {
+		t.Logf("kept: %v", kept)
+	}
 }

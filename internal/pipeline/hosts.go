@@ -48,8 +48,10 @@ func prefix(host string) string {
 // renderHosts renders every host, in parallel, into one pair of trees.
 func renderHosts(hosts []schema.FleetHost, opt renderOptions) rendered {
 	results := make([]render.Result, len(hosts))
+	// Hosts whose inputs agree render each shareable file once.
+	shared := render.NewShared()
 	parallel.ForEach(len(hosts), opt.Workers, func(_, i int) {
-		r := render.Render(hosts[i].Config, render.Options{Secrets: opt.Secrets})
+		r := render.Render(hosts[i].Config, render.Options{Secrets: opt.Secrets, Shared: shared})
 		if !opt.Secrets {
 			r.Secrets = nil
 		}

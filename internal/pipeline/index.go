@@ -66,5 +66,7 @@ func cell(s string) string {
 	if s == "" {
 		return "?"
 	}
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return cellEscapes.Replace(s)
 }
+
+var cellEscapes = strings.NewReplacer("|", `\|`, "\n", " ")

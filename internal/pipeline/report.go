@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -312,9 +313,9 @@ func (p *plan) splitHost(q string) (host, rel string) {
 	return h, rel
 }
 
-// readOld reads the bytes on disk of the paths whose impact depends on
-// their old contents; a missing file reads as nil.
-func readOld(dir string, t tree.Tree, hostRel func(string) string) (map[string][]byte, error) {
+// readOld reads the bytes on disk of those of paths whose impact depends
+// on their old contents; a missing file reads as nil.
+func readOld(dir string, paths iter.Seq[string], hostRel func(string) string) (map[string][]byte, error) {
 	root, err := os.OpenRoot(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -324,7 +325,7 @@ func readOld(dir string, t tree.Tree, hostRel func(string) string) (map[string][
 	}
 	defer root.Close()
 	old := map[string][]byte{}
-	for q := range t {
+	for q := range paths {
 		if !needsOld(hostRel(q)) {
 			continue
 		}

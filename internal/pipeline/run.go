@@ -16,6 +16,7 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/immich-render/immich-render/internal/group"
 	"github.com/immich-render/immich-render/internal/output"
 	"github.com/immich-render/immich-render/internal/tree"
+	"github.com/immich-render/immich-render/render"
 	"github.com/immich-render/immich-render/schema"
 )
 
@@ -77,6 +79,8 @@ func Run(req Request) (drift bool, err error) {
 	prog := newProgress(req.Stderr, req.Quiet)
 	defer prog.finish()
 
+	// CUE evaluates on one core: the templates parse on the other.
+	go render.Prepare()
 	dep, err := schema.LoadDeployment(req.Inputs, req.Options, schema.FleetOptions{Hosts: req.Hosts, Progress: prog.step("validated")})
 	if err != nil {
 		return false, err
@@ -280,10 +284,6 @@ func (p *plan) check(prog *progress) (bool, error) {
 	var trees []tree.Tree
 	text := p.req.Format == "" || p.req.Format == "text"
 	for i, t := range p.targets {
-		old, err := readOld(t.dir, t.tree, func(q string) string { _, rel := p.splitHost(q); return rel })
-		if err != nil {
-			return false, err
-		}
 		d, err := output.Check(t.dir, t.tree, t.opt)
 		if err != nil {
 			return false, err
@@ -305,6 +305,19 @@ func (p *plan) check(prog *progress) (bool, error) {
 		}
 		rep.Directories = append(rep.Directories, DirDrift{Dir: t.dir, Role: role, Files: fileDrifts(d, p.dep.Fleet)})
 		if p.prev != nil {
+			// A check changes nothing: only the changed files' old
+			// contents are read, after the comparison.
+			paths := func(yield func(string) bool) {
+				for _, c := range d.Changed {
+					if !yield(c.Path) {
+						return
+					}
+				}
+			}
+			old, err := readOld(t.dir, paths, p.relPath)
+			if err != nil {
+				return false, err
+			}
 			changed = append(changed, changedFiles(d, t.tree, old)...)
 		}
 		if text && !p.req.Quiet {
@@ -331,6 +344,12 @@ func (p *plan) check(prog *progress) (bool, error) {
 		fmt.Fprintf(p.req.Stderr, "immich-render: no drift: %s was rendered by immich-render %s, and %s renders the same files (a render records the new version)\n", p.req.Out, tv.Recorded, tv.Running)
 	}
 	return rep.Drift, nil
+}
+
+// relPath is q's path inside its host's directory.
+func (p *plan) relPath(q string) string {
+	_, rel := p.splitHost(q)
+	return rel
 }
 
 // changedFiles lists the paths of a drift whose bytes differ, for the host
@@ -389,7 +408,7 @@ func (p *plan) write(prog *progress) (err error) {
 	var changed []changedFile
 	var trees []tree.Tree
 	for i, t := range p.targets {
-		old, err := readOld(t.dir, t.tree, func(q string) string { _, rel := p.splitHost(q); return rel })
+		old, err := readOld(t.dir, maps.Keys(t.tree), p.relPath)
 		if err != nil {
 			return err
 		}

@@ -43,6 +43,12 @@ var debian13Scenarios = []scenario{
 		FailStep: "tenant still works after the deploy", FailText: "127.0.0.2"},
 	{Name: "mutation-pgvector-version-out-of-range", Example: "minimal", Mutate: mutatePgvectorVersion,
 		FailStep: "README First deployment 3/3", FailText: "needs pgvector (extension vector) >= 0.5 and < 1, and this server has 1.0.0"},
+
+	// cloud-init's user-data instead of the README: the first certificate
+	// from pebble, and a refusing apply.sh stops the runcmd.
+	{Name: "cloud-init", Example: "minimal", CloudInit: true},
+	{Name: "mutation-cloud-init-valkey-aclfile-elsewhere", Example: "minimal", CloudInit: true, Mutate: mutateAclfileElsewhere,
+		FailStep: "cloud-init runcmd", FailText: "sh /var/lib/immich-render/fragments/apply.sh failed (exit 1): the steps after it did not run, and Immich was not started\nimmich.service after the failure: inactive"},
 }
 
 // The site the Debian 13 host adds to each example: the real pgvector,
@@ -240,7 +246,7 @@ func (h *d13host) deploy() {
 		h.step("the host's photo libraries", h.libraries) &&
 		h.step("stand-in images (podman import)", h.images) &&
 		h.step("pebble (ACME test CA)", h.pebble) &&
-		h.readmeSteps("## Deploy", "### First") &&
+		h.deployFirst() &&
 		h.step("Immich units active", h.unitsActive) &&
 		h.step("Immich containers running", h.containersRunning) &&
 		h.standinReady("stand-in started") &&
@@ -346,6 +352,12 @@ cp vector--0.8.0.sql vector--1.0.0.sql
 sed -i "s/^default_version = .*/default_version = '1.0.0'/" vector.control
 grep -q "^default_version = '1.0.0'" vector.control`)
 		return "pgvector 1.0.0", err
+	case mutateAclfileElsewhere:
+		_, err := h.m.shell(`mv /etc/valkey/users.acl /etc/valkey/tenant.acl
+sed -i 's|^aclfile /etc/valkey/users.acl$|aclfile /etc/valkey/tenant.acl|' /etc/valkey/valkey.conf
+grep -q '^aclfile /etc/valkey/tenant.acl$' /etc/valkey/valkey.conf
+systemctl restart valkey-server.service`)
+		return "the tenant's Valkey users in /etc/valkey/tenant.acl", err
 	}
 	return "Debian 13's", nil
 }
@@ -539,6 +551,8 @@ tar -C "$d" -cf "$d.tar" .
 // ACME server's would be) and pebble-challtestsrv as its DNS, resolving
 // every name to the host's 127.0.0.1 (and to no IPv6 address: its default
 // ::1 reaches the host's default site, not the IPv4-only vhost). certbot finds it through /etc/letsencrypt/cli.ini.
+// PEBBLE_WFE_NONCEREJECT=0: by default pebble refuses 5% of nonces at
+// random, and certbot then gives up ("invalid anti-replay nonce").
 func (h *d13host) pebble() (string, error) {
 	script := `
 d=/etc/pebble-test
@@ -556,7 +570,7 @@ cat >pebble.json <<'EOF'
 EOF
 printf 'server = https://localhost:14000/dir\n' >/etc/letsencrypt/cli.ini
 systemd-run --quiet --unit=pebble-challtestsrv pebble-challtestsrv -dns01 127.0.0.1:8053 -http01 '' -https01 '' -tlsalpn01 '' -doh '' -defaultIPv4 127.0.0.1 -defaultIPv6 ''
-systemd-run --quiet --unit=pebble -E PEBBLE_VA_NOSLEEP=1 pebble -config "$d/pebble.json" -dnsserver 127.0.0.1:8053
+systemd-run --quiet --unit=pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 pebble -config "$d/pebble.json" -dnsserver 127.0.0.1:8053
 for i in $(seq 100); do curl -fsS https://localhost:14000/dir >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS https://localhost:15000/roots/0 >"$d/root.pem"
 chmod 0644 "$d/root.pem"

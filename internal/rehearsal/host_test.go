@@ -187,6 +187,16 @@ func (h *host) privateFiles() (string, error) {
 	if err := syscall.Mount("overlay", "/etc", "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("overlay on /etc: %w", err)
 	}
+	// /run likewise, for apply.sh's lock and what the services keep there.
+	for _, d := range []string{"run-upper", "run-work"} {
+		if err := os.Mkdir(filepath.Join(ovl, d), 0o755); err != nil {
+			return "", err
+		}
+	}
+	opts = fmt.Sprintf("lowerdir=/run,upperdir=%s/run-upper,workdir=%s/run-work", ovl, ovl)
+	if err := syscall.Mount("overlay", "/run", "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("overlay on /run: %w", err)
+	}
 	// Empty folders the host's services and Podman keep state in.
 	// /etc/valkey too: this host's Valkey is redis-server, configured in
 	// /etc/redis, and apply.sh prefers a valkey.conf the machine may have.

@@ -29,6 +29,9 @@ type scenario struct {
 	// On the Debian 13 host: the newer immich.version the site is
 	// rendered with and deployed by the README's upgrade steps.
 	Upgrade string
+	// On the Debian 13 host: deployed as cloud-init would with the
+	// user-data (its write_files, then its runcmd), not by the README.
+	CloudInit bool
 }
 
 var scenarios = []scenario{

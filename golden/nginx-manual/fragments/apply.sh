@@ -28,12 +28,6 @@ valkey_aclfile='/etc/valkey/users.acl'
 root=${IMMICH_RENDER_ROOT:-}
 here=$(cd "$(dirname "$0")" && pwd)
 state=$root/var/lib/immich-render/apply-undo
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-chmod 0711 "$work" # for the postgres user
-: >"$work/plan"
-: >"$work/changes"
-: >"$work/verify"
 
 say() { printf 'apply.sh: %s\n' "$*"; }
 fail() {
@@ -41,8 +35,33 @@ fail() {
 	printf 'apply.sh: nothing changed\n' >&2
 	exit 1
 }
-change() { printf '%s\n' "$*" >>"$work/changes"; }
 host() { printf '%s\n' "${1#"$root"}"; }
+
+# One run at a time (an operator's and cloud-init's, two deploys): each
+# reads the host's files, merges and keeps the originals for --undo, and
+# two at once would interleave those steps. The lock goes with the
+# process; /run empties at boot.
+lock=$root/run/immich-render-apply.lock
+wait=${IMMICH_RENDER_APPLY_WAIT:-120}
+case $wait in
+'' | *[!0-9]*) fail "IMMICH_RENDER_APPLY_WAIT is $wait, not a number of seconds" ;;
+esac
+command -v flock >/dev/null || fail "no flock (util-linux), which keeps two runs of apply.sh apart"
+[ -d "${lock%/*}" ] || fail "no folder $(host "${lock%/*}") for the lock $(host "$lock")"
+exec 9>>"$lock"
+if ! flock -n 9; then
+	printf 'apply.sh: another apply.sh is running (it holds %s): waiting up to %s s\n' "$(host "$lock")" "$wait" >&2
+	flock -w "$wait" 9 || fail "another apply.sh still holds $(host "$lock") after $wait s (IMMICH_RENDER_APPLY_WAIT): run this one again once it has finished"
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 0711 "$work" # for the postgres user
+: >"$work/plan"
+: >"$work/changes"
+: >"$work/verify"
+
+change() { printf '%s\n' "$*" >>"$work/changes"; }
 
 # stage plans to give PATH the contents of FILE ("-" removes PATH).
 n=0
