@@ -35,6 +35,11 @@ const maxRepeatBytes = 1 << 20
 // maxResolve bounds how many references a size follows (a cycle ends).
 const maxResolve = 32
 
+// maxSteps bounds the work of sizing one input: `n: n * n + n` would
+// otherwise branch at every reference, 2^maxResolve times. Past it, sizes
+// are unknown, and left to the budget.
+const maxSteps = 1 << 20
+
 // comprehensionBombs returns the first comprehension or builder call of f
 // that is past the limits, or nil.
 func comprehensionBombs(name string, f *ast.File) Problems {
@@ -52,6 +57,13 @@ type bombs struct {
 	name    string
 	imports map[*ast.ImportSpec]string // import path of each import
 	found   Problems
+	steps   int // spent sizing, up to maxSteps
+}
+
+// tired reports whether sizing has done all the work it may.
+func (b *bombs) tired() bool {
+	b.steps++
+	return b.steps > maxSteps
 }
 
 func (b *bombs) refuse(path []string, pos token.Pos, reason string) {
@@ -165,7 +177,7 @@ func resolve(e ast.Expr) ast.Expr {
 // size is how many elements the list (or fields the struct) e has, when
 // its syntax says.
 func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
-	if depth > maxResolve {
+	if depth > maxResolve || b.tired() {
 		return 0, false
 	}
 	switch x := resolve(e).(type) {
@@ -179,9 +191,9 @@ func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
 			if len(x.Args) != 3 {
 				return 0, false
 			}
-			from, ok1 := number(x.Args[0], depth+1)
-			to, ok2 := number(x.Args[1], depth+1)
-			step, ok3 := number(x.Args[2], depth+1)
+			from, ok1 := b.number(x.Args[0], depth+1)
+			to, ok2 := b.number(x.Args[1], depth+1)
+			step, ok3 := b.number(x.Args[2], depth+1)
 			if !ok1 || !ok2 || !ok3 || step == 0 {
 				return 0, false
 			}
@@ -191,7 +203,7 @@ func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
 				return 0, false
 			}
 			list, ok1 := b.size(x.Args[0], depth+1)
-			n, ok2 := number(x.Args[1], depth+1)
+			n, ok2 := b.number(x.Args[1], depth+1)
 			return list * max(n, 0), ok1 && ok2
 		}
 	}
@@ -238,7 +250,7 @@ func (b *bombs) stringLen(call *ast.CallExpr, depth int) (float64, bool) {
 		return 0, false
 	}
 	lit, ok := resolve(call.Args[0]).(*ast.BasicLit)
-	n, ok2 := number(call.Args[1], depth+1)
+	n, ok2 := b.number(call.Args[1], depth+1)
 	if !ok || !ok2 || lit.Kind != token.STRING {
 		return 0, false
 	}
@@ -251,8 +263,8 @@ func (b *bombs) stringLen(call *ast.CallExpr, depth int) (float64, bool) {
 
 // number is the value of a numeric expression made of literals, the
 // fields and lets it names, and + - * /.
-func number(e ast.Expr, depth int) (float64, bool) {
-	if depth > maxResolve {
+func (b *bombs) number(e ast.Expr, depth int) (float64, bool) {
+	if depth > maxResolve || b.tired() {
 		return 0, false
 	}
 	switch x := resolve(e).(type) {
@@ -267,7 +279,7 @@ func number(e ast.Expr, depth int) (float64, bool) {
 		v, err := strconv.ParseFloat(ni.String(), 64)
 		return v, err == nil
 	case *ast.UnaryExpr:
-		v, ok := number(x.X, depth+1)
+		v, ok := b.number(x.X, depth+1)
 		switch x.Op {
 		case token.SUB:
 			return -v, ok
@@ -275,8 +287,8 @@ func number(e ast.Expr, depth int) (float64, bool) {
 			return v, ok
 		}
 	case *ast.BinaryExpr:
-		l, ok1 := number(x.X, depth+1)
-		r, ok2 := number(x.Y, depth+1)
+		l, ok1 := b.number(x.X, depth+1)
+		r, ok2 := b.number(x.Y, depth+1)
 		if !ok1 || !ok2 {
 			return 0, false
 		}
