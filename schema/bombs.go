@@ -87,11 +87,16 @@ func (b *bombs) walk(n ast.Node, times float64, path []string) {
 	case *ast.Comprehension:
 		runs := times
 		for _, c := range n.Clauses {
-			if fc, ok := c.(*ast.ForClause); ok {
-				b.walk(fc.Source, runs, path)
-				if size, ok := b.size(fc.Source, 0); ok {
+			switch c := c.(type) {
+			case *ast.ForClause:
+				b.walk(c.Source, runs, path)
+				if size, ok := b.size(c.Source, 0); ok {
 					runs *= size
 				}
+			case *ast.LetClause:
+				b.walk(c.Expr, runs, path)
+			case *ast.IfClause:
+				b.walk(c.Condition, runs, path)
 			}
 		}
 		if runs > maxIterations {
