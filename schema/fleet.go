@@ -183,10 +183,12 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 	selected := fl.names
 	if len(fo.Hosts) > 0 {
 		var unknown []string
+		chosen := map[string]bool{}
 		for _, h := range fo.Hosts {
-			if !slices.Contains(fl.names, h) && !slices.Contains(unknown, h) {
+			if _, known := fl.hostValue[h]; !known && !slices.Contains(unknown, h) {
 				unknown = append(unknown, h)
 			}
+			chosen[h] = true
 		}
 		if len(unknown) > 0 {
 			if len(probs) > 0 {
@@ -195,10 +197,11 @@ func LoadFleet(inputs []Input, opt Options, fo FleetOptions) (*Fleet, error) {
 			slices.Sort(unknown)
 			return nil, &UnknownHostsError{Unknown: unknown, Known: fl.names}
 		}
-		selected = slices.DeleteFunc(slices.Clone(fl.names), func(h string) bool { return !slices.Contains(fo.Hosts, h) })
+		selected = slices.DeleteFunc(slices.Clone(fl.names), func(h string) bool { return !chosen[h] })
 		probs = slices.DeleteFunc(probs, func(p Problem) bool {
 			name, ok := hostOf(p.Path)
-			return ok && slices.Contains(fl.names, name) && !slices.Contains(selected, name)
+			_, known := fl.hostValue[name]
+			return ok && known && !chosen[name]
 		})
 	}
 	// A host whose files conflict is not validated: its merge would only
@@ -285,16 +288,17 @@ func (fl *fleet) group(ps []hostProblem, all bool) Problems {
 // fleet is a fleet configuration read and checked as a whole, before any
 // host is validated. Its values belong to the main schema's context.
 type fleet struct {
-	s        *Schema
-	l        *loaded
-	root     cue.Value
-	defaults cue.Value // may not exist
-	hosts    cue.Value
-	names    []string               // valid host names, sorted
-	hostPos  map[string][]token.Pos // where each host is written
-	conflict map[string]bool        // hosts whose inputs conflict
-	prune    map[string]bool        // site paths under defaults already reported as unknown
-	merger   *fleetmerge.Merger     // lays each host over defaults, once prune is complete
+	s         *Schema
+	l         *loaded
+	root      cue.Value
+	defaults  cue.Value // may not exist
+	hosts     cue.Value
+	names     []string               // valid host names, sorted
+	hostValue map[string]cue.Value   // each valid host's value, by name (see hostIndex)
+	hostPos   map[string][]token.Pos // where each host is written
+	conflict  map[string]bool        // hosts whose inputs conflict
+	prune     map[string]bool        // site paths under defaults already reported as unknown
+	merger    *fleetmerge.Merger     // lays each host over defaults, once prune is complete
 }
 
 // readFleet compiles and unifies the inputs and checks the fleet's own
@@ -387,11 +391,13 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 			"such as hosts: {nas001: {immich: {...}}}", fl.locate(hostsPath)...))
 		return nil, redactConflicts(probs)
 	}
+	fl.hostValue = map[string]cue.Value{}
+	labels := fl.hostLabels()
 	hit, _ := fl.hosts.Fields()
 	for hit.Next() {
 		name := hit.Selector().Unquoted()
 		path := []string{fleetHosts, pathLabel(name)}
-		pos := fl.locateLabel(cue.MakePath(cue.Str(fleetHosts), cue.Str(name)))
+		pos := labels(name)
 		switch {
 		case s.fleetHostName.Unify(s.ctx.Encode(name)).Err() != nil:
 			probs = append(probs, ProblemAt(path, KindInvalid, fmt.Sprintf("%s is not a valid host name", strconv.Quote(name)), hostNameHint, pos...))
@@ -400,6 +406,7 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 		default:
 			fl.names = append(fl.names, name)
 			fl.hostPos[name] = pos
+			fl.hostValue[name] = hit.Value()
 		}
 	}
 	slices.Sort(fl.names)
@@ -467,9 +474,6 @@ func pathLabel(name string) string {
 // locate returns the positions, in the user's inputs, of the value at path.
 func (fl *fleet) locate(path cue.Path) []token.Pos { return fl.positions(path, fleetmerge.ValuePos) }
 
-// locateLabel returns the positions of the field at path: its label.
-func (fl *fleet) locateLabel(path cue.Path) []token.Pos { return fl.positions(path, cue.Value.Pos) }
-
 func (fl *fleet) positions(path cue.Path, pos func(cue.Value) token.Pos) []token.Pos {
 	var out []token.Pos
 	for _, in := range fl.l.inputs {
@@ -497,11 +501,10 @@ func redactConflicts(ps Problems) Problems {
 // merged returns host name's site configuration laid over defaults, as
 // syntax whose values keep their source positions.
 func (fl *fleet) merged(name string) ast.Expr {
-	host := fl.hosts.LookupPath(cue.MakePath(cue.Str(name)))
 	if fl.merger == nil {
 		fl.merger = fleetmerge.NewMerger(fl.defaults, fl.s.config, func(path string) bool { return fl.prune[path] })
 	}
-	return fl.merger.Merge(host)
+	return fl.merger.Merge(fl.hostValue[name])
 }
 
 // hostResult is one host's validation.
@@ -512,24 +515,34 @@ type hostResult struct {
 }
 
 // validateHosts merges and validates the hosts, in parallel. Merging
-// needs the fleet's values, which belong to s's context, so it runs first,
-// here; then each worker validates its share of the merged hosts with its
-// own compiled schema (a CUE context is not safe for concurrent use),
-// worker 0 with s. results[i] is selected[i]'s.
+// needs the fleet's values, which belong to s's context, so s merges and
+// each worker validates with its own compiled schema (a CUE context is
+// not safe for concurrent use). A small fleet is merged first and worker
+// 0 validates with s; a large one is merged as the workers go, a few
+// hosts ahead of them (mergeAhead), because every merged host kept
+// waiting is a copy of its configuration: a third of what a 5,000-host
+// validation kept live. results[i] is selected[i]'s.
 func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo FleetOptions) ([]hostResult, error) {
 	results := make([]hostResult, len(selected))
 	exprs := make([]ast.Expr, len(selected))
-	for i, name := range selected {
-		exprs[i] = fl.merged(name)
-	}
 	// The input names decide which positions are the user's; workers only
 	// read them.
 	names, noLine := fl.l.names, fl.l.noLine
 	workers := parallel.Workers(fo.Workers, len(selected))
 	schemas := make([]*Schema, workers)
 	errs := make([]error, workers)
-	schemas[0] = s
+	ready := func(int) {}
+	if workers == 1 || len(selected) <= mergeAll {
+		for i, name := range selected {
+			exprs[i] = fl.merged(name)
+		}
+		schemas[0] = s
+	} else {
+		ready = mergeAhead(fl, selected, exprs, workers)
+	}
 	parallel.ForEach(len(selected), workers, func(w, i int) {
+		ready(i)
+		defer func() { exprs[i] = nil }()
 		if schemas[w] == nil && errs[w] == nil {
 			schemas[w], errs[w] = Compile()
 		}
@@ -537,7 +550,6 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 			return
 		}
 		results[i] = schemas[w].validateHost(exprs[i], names, noLine, opt)
-		exprs[i] = nil
 	}, func(done int) {
 		if fo.Progress != nil {
 			fo.Progress(done, len(selected))

@@ -238,6 +238,9 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
+		if ps := comprehensionBombs(in.Name, f); ps != nil {
+			return cue.Value{}, ps
+		}
 		l.refers = l.refers || mayRefer(f)
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
@@ -469,6 +472,9 @@ func (s *Schema) cueProblems(err error, l *loaded) Problems {
 				break
 			}
 			p.Hint = s.hintIn(l, path[:i])
+		}
+		if p.Hint == "" && p.Secret {
+			p.Hint = s.secretHint(l, path)
 		}
 		for _, pos := range cueerrors.Positions(e) {
 			p.Pos = addPos(p.Pos, l.position(pos))

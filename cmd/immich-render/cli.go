@@ -125,7 +125,11 @@ func (f inputFlags) watch(inputs []schema.Input) (stop func()) {
 	for i, in := range inputs {
 		names[i] = in.Name
 	}
-	return f.limits.Watch(names, budget.Exit)
+	limits := f.limits
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limits.HeapFloor = fleetMemoryLimit
+	}
+	return limits.Watch(names, budget.Exit)
 }
 
 // read reads the configuration files named by -c, or the default names in

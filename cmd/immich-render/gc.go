@@ -13,7 +13,9 @@ import (
 // again). A 1,000-host render keeps at most ~50 MB live (its trees at the
 // end), so 100 MiB costs a few more collections at the end only (about 4%
 // more CPU than 256 MiB) and keeps the peak resident set near 120 MB
-// instead of ~240 MB. See BENCHMARKS.md.
+// instead of ~240 MB. See BENCHMARKS.md. A larger fleet keeps more than
+// 100 MiB live: during a run, the budget's watchdog raises the limit with
+// the live heap (budget.Limits.HeapFloor), or collections would never stop.
 const (
 	fleetGCPercent   = 400
 	fleetMemoryLimit = 100 << 20

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/immich-render/immich-render/internal/output"
@@ -20,7 +19,10 @@ import (
 // manifest until it has written the directory, so that a concurrent
 // render of other hosts cannot land in between and be undone.
 func readHostFiles(dir string, prev output.Manifest, hosts []string) (tree.Tree, error) {
-	keep := func(h string) bool { return slices.Contains(hosts, h) }
+	keep := make(map[string]bool, len(hosts)) // hosts is every other host: a set, not a scan per file
+	for _, h := range hosts {
+		keep[h] = true
+	}
 	t := tree.Tree{}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -28,7 +30,7 @@ func readHostFiles(dir string, prev output.Manifest, hosts []string) (tree.Tree,
 	}
 	defer root.Close()
 	for _, f := range prev.Files {
-		if h := HostOf(f.Path); h == "" || !keep(h) {
+		if h := HostOf(f.Path); h == "" || !keep[h] {
 			continue
 		}
 		name := filepath.FromSlash(f.Path)

@@ -4,6 +4,7 @@
 package tree
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"path"
@@ -35,6 +36,13 @@ func (t Tree) Add(p string, data []byte, mode fs.FileMode) {
 	}
 	if _, dup := t[p]; dup {
 		panic(fmt.Sprintf("tree: %s rendered twice", p))
+	}
+	// A renderer's buffer has grown by doubling: up to twice the file's
+	// size, kept for the whole run. A fleet's trees are its largest live
+	// data (~60 KB a host), so a file much smaller than its buffer is
+	// copied out of it.
+	if cap(data) > len(data)+len(data)/8 {
+		data = bytes.Clone(data)
 	}
 	t[p] = File{Path: p, Data: data, Mode: mode & fs.ModePerm}
 }
