@@ -30,8 +30,10 @@ func TestSoftLimit(t *testing.T) {
 	const mib = 1 << 20
 	for _, c := range []struct{ live, floor, ceiling, want int64 }{
 		{10 * mib, 100 * mib, 0, 100 * mib},            // a small run: the floor
-		{150 * mib, 100 * mib, 0, 450 * mib},           // past the floor: follows the live heap
-		{150 * mib, 100 * mib, 1800 * mib, 450 * mib},  // the budget far away
+		{60 * mib, 100 * mib, 0, 100 * mib},            // under two thirds of the floor: still the floor
+		{150 * mib, 100 * mib, 0, 350 * mib},           // past the floor: follows the live heap
+		{600 * mib, 100 * mib, 0, 1700 * mib},          // a large fleet: near three times live
+		{150 * mib, 100 * mib, 1800 * mib, 350 * mib},  // the budget far away
 		{900 * mib, 100 * mib, 1800 * mib, 1800 * mib}, // near the budget: collect harder instead
 		{0, 100 * mib, 64 * mib, 64 * mib},             // a budget below the floor wins
 	} {
@@ -52,12 +54,12 @@ func TestFollowLiveHeap(t *testing.T) {
 	}
 	// The cleanup runs after a collection, on another goroutine: collect
 	// until it has (a few rounds at most; no clock involved).
-	for i := 0; i < 100 && debug.SetMemoryLimit(-1) < 3*64<<20; i++ {
+	for i := 0; i < 100 && debug.SetMemoryLimit(-1) < 3*64<<20-8<<20; i++ {
 		runtime.GC()
 		runtime.Gosched()
 	}
-	if got := debug.SetMemoryLimit(-1); got < 3*64<<20 {
-		t.Errorf("soft limit %d MiB with 64 MiB live; want at least %d MiB", got>>20, 3*64)
+	if got := debug.SetMemoryLimit(-1); got < 3*64<<20-8<<20 {
+		t.Errorf("soft limit %d MiB with 64 MiB live; want at least %d MiB", got>>20, 3*64-8)
 	}
 	runtime.KeepAlive(live)
 	stop()

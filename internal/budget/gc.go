@@ -19,11 +19,19 @@ import (
 // the knee.
 const liveHeadroom = 3
 
-// softLimit is the soft memory limit for a live heap of live bytes: at
-// least floor and liveHeadroom times live, but never above ceiling
-// (0: none), where collecting harder is better than meeting the budget.
+// softLimit is the soft memory limit for a live heap of live bytes: the
+// floor while the live heap is below two thirds of it, then liveHeadroom
+// times live less the floor, which reaches three times live as the fleet
+// grows, but never above ceiling (0: none), where collecting harder is
+// better than meeting the budget.
+//
+// Less the floor: a run whose live heap stays under the floor (a 1,000-host
+// fleet keeps ~50 MB live) keeps the floor as its limit and its peak near
+// it (~130 MB instead of ~190 MB at three times live), while the limit is
+// never less than 1.5 times the live heap, so collections never run
+// without pause; at twice the floor it is 2.5 times live.
 func softLimit(live, floor, ceiling int64) int64 {
-	limit := max(floor, liveHeadroom*live)
+	limit := max(floor, liveHeadroom*live-floor)
 	if ceiling > 0 {
 		limit = min(limit, ceiling)
 	}
