@@ -435,10 +435,13 @@ func (p *plan) write(prog *progress) (err error) {
 		if p.req.Quiet {
 			continue
 		}
+		line := rep.String()
 		if i == 0 && p.dep.Fleet {
-			prog.printf("%s: %s (%s)\n", t.dir, rep, hostCount(len(p.res.Hosts), len(p.kept)))
-		} else {
-			prog.printf("%s: %s\n", t.dir, rep)
+			line += " (" + hostCount(len(p.res.Hosts), len(p.kept)) + ")"
+		}
+		prog.printf("%s: %s\n", t.dir, line)
+		if rep.Method == output.InPlace {
+			prog.printf("%s: %s\n", t.dir, inPlaceNote(rep.InPlace))
 		}
 	}
 	// A first render has nothing deployed to act on: README.md says how
@@ -452,6 +455,16 @@ func (p *plan) write(prog *progress) (err error) {
 		prog.printf("%s", b.String())
 	}
 	return nil
+}
+
+// inPlaceNote says that a write replaced DIR's files one by one rather
+// than swapping the whole tree, and why: a render killed there leaves
+// every file whole, but some old and some new.
+func inPlaceNote(why string) string {
+	if why == "" {
+		why = "it cannot be swapped"
+	}
+	return "files replaced one by one, not as one tree (" + why + "): a render cut short there leaves some files old and some new"
 }
 
 // secretsInGit is the warning for a --secrets-out that git does not ignore.
