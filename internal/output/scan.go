@@ -1,12 +1,9 @@
 package output
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -136,12 +133,13 @@ func tryLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 // its size is read and compared as well (entry.same), in the same pass:
 // the directory is open already, so the file is one openat away.
 //
-// Directories are read in parallel, each through a root of its own, so
-// that every call names one path component rather than walking the path
-// from DIR again.
+// Directories are read in parallel, each through a descriptor of its own
+// (a root of its own where the system calls are not used directly:
+// scan_linux.go), so that every call names one path component rather than
+// walking the path from DIR again.
 func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, error) {
 	s := &scanner{want: want, pool: parallel.NewGroup(), entries: map[string]entry{}}
-	s.pool.Go(func() error { return s.dir(h.root, ".", false) })
+	s.pool.Go(func() error { return s.scanRoot(h.root) })
 	if err := s.pool.Wait(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", h.dir, err)
 	}
@@ -153,77 +151,6 @@ type scanner struct {
 	pool    *parallel.Group
 	mu      sync.Mutex
 	entries map[string]entry
-}
-
-// dir lists the directory rel, open as r (closed at the end when own),
-// and hands its subdirectories to the pool.
-func (s *scanner) dir(r *os.Root, rel string, own bool) error {
-	if own {
-		defer r.Close()
-	}
-	if s.pool.Stopped() {
-		return nil
-	}
-	f, err := r.Open(".")
-	if err != nil {
-		return err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	found := make(map[string]entry, len(names))
-	for _, name := range names {
-		p := name
-		if rel != "." {
-			p = rel + "/" + name
-		}
-		fi, err := r.Lstat(name)
-		if err != nil {
-			return err
-		}
-		e := entry{mode: fi.Mode(), size: fi.Size()}
-		if e.isRegular() && s.want != nil {
-			if data, ok := s.want(p); ok && int64(len(data)) == e.size {
-				if e.same, err = sameBytes(r, name, data); err != nil {
-					return err
-				}
-			}
-		}
-		found[p] = e
-		if e.isDir() {
-			sub, err := r.OpenRoot(name)
-			if err != nil {
-				return err
-			}
-			s.pool.Go(func() error { return s.dir(sub, p, true) })
-		}
-	}
-	s.mu.Lock()
-	maps.Copy(s.entries, found)
-	s.mu.Unlock()
-	return nil
-}
-
-// sameBytes reports whether the regular file name in r holds exactly data.
-func sameBytes(r *os.Root, name string, data []byte) (bool, error) {
-	f, err := r.Open(name)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	if cap(*bp) < len(data)+1 {
-		*bp = make([]byte, len(data)+1)
-	}
-	buf := (*bp)[:len(data)+1] // one byte more, to see a file that grew
-	n, err := io.ReadFull(f, buf)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return false, err
-	}
-	return n == len(data) && bytes.Equal(buf[:n], data), nil
 }
 
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}

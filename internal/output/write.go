@@ -588,14 +588,18 @@ func (w *writer) writeTemp(r *os.Root, p string, data []byte, mode fs.FileMode) 
 }
 
 // writeData writes data to f halfway, calls the "write" hook, writes the
-// rest, sets mode, fsyncs f when asked to, and closes f.
+// rest, sets mode, fsyncs f when asked to, and closes f. Without a hook
+// (outside the fault tests) data goes in one write.
 func (w *writer) writeData(f *os.File, p string, data []byte, mode fs.FileMode, fsync bool) error {
 	half := len(data) / 2
+	if w.opt.hook == nil {
+		half = len(data)
+	}
 	_, err := f.Write(data[:half])
 	if err == nil {
 		err = w.step("write", p)
 	}
-	if err == nil {
+	if err == nil && half < len(data) {
 		_, err = f.Write(data[half:])
 	}
 	if err == nil {
