@@ -43,14 +43,129 @@ const maxSteps = 1 << 20
 // comprehensionBombs returns the first comprehension or builder call of f
 // that is past the limits, or nil.
 func comprehensionBombs(name string, f *ast.File) Problems {
-	b := &bombs{name: name, imports: map[*ast.ImportSpec]string{}}
-	for spec := range f.ImportSpecs() {
-		if path, err := literal.Unquote(spec.Path.Value); err == nil {
-			b.imports[spec] = path
-		}
+	ps, _ := sizeBombs(name, f, nil)
+	return ps
+}
+
+// sizeBombs is comprehensionBombs with the declarations of all inputs
+// (nil: only f's own), and whether some size stayed unknown.
+func sizeBombs(name string, f *ast.File, decls map[string][]ast.Expr) (Problems, bool) {
+	return sizeBombsWith(name, f, decls, importsOf(nil, f))
+}
+
+// sizeBombsWith is sizeBombs with the import paths of every input's
+// imports, which another input's declarations may call.
+func sizeBombsWith(name string, f *ast.File, decls map[string][]ast.Expr, imports map[*ast.ImportSpec]string) (Problems, bool) {
+	b := &bombs{name: name, imports: imports, decls: decls}
+	if decls != nil {
+		b.pathOf = map[ast.Expr]string{}
+		declare(f, "", nil, b.pathOf)
 	}
 	b.walk(f, 1, nil)
-	return b.found
+	return b.found, b.unknown
+}
+
+// importsOf adds f's imports to m (nil: a new map) by their paths.
+func importsOf(m map[*ast.ImportSpec]string, f *ast.File) map[*ast.ImportSpec]string {
+	if m == nil {
+		m = map[*ast.ImportSpec]string{}
+	}
+	for spec := range f.ImportSpecs() {
+		if path, err := literal.Unquote(spec.Path.Value); err == nil {
+			m[spec] = path
+		}
+	}
+	return m
+}
+
+// crossBombs sizes again, with the declarations of every input, the .cue
+// inputs whose sizes their own syntax left unknown (unknown[i]): CUE
+// unifies the inputs, so a bound may be declared in one and given in
+// another, a file, a YAML or JSON document. syntax[i] is input i's syntax
+// (an *ast.File, or the expression of a JSON document), nil when it has
+// none.
+func crossBombs(names []string, syntax []ast.Node, unknown []bool) Problems {
+	if !slices.Contains(unknown, true) || len(syntax) < 2 {
+		return nil
+	}
+	decls := map[string][]ast.Expr{}
+	imports := map[*ast.ImportSpec]string{}
+	for _, n := range syntax {
+		declare(n, "", decls, nil)
+		if f, ok := n.(*ast.File); ok {
+			importsOf(imports, f)
+		}
+	}
+	for i, n := range syntax {
+		f, ok := n.(*ast.File)
+		if !ok || !unknown[i] {
+			continue
+		}
+		if ps, _ := sizeBombsWith(names[i], f, decls, imports); ps != nil {
+			return ps
+		}
+	}
+	return nil
+}
+
+// declare records the field values under n by their paths (labels joined
+// by NUL; "" is the top): into decls, each path's values, and into
+// pathOf, each value's path. Fields whose labels are not static, and
+// fields inside comprehensions, are left out.
+func declare(n ast.Node, prefix string, decls map[string][]ast.Expr, pathOf map[ast.Expr]string) {
+	var elts []ast.Decl
+	switch x := n.(type) {
+	case *ast.File:
+		elts = x.Decls
+	case *ast.StructLit:
+		elts = x.Elts
+	case *ast.ParenExpr:
+		declare(x.X, prefix, decls, pathOf)
+		return
+	case *ast.BinaryExpr:
+		if x.Op == token.AND {
+			declare(x.X, prefix, decls, pathOf)
+			declare(x.Y, prefix, decls, pathOf)
+		}
+		return
+	default:
+		return
+	}
+	for _, d := range elts {
+		switch f := d.(type) {
+		case *ast.Field:
+			label, _, err := ast.LabelName(f.Label)
+			if err != nil || f.Value == nil {
+				continue
+			}
+			p := prefix + "\x00" + label
+			if decls != nil {
+				decls[p] = append(decls[p], f.Value)
+			}
+			if pathOf != nil {
+				pathOf[f.Value] = p
+			}
+			declare(f.Value, p, decls, pathOf)
+		case *ast.EmbedDecl:
+			declare(f.Expr, prefix, decls, pathOf)
+		}
+	}
+}
+
+// elsewhere returns the other declarations of the field whose value is e,
+// from every input, when crossBombs gave them.
+func (b *bombs) elsewhere(e ast.Expr) []ast.Expr {
+	p, ok := b.pathOf[e]
+	if !ok {
+		return nil
+	}
+	var out []ast.Expr
+	for _, d := range b.decls[p] {
+		if d != e {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 type bombs struct {
@@ -58,6 +173,15 @@ type bombs struct {
 	imports map[*ast.ImportSpec]string // import path of each import
 	found   Problems
 	steps   int // spent sizing, up to maxSteps
+	// unknown is set when a size the limits apply to could not be worked
+	// out: crossBombs then sizes the input again with decls.
+	unknown bool
+	// decls, for crossBombs: every input's declarations of each field
+	// path, and the path of each field value of this input, so that a
+	// bound declared `n: int` here and `n: 100000` in another input is
+	// known, as CUE's unification of the two makes it.
+	decls  map[string][]ast.Expr
+	pathOf map[ast.Expr]string
 }
 
 // tired reports whether sizing has done all the work it may.
@@ -92,6 +216,8 @@ func (b *bombs) walk(n ast.Node, times float64, path []string) {
 				b.walk(c.Source, runs, path)
 				if size, ok := b.size(c.Source, 0); ok {
 					runs *= size
+				} else {
+					b.unknown = true
 				}
 			case *ast.LetClause:
 				b.walk(c.Expr, runs, path)
@@ -109,13 +235,17 @@ func (b *bombs) walk(n ast.Node, times float64, path []string) {
 	case *ast.CallExpr:
 		switch b.builtin(n.Fun) {
 		case "list.Range", "list.Repeat":
-			if size, ok := b.size(n, 0); ok && size*times > MaxListLength {
+			size, ok := b.size(n, 0)
+			b.unknown = b.unknown || !ok
+			if ok && size*times > MaxListLength {
 				b.refuse(path, n.Pos(), fmt.Sprintf("%s here builds lists of %s elements in all, more than %d; a configuration's lists are far shorter",
 					b.builtin(n.Fun), count(size*times), MaxListLength))
 				return
 			}
 		case "strings.Repeat":
-			if size, ok := b.stringLen(n, 0); ok && size*times > maxRepeatBytes {
+			size, ok := b.stringLen(n, 0)
+			b.unknown = b.unknown || !ok
+			if ok && size*times > maxRepeatBytes {
 				b.refuse(path, n.Pos(), fmt.Sprintf("strings.Repeat here builds strings of %s bytes in all, more than %d; a configuration's strings are far shorter",
 					count(size*times), maxRepeatBytes))
 				return
@@ -157,8 +287,11 @@ func (b *bombs) builtin(fun ast.Expr) string {
 	return b.imports[spec] + "." + name
 }
 
-// resolve follows a reference to the expression it names, if it can.
-func resolve(e ast.Expr) ast.Expr {
+// resolve follows a reference to the expression it names, if it can: an
+// identifier to its field or let, a selector (a.b.n) into the struct its
+// base resolves to, or into another input's declaration of that path.
+func (b *bombs) resolve(e ast.Expr) ast.Expr {
+next:
 	for range maxResolve {
 		switch x := e.(type) {
 		case *ast.ParenExpr:
@@ -173,6 +306,28 @@ func resolve(e ast.Expr) ast.Expr {
 				e = n.Expr
 				continue
 			}
+		case *ast.SelectorExpr:
+			name, _, err := ast.LabelName(x.Sel)
+			base := b.resolve(x.X)
+			if err != nil || base == nil {
+				return e
+			}
+			if st, ok := base.(*ast.StructLit); ok {
+				for _, d := range st.Elts {
+					if f, ok := d.(*ast.Field); ok {
+						if label, _, err := ast.LabelName(f.Label); err == nil && label == name && f.Value != nil {
+							e = f.Value
+							continue next
+						}
+					}
+				}
+			}
+			if p, ok := b.pathOf[base]; ok {
+				if ds := b.decls[p+"\x00"+name]; len(ds) > 0 {
+					e = ds[0]
+					continue
+				}
+			}
 		}
 		return e
 	}
@@ -180,16 +335,31 @@ func resolve(e ast.Expr) ast.Expr {
 }
 
 // size is how many elements the list (or fields the struct) e has, when
-// its syntax says.
+// its syntax says: e itself, either side of a unification, or another
+// declaration of the same field (crossBombs).
 func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
 	if depth > maxResolve || b.tired() {
 		return 0, false
 	}
-	switch x := resolve(e).(type) {
+	r := b.resolve(e)
+	switch x := r.(type) {
 	case *ast.ListLit:
-		return b.elements(nodes(x.Elts), depth)
+		if n, ok := b.elements(nodes(x.Elts), depth); ok {
+			return n, true
+		}
 	case *ast.StructLit:
-		return b.elements(nodes(x.Elts), depth)
+		if n, ok := b.elements(nodes(x.Elts), depth); ok {
+			return n, true
+		}
+	case *ast.BinaryExpr:
+		if x.Op == token.AND {
+			if n, ok := b.size(x.X, depth+1); ok {
+				return n, true
+			}
+			if n, ok := b.size(x.Y, depth+1); ok {
+				return n, true
+			}
+		}
 	case *ast.CallExpr:
 		switch b.builtin(x.Fun) {
 		case "list.Range":
@@ -212,16 +382,23 @@ func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
 			return list * max(n, 0), ok1 && ok2
 		}
 	}
+	for _, d := range b.elsewhere(r) {
+		if n, ok := b.size(d, depth+1); ok {
+			return n, true
+		}
+	}
 	return 0, false
 }
 
 // elements counts a list's elements or a struct's fields: one each, and
-// for a comprehension, how often it runs.
+// for a comprehension, how often it runs. An open list or struct (`...`)
+// has no size of its own: unification with another declaration gives it.
 func (b *bombs) elements(elts []ast.Node, depth int) (float64, bool) {
 	var n float64
 	for _, el := range elts {
 		switch x := el.(type) {
 		case *ast.Ellipsis:
+			return 0, false
 		case *ast.Comprehension:
 			runs := 1.0
 			for _, c := range x.Clauses {
@@ -254,7 +431,7 @@ func (b *bombs) stringLen(call *ast.CallExpr, depth int) (float64, bool) {
 	if len(call.Args) != 2 {
 		return 0, false
 	}
-	lit, ok := resolve(call.Args[0]).(*ast.BasicLit)
+	lit, ok := b.resolve(call.Args[0]).(*ast.BasicLit)
 	n, ok2 := b.number(call.Args[1], depth+1)
 	if !ok || !ok2 || lit.Kind != token.STRING {
 		return 0, false
@@ -272,7 +449,8 @@ func (b *bombs) number(e ast.Expr, depth int) (float64, bool) {
 	if depth > maxResolve || b.tired() {
 		return 0, false
 	}
-	switch x := resolve(e).(type) {
+	r := b.resolve(e)
+	switch x := r.(type) {
 	case *ast.BasicLit:
 		if x.Kind != token.INT && x.Kind != token.FLOAT {
 			return 0, false
@@ -292,22 +470,38 @@ func (b *bombs) number(e ast.Expr, depth int) (float64, bool) {
 			return v, ok
 		}
 	case *ast.BinaryExpr:
+		if x.Op == token.AND {
+			// A unification (int & 100000): the number either side gives.
+			if v, ok := b.number(x.X, depth+1); ok {
+				return v, true
+			}
+			if v, ok := b.number(x.Y, depth+1); ok {
+				return v, true
+			}
+			break
+		}
 		l, ok1 := b.number(x.X, depth+1)
-		r, ok2 := b.number(x.Y, depth+1)
+		rv, ok2 := b.number(x.Y, depth+1)
 		if !ok1 || !ok2 {
 			return 0, false
 		}
 		switch x.Op {
 		case token.ADD:
-			return l + r, true
+			return l + rv, true
 		case token.SUB:
-			return l - r, true
+			return l - rv, true
 		case token.MUL:
-			return l * r, true
+			return l * rv, true
 		case token.QUO:
-			if r != 0 {
-				return l / r, true
+			if rv != 0 {
+				return l / rv, true
 			}
+		}
+		return 0, false
+	}
+	for _, d := range b.elsewhere(r) {
+		if v, ok := b.number(d, depth+1); ok {
+			return v, true
 		}
 	}
 	return 0, false

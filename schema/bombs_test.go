@@ -1,10 +1,14 @@
 package schema
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/parser"
+	cuejson "cuelang.org/go/encoding/json"
+	cueyaml "cuelang.org/go/encoding/yaml"
 )
 
 // TestComprehensionBombs pins what the syntax check refuses and, as much,
@@ -24,6 +28,8 @@ func TestComprehensionBombs(t *testing.T) {
 		{"struct fields", `s: {a: 1, b: 2}, x: [for k, v in s for i in list.Range(0, 6000, 1) {i}]`, "runs 12000 times"},
 		{"nested yield", `x: [for i in list.Range(0, 200, 1) {[for j in list.Range(0, 100, 1) {j}]}]`, "runs 20000 times"},
 		{"unknown bound", `n: int, x: [for i in list.Range(0, n, 1) for j in list.Range(0, n, 1) {i}]`, ""},
+		{"unified bound", `n: int & >0 & 20000, x: [for i in list.Range(0, n, 1) {i}]`, "runs 20000 times"},
+		{"builtin bound", `n: len("") + 20000, x: [for i in list.Range(0, n, 1) {i}]`, ""},
 		{"reference cycle", `a: b, b: a, x: [for i in a {i}]`, ""},
 		{"self-referring number", `n: n * n + n, x: [for i in list.Range(0, n, 1) {i}]`, ""},
 		{"folded bound", `n: 2 * 3000, x: [for i in list.Range(0, n + n, 1) {i}]`, "runs 12000 times"},
@@ -43,6 +49,65 @@ x: r.Range(0, 1e9, 1)`, ""},
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		ps := comprehensionBombs("t.cue", f)
+		switch {
+		case c.want == "" && ps != nil:
+			t.Errorf("%s: refused: %v", c.name, ps)
+		case c.want != "" && (len(ps) != 1 || !strings.Contains(ps[0].Reason, c.want)):
+			t.Errorf("%s: %v; want one problem with %q", c.name, ps, c.want)
+		}
+	}
+}
+
+// TestCrossBombs: a size declared in one input and given in another (CUE,
+// YAML, JSON), as CUE's unification of the inputs gives it, at the same
+// field path only.
+func TestCrossBombs(t *testing.T) {
+	const loop = "import \"list\"\na: b: n: int\nx: [for i in list.Range(0, a.b.n, 1) for j in list.Range(0, a.b.n, 1) {i}]\n"
+	for _, c := range []struct {
+		name   string
+		inputs []Input
+		want   string
+	}{
+		{"cue", []Input{{Name: "loop.cue", Data: []byte(loop)}, {Name: "n.cue", Data: []byte("a: b: n: 200")}}, "runs 40000 times"},
+		{"yaml", []Input{{Name: "n.yaml", Data: []byte("a:\n  b:\n    n: 300\n")}, {Name: "loop.cue", Data: []byte(loop)}}, "runs 90000 times"},
+		{"json", []Input{{Name: "loop.cue", Data: []byte(loop)}, {Name: "n.json", Data: []byte(`{"a": {"b": {"n": 400}}}`)}}, "runs 160000 times"},
+		{"small", []Input{{Name: "loop.cue", Data: []byte(loop)}, {Name: "n.cue", Data: []byte("a: b: n: 100")}}, ""},
+		{"another path", []Input{{Name: "loop.cue", Data: []byte(loop)}, {Name: "n.cue", Data: []byte("b: n: 1000, a: c: n: 1000")}}, ""},
+		{"open list", []Input{
+			{Name: "loop.cue", Data: []byte("import \"list\"\nxs: [...int]\nx: [for p in xs for q in xs {p}]\n")},
+			{Name: "xs.cue", Data: []byte("import \"list\"\nxs: list.Range(0, 10000, 1)\n")},
+		}, "runs 100000000 times"},
+	} {
+		var names []string
+		var syntax []ast.Node
+		var unsized []bool
+		for _, in := range c.inputs {
+			var n ast.Node
+			var err error
+			un := false
+			switch filepath.Ext(in.Name) {
+			case ".cue":
+				var f *ast.File
+				f, err = parser.ParseFile(in.Name, in.Data)
+				if err == nil {
+					var ps Problems
+					ps, un = sizeBombs(in.Name, f, nil)
+					if ps != nil {
+						t.Fatalf("%s: %s alone refused: %v", c.name, in.Name, ps)
+					}
+				}
+				n = f
+			case ".yaml":
+				n, err = cueyaml.Extract(in.Name, in.Data)
+			case ".json":
+				n, err = cuejson.Extract(in.Name, in.Data)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			names, syntax, unsized = append(names, in.Name), append(syntax, n), append(unsized, un)
+		}
+		ps := crossBombs(names, syntax, unsized)
 		switch {
 		case c.want == "" && ps != nil:
 			t.Errorf("%s: refused: %v", c.name, ps)

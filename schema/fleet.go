@@ -318,6 +318,9 @@ func (s *Schema) readFleet(inputs []Input, opt Options) (*fleet, Problems) {
 	if len(probs) > 0 {
 		return nil, redactConflicts(probs)
 	}
+	if ps := l.crossBombs(); ps != nil {
+		return nil, ps
+	}
 	fl := &fleet{s: s, l: l, prune: map[string]bool{}, conflict: map[string]bool{}, hostPos: map[string][]token.Pos{}}
 	fl.root = l.inputs[0]
 	for _, v := range l.inputs[1:] {

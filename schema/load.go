@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
@@ -76,6 +77,27 @@ type loaded struct {
 	settingsDone bool
 
 	positions map[string][]token.Pos // of positionsKept, once valid
+
+	// Each compiled input's name and syntax (nil for none), and whether
+	// its own syntax left a comprehension's size unknown: crossBombs
+	// sizes it again with every input's declarations before they are
+	// unified.
+	syntaxNames []string
+	syntax      []ast.Node
+	unsized     []bool
+}
+
+// addSyntax records input name's syntax for crossBombs.
+func (l *loaded) addSyntax(name string, n ast.Node, unsized bool) {
+	l.syntaxNames = append(l.syntaxNames, name)
+	l.syntax = append(l.syntax, n)
+	l.unsized = append(l.unsized, unsized)
+}
+
+// crossBombs refuses a comprehension whose size only the inputs together
+// give (`n: int` in one, `n: 100000` in another), before CUE unifies them.
+func (l *loaded) crossBombs() Problems {
+	return crossBombs(l.syntaxNames, l.syntax, l.unsized)
 }
 
 // positionsKept are the config paths whose input positions a loaded host
@@ -107,8 +129,15 @@ func (s *Schema) load(inputs []Input, opt Options) (host FleetHost, err error) {
 		probs = append(probs, p...)
 		if p == nil {
 			l.inputs = append(l.inputs, v)
-			l.value = l.value.Unify(v)
 		}
+	}
+	if len(probs) == 0 {
+		if ps := l.crossBombs(); ps != nil {
+			return FleetHost{}, ps
+		}
+	}
+	for _, v := range l.inputs {
+		l.value = l.value.Unify(v)
 	}
 	// An input that could not be read at all: validating the others
 	// would only add noise.
@@ -238,9 +267,11 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
-		if ps := comprehensionBombs(in.Name, f); ps != nil {
+		ps, unsized := sizeBombs(in.Name, f, nil)
+		if ps != nil {
 			return cue.Value{}, ps
 		}
+		l.addSyntax(in.Name, f, unsized)
 		l.refers = l.refers || mayRefer(f)
 		v := s.ctx.BuildFile(f)
 		if err := v.Err(); err != nil {
@@ -255,6 +286,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if err != nil {
 			return cue.Value{}, Problems{jsonSyntaxProblem(in.Name, in.Data, s.cueProblems(err, l))}
 		}
+		l.addSyntax(in.Name, expr, false)
 		return s.ctx.BuildExpr(expr), nil
 	case ".yaml", ".yml":
 		// CR line breaks (old Mac files) crash the YAML reader; CRLF and
@@ -269,6 +301,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 			return cue.Value{}, ps
 		}
 		l.refers = l.refers || mayRefer(f)
+		l.addSyntax(in.Name, f, false)
 		return s.ctx.BuildFile(f), nil
 	case ".jsonnet", ".libsonnet":
 		out := in.jsonnetOut
@@ -284,6 +317,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 			return failSyntax(err)
 		}
 		l.noLine[in.Name] = true
+		l.addSyntax(in.Name, expr, false)
 		return s.ctx.BuildExpr(expr), nil
 	default:
 		return cue.Value{}, Problems{{
