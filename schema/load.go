@@ -131,10 +131,8 @@ func (s *Schema) load(inputs []Input, opt Options) (host FleetHost, err error) {
 			l.inputs = append(l.inputs, v)
 		}
 	}
-	if len(probs) == 0 {
-		if ps := l.crossBombs(); ps != nil {
-			return FleetHost{}, ps
-		}
+	if ps := l.crossBombs(); ps != nil {
+		return FleetHost{}, append(probs, ps...).normalize()
 	}
 	for _, v := range l.inputs {
 		l.value = l.value.Unify(v)
