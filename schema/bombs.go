@@ -353,10 +353,7 @@ func (b *bombs) size(e ast.Expr, depth int) (float64, bool) {
 		}
 	case *ast.BinaryExpr:
 		if x.Op == token.AND {
-			if n, ok := b.size(x.X, depth+1); ok {
-				return n, true
-			}
-			if n, ok := b.size(x.Y, depth+1); ok {
+			if n, ok := eitherSide(x, func(e ast.Expr) (float64, bool) { return b.size(e, depth+1) }); ok {
 				return n, true
 			}
 		}
@@ -472,10 +469,7 @@ func (b *bombs) number(e ast.Expr, depth int) (float64, bool) {
 	case *ast.BinaryExpr:
 		if x.Op == token.AND {
 			// A unification (int & 100000): the number either side gives.
-			if v, ok := b.number(x.X, depth+1); ok {
-				return v, true
-			}
-			if v, ok := b.number(x.Y, depth+1); ok {
+			if v, ok := eitherSide(x, func(e ast.Expr) (float64, bool) { return b.number(e, depth+1) }); ok {
 				return v, true
 			}
 			break
@@ -505,6 +499,15 @@ func (b *bombs) number(e ast.Expr, depth int) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// eitherSide is what size finds on either side of the unification x:
+// unified, both sides have the value one side gives.
+func eitherSide(x *ast.BinaryExpr, size func(ast.Expr) (float64, bool)) (float64, bool) {
+	if v, ok := size(x.X); ok {
+		return v, true
+	}
+	return size(x.Y)
 }
 
 // count prints a number of times or elements.
