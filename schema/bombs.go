@@ -41,21 +41,16 @@ const maxResolve = 32
 const maxSteps = 1 << 20
 
 // comprehensionBombs returns the first comprehension or builder call of f
-// that is past the limits, or nil.
-func comprehensionBombs(name string, f *ast.File) Problems {
-	ps, _ := sizeBombs(name, f, nil)
-	return ps
+// that is past the limits (or nil), and whether f's own syntax left some
+// size unknown, for crossBombs.
+func comprehensionBombs(name string, f *ast.File) (Problems, bool) {
+	return sizeBombs(name, f, nil, importsOf(nil, f))
 }
 
-// sizeBombs is comprehensionBombs with the declarations of all inputs
-// (nil: only f's own), and whether some size stayed unknown.
-func sizeBombs(name string, f *ast.File, decls map[string][]ast.Expr) (Problems, bool) {
-	return sizeBombsWith(name, f, decls, importsOf(nil, f))
-}
-
-// sizeBombsWith is sizeBombs with the import paths of every input's
-// imports, which another input's declarations may call.
-func sizeBombsWith(name string, f *ast.File, decls map[string][]ast.Expr, imports map[*ast.ImportSpec]string) (Problems, bool) {
+// sizeBombs is comprehensionBombs with the declarations of every input
+// (nil: only f's own) and the import paths of every input's imports,
+// which another input's declarations may call.
+func sizeBombs(name string, f *ast.File, decls map[string][]ast.Expr, imports map[*ast.ImportSpec]string) (Problems, bool) {
 	b := &bombs{name: name, imports: imports, decls: decls}
 	if decls != nil {
 		b.pathOf = map[ast.Expr]string{}
@@ -101,7 +96,7 @@ func crossBombs(names []string, syntax []ast.Node, unknown []bool) Problems {
 		if !ok || !unknown[i] {
 			continue
 		}
-		if ps, _ := sizeBombsWith(names[i], f, decls, imports); ps != nil {
+		if ps, _ := sizeBombs(names[i], f, decls, imports); ps != nil {
 			return ps
 		}
 	}

@@ -265,7 +265,7 @@ func (s *Schema) compile(in Input, opt Options, l *loaded) (cue.Value, Problems)
 		if ps := longListAST(in.Name, f); ps != nil {
 			return cue.Value{}, ps
 		}
-		ps, unsized := sizeBombs(in.Name, f, nil)
+		ps, unsized := comprehensionBombs(in.Name, f)
 		if ps != nil {
 			return cue.Value{}, ps
 		}
