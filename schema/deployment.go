@@ -29,13 +29,15 @@ func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment,
 		if len(sel.Hosts) > 0 {
 			return nil, ErrHostsOnSite
 		}
-		s, err := Compile()
-		if err != nil {
-			return nil, err
-		}
-		host, err := s.load(inputs, opt)
-		if err != nil {
-			return nil, err
+		host, ok := loadPlain(inputs, opt.withDefaults())
+		if !ok {
+			s, err := Compile()
+			if err != nil {
+				return nil, err
+			}
+			if host, err = s.load(inputs, opt); err != nil {
+				return nil, err
+			}
 		}
 		if sel.Progress != nil {
 			sel.Progress(1, 1)

@@ -546,6 +546,10 @@ func (s *Schema) validateHosts(fl *fleet, selected []string, opt Options, fo Fle
 	parallel.ForEach(len(selected), workers, func(w, i int) {
 		ready(i)
 		defer func() { exprs[i] = nil }()
+		if r, ok := plainFleetHost(exprs[i], names, noLine, opt); ok {
+			results[i] = r
+			return
+		}
 		if schemas[w] == nil && errs[w] == nil {
 			schemas[w], errs[w] = Compile()
 		}
