@@ -25,11 +25,17 @@ var ErrHostsOnSite = errors.New("a selection of hosts needs a fleet configuratio
 // satisfy is ErrHostsOnSite or an *UnknownHostsError.
 func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment, error) {
 	inputs = evalJsonnetOnce(inputs, opt)
-	if !isFleet(inputs, opt) {
+	// Plain data is read once, and says itself whether it is a fleet.
+	plain, isPlain := readPlain(inputs)
+	if isPlain && plain.field(fleetHosts) == nil && plain.field(fleetDefaults) == nil || !isPlain && !isFleet(inputs, opt) {
 		if len(sel.Hosts) > 0 {
 			return nil, ErrHostsOnSite
 		}
-		host, ok := loadPlain(inputs, opt.withDefaults())
+		var host FleetHost
+		ok := false
+		if isPlain {
+			host, ok = plain.load(inputs, opt.withDefaults())
+		}
 		if !ok {
 			s, err := Compile()
 			if err != nil {

@@ -826,30 +826,53 @@ func plainNginx(o *plainObj, ng *Nginx) {
 	}
 }
 
-// loadPlain loads a site whose inputs are all plain data without the CUE
-// schema, or reports false: the CUE path then loads it, and says what is
-// wrong if anything is.
-func loadPlain(inputs []Input, opt Options) (host FleetHost, ok bool) {
+// plainInputs are the inputs read as plain data: each on its own, and
+// unified.
+type plainInputs struct {
+	each []*plainNode
+	*plainNode
+}
+
+// readPlain reads every input as plain data and unifies them, or reports
+// false.
+func readPlain(inputs []Input) (p plainInputs, ok bool) {
 	if plainOff {
-		return FleetHost{}, false
+		return p, false
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			host, ok = FleetHost{}, false // the CUE path reports it
+			p, ok = plainInputs{}, false // the CUE path reports it
 		}
 	}()
-	ns := make([]*plainNode, 0, len(inputs))
 	for _, in := range inputs {
 		n, plain := plainInput(in)
 		if !plain {
-			return FleetHost{}, false
+			return p, false
 		}
-		ns = append(ns, n)
+		p.each = append(p.each, n)
 	}
-	root, merged := plainMerge(ns)
-	if !merged {
+	p.plainNode, ok = plainMerge(p.each)
+	return p, ok
+}
+
+// loadPlain loads a site whose inputs are all plain data without the CUE
+// schema, or reports false: the CUE path then loads it, and says what is
+// wrong if anything is.
+func loadPlain(inputs []Input, opt Options) (FleetHost, bool) {
+	p, ok := readPlain(inputs)
+	if !ok {
 		return FleetHost{}, false
 	}
+	return p.load(inputs, opt)
+}
+
+// load validates the plain inputs of a site.
+func (p plainInputs) load(inputs []Input, opt Options) (host FleetHost, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			host, ok = FleetHost{}, false
+		}
+	}()
 	l := &loaded{names: map[string]bool{}, noLine: map[string]bool{}}
 	for _, in := range inputs {
 		l.names[in.Name] = true
@@ -858,7 +881,7 @@ func loadPlain(inputs []Input, opt Options) (host FleetHost, ok bool) {
 			l.noLine[in.Name] = true
 		}
 	}
-	return l.plainHost(ns, root, opt)
+	return l.plainHost(p.each, p.plainNode, opt)
 }
 
 // plainHost finishes a host read as plain data: its secrets, the Go
