@@ -34,11 +34,13 @@ import (
 // immich.settings, whose types are per Immich version) sends the
 // configuration down the CUE path, which alone reports problems, so
 // every message, position and hint stays CUE's. The CUE schema stays the
-// contract: TestPlainMatchesCUE holds both paths to the same Config, the
-// same positions and the same verdict over the examples, the generated
-// fleets, and mutations of each field to the values at and across its
-// constraints; TestPlainCoversSchema fails on a schema field this file
-// does not read.
+// contract, and a change to it is a change here too: TestPlainMutations
+// sets every schema field to values at and across its constraints and
+// fails where this file reads a field differently from CUE, or not at
+// all; TestPlainMatchesCUE and TestPlainFleetMatchesCUE hold both paths
+// to the same Config and positions over the examples and fleets;
+// TestPlainPatternsMatchSchema compares the patterns with the schema's
+// source.
 
 // plainNode is a value of plain data, with where it is written.
 type plainNode struct {
