@@ -138,7 +138,7 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		}
 		f, ok := t[p]
 		return f.Data, ok
-	})
+	}, nil)
 	if err != nil {
 		return d, err
 	}

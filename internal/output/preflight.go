@@ -17,7 +17,7 @@ func Preflight(dir string, opt Options) error {
 		return err
 	}
 	defer h.close()
-	entries, err := h.scan(nil)
+	entries, err := h.scan(nil, nil)
 	if err != nil {
 		return err
 	}

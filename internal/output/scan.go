@@ -137,9 +137,27 @@ func tryLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 // (a root of its own where the system calls are not used directly:
 // scan_linux.go), so that every call names one path component rather than
 // walking the path from DIR again.
-func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, error) {
-	s := &scanner{want: want, pool: parallel.NewGroup(), entries: map[string]entry{}}
-	s.pool.Go(func() error { return s.scanRoot(h.root) })
+//
+// A directory at the top of DIR that skip names is listed as an entry but
+// not descended into: an earlier scanSub has its entries.
+func (h *handle) scan(want func(p string) ([]byte, bool), skip map[string]bool) (map[string]entry, error) {
+	return h.scanFrom(".", want, skip)
+}
+
+// scanSub is scan of the directory sub at the top of DIR (one path
+// component): its entries are everything under it, paths still relative to
+// DIR, without sub itself. sub is opened without following a link, like
+// any directory a scan descends into.
+func (h *handle) scanSub(sub string, want func(p string) ([]byte, bool)) (map[string]entry, error) {
+	if sub == "." || sub == ".." || !fs.ValidPath(sub) || strings.Contains(sub, "/") {
+		return nil, fmt.Errorf("output: %q is not a directory at the top of %s", sub, h.dir)
+	}
+	return h.scanFrom(sub, want, nil)
+}
+
+func (h *handle) scanFrom(rel string, want func(p string) ([]byte, bool), skip map[string]bool) (map[string]entry, error) {
+	s := &scanner{want: want, skip: skip, pool: parallel.NewGroup(), entries: map[string]entry{}}
+	s.pool.Go(func() error { return s.scanRoot(h.root, rel) })
 	if err := s.pool.Wait(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", h.dir, err)
 	}
@@ -148,6 +166,7 @@ func (h *handle) scan(want func(p string) ([]byte, bool)) (map[string]entry, err
 
 type scanner struct {
 	want    func(string) ([]byte, bool)
+	skip    map[string]bool // directories not to descend into
 	pool    *parallel.Group
 	mu      sync.Mutex
 	entries map[string]entry

@@ -22,8 +22,9 @@ import (
 // entry swapped for a link or a FIFO meanwhile is neither followed nor
 // waited on.
 
-// scanRoot scans the directory open as root.
-func (s *scanner) scanRoot(root *os.Root) error {
+// scanRoot scans the directory open as root, or its subdirectory rel (one
+// path component, not a link).
+func (s *scanner) scanRoot(root *os.Root, rel string) error {
 	f, err := root.Open(".")
 	if err != nil {
 		return err
@@ -32,13 +33,21 @@ func (s *scanner) scanRoot(root *os.Root) error {
 	var fd int
 	err = rawControl(f, func(raw int) error {
 		var err error
-		fd, err = unix.FcntlInt(uintptr(raw), unix.F_DUPFD_CLOEXEC, 0)
+		if rel == "." {
+			fd, err = unix.FcntlInt(uintptr(raw), unix.F_DUPFD_CLOEXEC, 0)
+		} else {
+			fd, err = openatRetry(raw, rel, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+		}
 		return err
 	})
 	if err != nil {
-		return &fs.PathError{Op: "dup", Path: ".", Err: err}
+		op := "dup"
+		if rel != "." {
+			op = "openat"
+		}
+		return &fs.PathError{Op: op, Path: rel, Err: err}
 	}
-	return s.dirFD(fd, ".")
+	return s.dirFD(fd, rel)
 }
 
 // rawControl runs fn with f's descriptor, without putting f into blocking
@@ -85,7 +94,7 @@ func (s *scanner) dirFD(fd int, rel string) error {
 			}
 		}
 		found[p] = e
-		if e.isDir() {
+		if e.isDir() && !s.skip[p] {
 			sub, err := openatRetry(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
 			if err != nil {
 				return &fs.PathError{Op: "openat", Path: p, Err: err}

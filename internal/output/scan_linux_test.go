@@ -74,7 +74,7 @@ func TestScanMatchesLstat(t *testing.T) {
 	entries, err := h.scan(func(p string) ([]byte, bool) {
 		d, ok := want[p]
 		return []byte(d), ok
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,31 @@ package output
 import (
 	"bytes"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
+	"syscall"
 )
 
-// scanRoot scans the directory open as root.
-func (s *scanner) scanRoot(root *os.Root) error { return s.dir(root, ".", false) }
+// scanRoot scans the directory open as root, or its subdirectory rel (one
+// path component, not a link).
+func (s *scanner) scanRoot(root *os.Root, rel string) error {
+	if rel == "." {
+		return s.dir(root, ".", false)
+	}
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "open", Path: rel, Err: syscall.ENOTDIR}
+	}
+	sub, err := root.OpenRoot(rel)
+	if err != nil {
+		return err
+	}
+	return s.dir(sub, rel, true)
+}
 
 // dir lists the directory rel, open as r (closed at the end when own),
 // and hands its subdirectories to the pool.
@@ -49,7 +68,7 @@ func (s *scanner) dir(r *os.Root, rel string, own bool) error {
 			}
 		}
 		found[p] = e
-		if e.isDir() {
+		if e.isDir() && !s.skip[p] {
 			sub, err := r.OpenRoot(name)
 			if err != nil {
 				return err

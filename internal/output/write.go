@@ -149,7 +149,7 @@ func (l *Held) Write(t tree.Tree, opt Options) (Report, error) {
 		}
 		f, ok := t[p]
 		return f.Data, ok
-	})
+	}, nil)
 	if err != nil {
 		return Report{}, err
 	}
