@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/immich-render/immich-render/internal/tree"
@@ -109,27 +111,121 @@ func (d Drift) Format(w io.Writer) error {
 // a dir that is a symbolic link or not a directory, like Write, and waits
 // while a Write into dir is under way.
 func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
+	return (&Checking{dir: filepath.Clean(dir)}).Finish(t, opt)
+}
+
+// Checking is a Check that is given its tree in parts, so that the bytes
+// of what already matches need not be kept: a fleet's hosts, each as soon
+// as it is rendered (CompareDir), then the whole tree (Finish). The result
+// is Check's, to the byte.
+//
+// BeginCheck locks DIR (shared, as Check) until Finish or Close, so that
+// no Write changes it between the parts. Comparing early is only ever a
+// saving: when DIR cannot be opened then, or a part cannot be read, that
+// part is left whole for Finish, which does what Check does and reports
+// what Check would (DIR missing, a link, unreadable).
+type Checking struct {
+	dir string
+	h   *handle // DIR, open and locked since BeginCheck; nil: Finish opens it
+
+	mu      sync.Mutex
+	entries map[string]entry // what the scans of the parts found under them
+	scanned map[string]bool  // the parts' directories: their entries are all in entries
+	// sums are the digests of the files whose bytes CompareDir dropped, for
+	// the manifest: those bytes are on disk, as they are.
+	sums map[string][sha256.Size]byte
+}
+
+// BeginCheck starts a Checking of dir: it opens and locks dir now, calling
+// onWait first if a Write holds it. Close it, or Finish it.
+func BeginCheck(dir string, onWait func()) *Checking {
+	c := &Checking{dir: filepath.Clean(dir), entries: map[string]entry{}, scanned: map[string]bool{}, sums: map[string][sha256.Size]byte{}}
+	if exists, err := statDir(c.dir); err == nil && exists {
+		if h, err := openLocked(c.dir, false, onWait); err == nil {
+			c.h = h
+		}
+	}
+	return c
+}
+
+// CompareDir compares the files of t, the part of the tree under sub (a
+// directory at the top of DIR, such as a fleet host's), paths relative to
+// sub, with what is under DIR/sub, and drops from t the bytes of every
+// file that DIR holds exactly (its mode aside): t's entries stay, with
+// their paths and modes, and t goes on into the tree given to Finish as it
+// is. Files that differ keep their bytes, for the diffs and for the
+// caller. CompareDir is safe for concurrent use, once for each sub.
+func (c *Checking) CompareDir(sub string, t tree.Tree) {
+	if c.h == nil || len(t) == 0 {
+		return
+	}
+	pre := sub + "/"
+	entries, err := c.h.scanSub(sub, func(p string) ([]byte, bool) {
+		f, ok := t[strings.TrimPrefix(p, pre)]
+		return f.Data, ok
+	})
+	if err != nil {
+		return // Finish scans sub again, and reports it
+	}
+	sums := make(map[string][sha256.Size]byte, len(t))
+	for rel, f := range t {
+		if e := entries[pre+rel]; e.isRegular() && e.same {
+			sums[pre+rel] = sha256.Sum256(f.Data)
+			f.Data = nil
+			t[rel] = f
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.scanned[sub] {
+		panic(fmt.Sprintf("output: %s compared twice", sub))
+	}
+	c.scanned[sub] = true
+	maps.Copy(c.entries, entries)
+	maps.Copy(c.sums, sums)
+}
+
+// Close releases DIR. Finish closes it too; Close after it does nothing.
+func (c *Checking) Close() {
+	if c.h != nil {
+		c.h.close()
+		c.h = nil
+	}
+}
+
+// Finish compares DIR with what Write(dir, t, opt) would leave there, as
+// Check does. t is the whole tree: the parts given to CompareDir, as it
+// left them, and the rest.
+func (c *Checking) Finish(t tree.Tree, opt Options) (Drift, error) {
+	defer c.Close()
 	var d Drift
 	if err := validate(t); err != nil {
 		return d, err
 	}
-	dir = filepath.Clean(dir)
-	exists, err := statDir(dir)
-	if err != nil {
-		return d, err
-	}
-	if !exists {
-		d.New = t.Paths()
-		if len(d.New) == 0 {
-			d.New = []string{ManifestName}
+	for p := range c.sums {
+		if f, ok := t[p]; ok && f.Data != nil {
+			return d, fmt.Errorf("output: %s was compared, then given again with its bytes (a caller bug)", p)
 		}
-		return d, nil
 	}
-	h, err := openLocked(dir, false, opt.OnWait)
-	if err != nil {
-		return d, err
+	dir := c.dir
+	if c.h == nil {
+		exists, err := statDir(dir)
+		if err != nil {
+			return d, err
+		}
+		if !exists {
+			d.New = t.Paths()
+			if len(d.New) == 0 {
+				d.New = []string{ManifestName}
+			}
+			return d, nil
+		}
+		c.h, err = openLocked(dir, false, opt.OnWait)
+		if err != nil {
+			return d, err
+		}
 	}
-	defer h.close()
+	h := c.h
 	// The manifest (every file's hash) is only compared when every file
 	// matches, so it is built only then; the scan leaves it unread.
 	entries, err := h.scan(func(p string) ([]byte, bool) {
@@ -138,20 +234,21 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 		}
 		f, ok := t[p]
 		return f.Data, ok
-	}, nil)
+	}, c.scanned)
 	if err != nil {
 		return d, err
 	}
+	maps.Copy(entries, c.entries)
 	l := plan(entries, t)
 	for _, p := range t.Paths() {
-		c, differs, err := h.compare(p, entries, t[p].Data, t[p].Mode, opt)
+		ch, differs, err := h.compare(p, entries, t[p].Data, t[p].Mode, opt)
 		switch {
 		case err != nil:
 			return d, err
-		case c == nil:
+		case ch == nil:
 			d.New = append(d.New, p)
 		case differs:
-			d.Changed = append(d.Changed, *c)
+			d.Changed = append(d.Changed, *ch)
 		}
 	}
 	mode := opt.dirMode()
@@ -171,17 +268,17 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 	}
 	d.Removed = l.removed
 	if d.Empty() {
-		manifest := NewManifest(t, opt).Marshal()
-		c, differs, err := h.compare(ManifestName, entries, manifest, opt.manifestMode(), opt)
+		manifest := newManifest(t, opt, c.sums).Marshal()
+		ch, differs, err := h.compare(ManifestName, entries, manifest, opt.manifestMode(), opt)
 		switch {
 		case err != nil:
 			return d, err
-		case c == nil:
+		case ch == nil:
 			d.New = []string{ManifestName}
-		case differs && c.OldMode == c.NewMode && c.Disk == "" && h.onlyVersionDiffers(manifest, opt):
+		case differs && ch.OldMode == ch.NewMode && ch.Disk == "" && h.onlyVersionDiffers(manifest, opt):
 			d.RecordedVersion, _ = h.recordedVersion()
 		case differs:
-			d.Changed = []Change{*c}
+			d.Changed = []Change{*ch}
 		}
 	}
 	slices.SortFunc(d.Changed, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
