@@ -24,6 +24,11 @@ type renderOptions struct {
 	// Progress, when set, is called after each host with the number done
 	// and the total, from the worker goroutines.
 	Progress func(done, total int)
+	// Rendered, when set, is given each host's trees as soon as it is
+	// rendered, from the worker goroutines, paths relative to the host's
+	// directory. It may drop files' bytes (output.Checking.CompareDir);
+	// the trees then go into the result as it leaves them.
+	Rendered func(host string, out, secrets tree.Tree)
 }
 
 // rendered is the render of every host of a deployment. Out and Secrets
@@ -54,6 +59,9 @@ func renderHosts(hosts []schema.FleetHost, opt renderOptions) rendered {
 		r := render.Render(hosts[i].Config, render.Options{Secrets: opt.Secrets, Shared: shared})
 		if !opt.Secrets {
 			r.Secrets = nil
+		}
+		if opt.Rendered != nil {
+			opt.Rendered(hosts[i].Name, r.Out, r.Secrets)
 		}
 		results[i] = r
 	}, func(done int) {

@@ -85,9 +85,18 @@ func Run(req Request) (drift bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	res := renderHosts(dep.Hosts, renderOptions{Secrets: req.SecretsOut != "", Progress: prog.step("rendered")})
-
-	p := &plan{req: req, dep: dep, res: res, rendered: map[string]bool{}}
+	p := &plan{req: req, dep: dep, rendered: map[string]bool{}}
+	ropt := renderOptions{Secrets: req.SecretsOut != "", Progress: prog.step("rendered")}
+	if req.Check && dep.Fleet {
+		// A fleet's rendered trees are most of what a check would hold:
+		// each host's files are compared as soon as it is rendered, and
+		// only the bytes of those that differ are kept.
+		p.early = p.beginCheck(prog)
+		defer p.endCheck()
+		ropt.Rendered = p.compareHost
+	}
+	res := renderHosts(dep.Hosts, ropt)
+	p.res = res
 	for _, h := range res.Hosts {
 		p.rendered[h] = true
 	}
@@ -140,6 +149,9 @@ type plan struct {
 	kept     []string         // hosts of a fleet that --host leaves as they are
 	targets  []target         // -o, then --secrets-out
 	held     []*output.Held   // the locked directories of a render, as targets
+	// early is a fleet check's, as targets: each host is compared as it
+	// is rendered (compareHost), and the rest at the end.
+	early []*output.Checking
 }
 
 // target is one owned directory and the tree that belongs in it.
@@ -275,6 +287,33 @@ func (p *plan) hold(prog *progress) (release func(), err error) {
 	return release, nil
 }
 
+// beginCheck opens and locks both directories for a check (shared, -o
+// first, as a render takes them), before the hosts are rendered.
+func (p *plan) beginCheck(prog *progress) []*output.Checking {
+	dirs := []string{p.req.Out, p.req.SecretsOut}
+	var out []*output.Checking
+	for i, opt := range p.options(prog) {
+		out = append(out, output.BeginCheck(dirs[i], opt.OnWait))
+	}
+	return out
+}
+
+// compareHost compares a host's files, as it is rendered, with its
+// directories in -o and --secrets-out, dropping the bytes that match.
+func (p *plan) compareHost(host string, out, secrets tree.Tree) {
+	p.early[0].CompareDir(host, out)
+	if len(p.early) > 1 {
+		p.early[1].CompareDir(host, secrets)
+	}
+}
+
+// endCheck releases what beginCheck holds, if check has not.
+func (p *plan) endCheck() {
+	for _, c := range p.early {
+		c.Close()
+	}
+}
+
 // check compares both directories with the trees and prints the drift
 // and what it means on the host.
 func (p *plan) check(prog *progress) (bool, error) {
@@ -284,7 +323,13 @@ func (p *plan) check(prog *progress) (bool, error) {
 	var trees []tree.Tree
 	text := p.req.Format == "" || p.req.Format == "text"
 	for i, t := range p.targets {
-		d, err := output.Check(t.dir, t.tree, t.opt)
+		var d output.Drift
+		var err error
+		if p.early != nil {
+			d, err = p.early[i].Finish(t.tree, t.opt)
+		} else {
+			d, err = output.Check(t.dir, t.tree, t.opt)
+		}
 		if err != nil {
 			return false, err
 		}
