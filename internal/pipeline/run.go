@@ -3,7 +3,9 @@
 // named "", whose files sit at the top of the output directory):
 //
 //	resolve and validate (schema.LoadDeployment)
-//	  -> render every host in parallel (renderHosts)
+//	  -> render every host in parallel (renderHosts); a fleet --check
+//	     compares each host with the disk as it is rendered, keeping
+//	     only the bytes that differ (output.Checking)
 //	  -> plan the owned directories: overlap refused, --host keeps the
 //	     other hosts' files, the fleet index, manifest metadata
 //	  -> check both directories, or preflight both and then write both
