@@ -123,7 +123,11 @@ func Check(dir string, t tree.Tree, opt Options) (Drift, error) {
 // no Write changes it between the parts. Comparing early is only ever a
 // saving: when DIR cannot be opened then, or a part cannot be read, that
 // part is left whole for Finish, which does what Check does and reports
-// what Check would (DIR missing, a link, unreadable).
+// what Check would (DIR missing, a link, unreadable). BeginCheck never
+// waits: while a Write holds DIR, nothing is compared early and Finish
+// waits for it, as Check does. So a caller may begin the checks of two
+// directories and finish them one after the other without ever waiting
+// for one while it holds the other.
 type Checking struct {
 	dir string
 	h   *handle // DIR, open and locked since BeginCheck; nil: Finish opens it
@@ -136,12 +140,12 @@ type Checking struct {
 	sums map[string][sha256.Size]byte
 }
 
-// BeginCheck starts a Checking of dir: it opens and locks dir now, calling
-// onWait first if a Write holds it. Close it, or Finish it.
-func BeginCheck(dir string, onWait func()) *Checking {
+// BeginCheck starts a Checking of dir: it opens and locks dir now if no
+// Write holds it. Close it, or Finish it.
+func BeginCheck(dir string) *Checking {
 	c := &Checking{dir: filepath.Clean(dir), entries: map[string]entry{}, scanned: map[string]bool{}, sums: map[string][sha256.Size]byte{}}
 	if exists, err := statDir(c.dir); err == nil && exists {
-		if h, err := openLocked(c.dir, false, onWait); err == nil {
+		if h, err := openLockedNow(c.dir, false); err == nil {
 			c.h = h
 		}
 	}

@@ -30,7 +30,7 @@ func smallFleet() tree.Tree {
 // It returns the drift and the tree as Finish got it.
 func checkInParts(t *testing.T, dir string, tr tree.Tree, opt Options) (Drift, tree.Tree) {
 	t.Helper()
-	c := BeginCheck(dir, nil)
+	c := BeginCheck(dir)
 	defer c.Close()
 	whole := tree.Tree{}
 	parts := map[string]tree.Tree{}
@@ -222,7 +222,7 @@ func TestCheckingKeepsWhatDiffers(t *testing.T) {
 func TestCheckingHoldsTheLock(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, dir, smallFleet(), testOpt)
-	c := BeginCheck(dir, nil)
+	c := BeginCheck(dir)
 	waiting := make(chan struct{})
 	wrote := make(chan error, 1)
 	go func() {
@@ -278,7 +278,7 @@ func TestCheckingMissingDir(t *testing.T) {
 func TestCheckingRefusesBytesAgain(t *testing.T) {
 	dir := t.TempDir()
 	mustWrite(t, dir, smallFleet(), testOpt)
-	c := BeginCheck(dir, nil)
+	c := BeginCheck(dir)
 	part := tree.Tree{"README.md": {Data: []byte("# rendered\n"), Mode: 0o644}}
 	c.CompareDir("h1", part)
 	if part["README.md"].Data != nil {
@@ -286,5 +286,44 @@ func TestCheckingRefusesBytesAgain(t *testing.T) {
 	}
 	if _, err := c.Finish(smallFleet(), testOpt); err == nil || !strings.Contains(err.Error(), "h1/README.md was compared") {
 		t.Errorf("Finish with the bytes again: %v", err)
+	}
+}
+
+// TestCheckingNeverWaitsEarly: BeginCheck on a directory a render holds
+// does not wait, and compares nothing early (every byte stays); Finish
+// waits for the render, saying so, as Check does.
+func TestCheckingNeverWaitsEarly(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, dir, smallFleet(), testOpt)
+	held, err := Hold(dir, testOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := BeginCheck(dir)
+	part := tree.Tree{}
+	for p, f := range copyTree(smallFleet()) {
+		if rel, ok := strings.CutPrefix(p, "h1/"); ok {
+			part[rel] = f
+		}
+	}
+	c.CompareDir("h1", part)
+	for rel, f := range part {
+		if f.Data == nil {
+			t.Errorf("h1/%s: bytes dropped while a render held the directory", rel)
+		}
+	}
+	whole := copyTree(smallFleet())
+	opt := testOpt
+	waited := false
+	opt.OnWait = func() {
+		waited = true
+		held.Close()
+	}
+	d, err := c.Finish(whole, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waited || !d.Empty() {
+		t.Errorf("Finish: waited %v, drift:\n%s", waited, formatted(t, d))
 	}
 }

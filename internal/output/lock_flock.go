@@ -34,6 +34,20 @@ func lock(f *os.File, exclusive bool, onWait func()) error {
 	return flock(fd, how)
 }
 
+// lockNow takes the lock of lock only if nobody holds a conflicting one,
+// without waiting: false means that another process (or open file) does.
+func lockNow(f *os.File, exclusive bool) (bool, error) {
+	how := syscall.LOCK_SH
+	if exclusive {
+		how = syscall.LOCK_EX
+	}
+	err := flock(int(f.Fd()), how|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func flock(fd, how int) error {
 	for {
 		err := syscall.Flock(fd, how)

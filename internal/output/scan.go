@@ -71,8 +71,18 @@ func statDir(dir string) (bool, error) {
 // that dir still names the locked directory, and starts again if not. The
 // root is checked against the lock too.
 func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
+	return openLocking(dir, exclusive, true, onWait)
+}
+
+// openLockedNow is openLocked without waiting: errBusy when another
+// process holds a conflicting lock.
+func openLockedNow(dir string, exclusive bool) (*handle, error) {
+	return openLocking(dir, exclusive, false, nil)
+}
+
+func openLocking(dir string, exclusive, wait bool, onWait func()) (*handle, error) {
 	for tries := 0; ; tries++ {
-		h, err := tryLocked(dir, exclusive, onWait)
+		h, err := tryLocked(dir, exclusive, wait, onWait)
 		if err != errReplaced {
 			return h, err
 		}
@@ -86,12 +96,24 @@ func openLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
 // errReplaced is tryLocked's: dir no longer names the directory it locked.
 var errReplaced = errors.New("replaced")
 
-func tryLocked(dir string, exclusive bool, onWait func()) (*handle, error) {
+// errBusy is openLockedNow's: another process holds the lock.
+var errBusy = errors.New("locked by another process")
+
+func tryLocked(dir string, exclusive, wait bool, onWait func()) (*handle, error) {
 	f, err := openDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", dir, err)
 	}
-	if err := lock(f, exclusive, onWait); err != nil {
+	if wait {
+		err = lock(f, exclusive, onWait)
+	} else {
+		var ok bool
+		if ok, err = lockNow(f, exclusive); err == nil && !ok {
+			f.Close()
+			return nil, errBusy
+		}
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}

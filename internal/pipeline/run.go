@@ -93,7 +93,7 @@ func Run(req Request) (drift bool, err error) {
 		// A fleet's rendered trees are most of what a check would hold:
 		// each host's files are compared as soon as it is rendered, and
 		// only the bytes of those that differ are kept.
-		p.early = p.beginCheck(prog)
+		p.early = p.beginCheck()
 		defer p.endCheck()
 		ropt.Rendered = p.compareHost
 	}
@@ -289,13 +289,13 @@ func (p *plan) hold(prog *progress) (release func(), err error) {
 	return release, nil
 }
 
-// beginCheck opens and locks both directories for a check (shared, -o
-// first, as a render takes them), before the hosts are rendered.
-func (p *plan) beginCheck(prog *progress) []*output.Checking {
-	dirs := []string{p.req.Out, p.req.SecretsOut}
-	var out []*output.Checking
-	for i, opt := range p.options(prog) {
-		out = append(out, output.BeginCheck(dirs[i], opt.OnWait))
+// beginCheck locks both directories for a check (shared), before the
+// hosts are rendered, if no render holds them: it never waits (check
+// finishes -o before it waits for --secrets-out, as it always did).
+func (p *plan) beginCheck() []*output.Checking {
+	out := []*output.Checking{output.BeginCheck(p.req.Out)}
+	if p.req.SecretsOut != "" {
+		out = append(out, output.BeginCheck(p.req.SecretsOut))
 	}
 	return out
 }
