@@ -686,7 +686,7 @@ func plainImmich(o *plainObj, im *Immich) {
 		DB:          vk.integer("db", 0, 0, 15),
 		User:        vk.str("user", "immich", false, aclUser),
 		Password:    vk.secret("password"),
-		KeyPatterns: vk.strings("keyPatterns", []string{"immich_bull*", "immich_channel*"}, false, anyString),
+		KeyPatterns: vk.strings("keyPatterns", immichKeyPatterns, false, anyString),
 		Commands:    vk.str("commands", "", false, func(s string) bool { return s != "" && matches(reACLRules, s) }),
 	}
 	vk.done()
@@ -948,6 +948,9 @@ func rulesPass(c *Config) bool {
 	}
 	return ok
 }
+
+// immichKeyPatterns are the default of immich.valkey.keyPatterns.
+var immichKeyPatterns = []string{"immich_bull*", "immich_channel*"}
 
 // plainFleetHost validates a fleet host's merged configuration as plain
 // data, or reports false.

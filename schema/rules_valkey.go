@@ -120,13 +120,27 @@ var serviceUserMemo = struct {
 
 const maxServiceUserMemo = 1024
 
-// checkServiceUserOnce is checkServiceUser through serviceUserMemo.
-func checkServiceUserOnce(u serviceUser) []finding {
+// defaultImmichUser is Immich's Valkey user as most configurations leave
+// it: the default key patterns and rules. It has no findings
+// (TestDefaultImmichUserSeeded), which the memo holds from the start: its
+// evaluation was 0.4 ms, a twentieth of a single site's render.
+var defaultImmichUser = serviceUser{path: "immich.valkey", keyPatterns: immichKeyPatterns, immich: true}
+
+func init() { serviceUserMemo.m[serviceUserKey(defaultImmichUser)] = nil }
+
+// serviceUserKey is u's key in serviceUserMemo: everything its findings
+// depend on.
+func serviceUserKey(u serviceUser) string {
 	var key strings.Builder
 	for _, s := range append(append([]string{u.path, u.commands, strconv.FormatBool(u.immich), strconv.Itoa(len(u.keyPatterns))}, u.keyPatterns...), u.channelPatterns...) {
 		key.WriteString(strconv.Quote(s))
 	}
-	k := key.String()
+	return key.String()
+}
+
+// checkServiceUserOnce is checkServiceUser through serviceUserMemo.
+func checkServiceUserOnce(u serviceUser) []finding {
+	k := serviceUserKey(u)
 	serviceUserMemo.Lock()
 	fs, ok := serviceUserMemo.m[k]
 	serviceUserMemo.Unlock()

@@ -37,3 +37,19 @@ func TestServiceUserMemo(t *testing.T) {
 		t.Fatal("no user has a finding: the test proves nothing")
 	}
 }
+
+// TestDefaultImmichUserSeeded: the memo's first entry, Immich's default
+// Valkey user, is what checkServiceUser finds for it: nothing.
+func TestDefaultImmichUserSeeded(t *testing.T) {
+	var got []finding
+	checkServiceUser(defaultImmichUser, func(path, reason, hint string) { got = append(got, finding{path, reason, hint}) })
+	if len(got) != 0 {
+		t.Fatalf("the default Immich user has findings, so the memo may not hold none for it: %v", got)
+	}
+	serviceUserMemo.Lock()
+	fs, ok := serviceUserMemo.m[serviceUserKey(defaultImmichUser)]
+	serviceUserMemo.Unlock()
+	if !ok || fs != nil {
+		t.Fatalf("the memo holds %v (present %v) for the default Immich user", fs, ok)
+	}
+}
