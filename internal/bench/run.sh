@@ -167,6 +167,10 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 		rm -rf "$shm/wf"
 		measure "writefiles_tmpfs_$n" "$WF" -list "$work/f$n.list" -o "$shm/wf"
 		measure "fleet_check_tmpfs_$n" "$IR" -q -c "$gen/fleet-$n.cue" -o "$shm/f" --check
+		# 200 hosts too, for the growth without the disk.
+		rm -rf "$shm/f200" "$shm/wf200"
+		measure fleet_render_tmpfs_200 "$IR" -q -c "$gen/fleet-200.cue" -o "$shm/f200"
+		measure writefiles_tmpfs_200 "$WF" -list "$work/f200.list" -o "$shm/wf200"
 	done
 	rm -rf "$shm"
 fi
