@@ -82,7 +82,7 @@ func samePlain(t *testing.T, what string, inputs []Input, opt Options) bool {
 	return true
 }
 
-func exampleInputs(t *testing.T, dir string) ([]Input, Options) {
+func exampleInputs(t testing.TB, dir string) ([]Input, Options) {
 	files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
 	var inputs []Input
 	for _, f := range files {
@@ -614,15 +614,7 @@ func FuzzPlainMatchesCUE(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, dir := range []string{"../examples/minimal", "../examples/nginx-manual", "../examples/shared-valkey", "../examples/nginx-acme"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "immich.*"))
-		var inputs []Input
-		for _, name := range files {
-			b, err := os.ReadFile(name)
-			if err != nil {
-				f.Fatal(err)
-			}
-			inputs = append(inputs, Input{Name: name, Data: b})
-		}
+		inputs, _ := exampleInputs(f, dir)
 		b, _ := json.Marshal(plainJSON(f, s, inputs))
 		f.Add(b)
 	}
