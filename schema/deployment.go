@@ -27,7 +27,7 @@ func LoadDeployment(inputs []Input, opt Options, sel FleetOptions) (*Deployment,
 	inputs = evalJsonnetOnce(inputs, opt)
 	// Plain data is read once, and says itself whether it is a fleet.
 	plain, isPlain := readPlain(inputs)
-	if isPlain && plain.field(fleetHosts) == nil && plain.field(fleetDefaults) == nil || !isPlain && !isFleet(inputs, opt) {
+	if isPlain && !plain.fleet || !isPlain && !isFleet(inputs, opt) {
 		if len(sel.Hosts) > 0 {
 			return nil, ErrHostsOnSite
 		}

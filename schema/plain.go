@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"maps"
 	"net/netip"
 	"path"
 	"path/filepath"
@@ -47,10 +48,15 @@ type plainNode struct {
 	kind   plainKind
 	str    string
 	num    int64
-	fields []plainField // of a struct, in order
-	elems  []*plainNode // of a list
-	pos    token.Pos    // of the value
+	fields []plainField   // of a struct, in order
+	index  map[string]int // of fields by name, once there are more than a few
+	elems  []*plainNode   // of a list
+	pos    token.Pos      // of the value
 }
+
+// plainIndexed is how many fields a struct has before field looks them up
+// in an index: a map of thousands of entries is merged one field at a time.
+const plainIndexed = 16
 
 type plainKind uint8
 
@@ -70,6 +76,12 @@ type plainField struct {
 
 func (n *plainNode) field(name string) *plainField {
 	if n == nil {
+		return nil
+	}
+	if n.index != nil {
+		if i, ok := n.index[name]; ok {
+			return &n.fields[i]
+		}
 		return nil
 	}
 	for i := range n.fields {
@@ -248,6 +260,15 @@ func (s *plainNode) add(f plainField) bool {
 	old := s.field(f.name)
 	if old == nil {
 		s.fields = append(s.fields, f)
+		switch {
+		case s.index != nil:
+			s.index[f.name] = len(s.fields) - 1
+		case len(s.fields) > plainIndexed:
+			s.index = make(map[string]int, 2*len(s.fields))
+			for i, g := range s.fields {
+				s.index[g.name] = i
+			}
+		}
 		return true
 	}
 	if old.value.kind != plainStruct {
@@ -296,6 +317,7 @@ func (n *plainNode) clone() *plainNode {
 		return n
 	}
 	c := *n
+	c.index = maps.Clone(n.index)
 	c.fields = make([]plainField, len(n.fields))
 	for i, f := range n.fields {
 		f.value = f.value.clone()
@@ -829,14 +851,16 @@ func plainNginx(o *plainObj, ng *Nginx) {
 }
 
 // plainInputs are the inputs read as plain data: each on its own, and
-// unified.
+// unified (a site's only: fleet says that some input has hosts: or
+// defaults:, and LoadFleet reads it).
 type plainInputs struct {
-	each []*plainNode
+	each  []*plainNode
+	fleet bool
 	*plainNode
 }
 
-// readPlain reads every input as plain data and unifies them, or reports
-// false.
+// readPlain reads every input as plain data and, for a site, unifies
+// them, or reports false.
 func readPlain(inputs []Input) (p plainInputs, ok bool) {
 	if plainOff {
 		return p, false
@@ -852,6 +876,10 @@ func readPlain(inputs []Input) (p plainInputs, ok bool) {
 			return p, false
 		}
 		p.each = append(p.each, n)
+		p.fleet = p.fleet || n.field(fleetHosts) != nil || n.field(fleetDefaults) != nil
+	}
+	if p.fleet {
+		return p, true
 	}
 	p.plainNode, ok = plainMerge(p.each)
 	return p, ok
@@ -862,7 +890,7 @@ func readPlain(inputs []Input) (p plainInputs, ok bool) {
 // wrong if anything is.
 func loadPlain(inputs []Input, opt Options) (FleetHost, bool) {
 	p, ok := readPlain(inputs)
-	if !ok {
+	if !ok || p.fleet {
 		return FleetHost{}, false
 	}
 	return p.load(inputs, opt)

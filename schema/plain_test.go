@@ -623,3 +623,34 @@ func FuzzPlainMatchesCUE(f *testing.F) {
 		samePlain(t, "fuzzed", []Input{{Name: "fuzzed.json", Data: data}}, Options{LookupEnv: lookup(env)})
 	})
 }
+
+// TestPlainLargeStruct: a struct of many fields, given one field at a
+// time, merges through the index as it does without one.
+func TestPlainLargeStruct(t *testing.T) {
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "m: k%d: \"v%d\"\nm: k%d: \"v%d\"\n", i, i, i%7, i%7)
+	}
+	b.WriteString("m: k3: \"other\"\n")
+	f, err := parser.ParseFile("x.cue", b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := plainSyntax(f); ok {
+		t.Fatal("a conflict among 100 fields was merged")
+	}
+	f, _ = parser.ParseFile("x.cue", strings.TrimSuffix(b.String(), "m: k3: \"other\"\n"))
+	n, ok := plainSyntax(f)
+	if !ok {
+		t.Fatal("100 fields, some given twice alike, not merged")
+	}
+	m := n.field("m").value
+	if len(m.fields) != 100 || m.field("k99").value.str != "v99" || m.field("k6").value.str != "v6" || m.field("k100") != nil {
+		t.Fatalf("merged struct: %d fields", len(m.fields))
+	}
+	c := n.clone()
+	c.field("m").value.add(plainField{name: "new", value: &plainNode{kind: plainString}})
+	if m.field("new") != nil {
+		t.Fatal("a clone's index is the original's")
+	}
+}
